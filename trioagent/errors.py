@@ -1,0 +1,158 @@
+"""The trioagent exception tree.
+
+Inside the package, failures are typed exceptions; the servers map each class to the
+API's error shape and status in one table (``trioagent.server.errors``).
+
+    TrioagentError
+    ├── ConfigError              an agent file is wrong (file:line: key: what to fix)
+    │   └── MissingAPIKey        a model's key variable is not set
+    ├── RequestError             a client sent something we cannot run (400)
+    │   └── UnknownModel         no exposed agent has that name (404)
+    ├── ConversationBusy         a turn on this conversation id is running (409)
+    ├── TurnTimeout              the request timeout expired (504)
+    ├── StoreUnavailable         the conversation store cannot be reached (503)
+    └── ModelError               the model provider failed (502)
+        ├── UpstreamHTTPError    it answered with an error status
+        │   ├── UpstreamAuthError         401/403: the key is wrong
+        │   ├── UpstreamModelNotFound     404: the provider has no such model
+        │   └── UpstreamRateLimited       429, after our retries
+        ├── UpstreamConnectError could not connect, or the connection dropped
+        ├── UpstreamTimeout      the provider stopped answering
+        └── UpstreamProtocolError the provider sent something that is not its protocol
+
+This module imports nothing of ours: every layer may import it.
+"""
+
+from __future__ import annotations
+
+
+class TrioagentError(Exception):
+    """Base of every error trioagent raises on purpose."""
+
+
+class ConfigError(TrioagentError):
+    """An agent configuration is invalid.
+
+    Args:
+        message: what is wrong and how to fix it.
+        path: the file it came from, if any.
+        line: the 1-based line in that file, if known.
+        key: the dotted key path, for example ``agents.root.toolsets[0].type``.
+    """
+
+    def __init__(
+        self, message: str, *, path: str | None = None, line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = path
+        self.line = line
+        self.key = key
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ""
+        if self.path:
+            where = f"{self.path}:{self.line}: " if self.line else f"{self.path}: "
+        key = f"{self.key}: " if self.key else ""
+        return f"{where}{key}{self.message}"
+
+
+class MissingAPIKey(ConfigError):
+    """A model needs an API key and its environment variable is not set."""
+
+    def __init__(self, variable: str, *, model: str) -> None:
+        self.variable = variable
+        super().__init__(
+            f"model {model!r} needs an API key: set the environment variable {variable} "
+            "(or pass --env-from-file)"
+        )
+
+
+class RequestError(TrioagentError):
+    """A client request is invalid; maps to 400 unless a subclass says otherwise.
+
+    Args:
+        message: what is wrong, phrased so the client can fix it.
+        param: the offending request field (``messages[3].role``), if any.
+        code: a short machine code such as ``invalid_value`` or ``missing_field``.
+    """
+
+    def __init__(
+        self, message: str, *, param: str | None = None, code: str | None = "invalid_value"
+    ) -> None:
+        self.message = message
+        self.param = param
+        self.code = code
+        super().__init__(message)
+
+
+class UnknownModel(RequestError):
+    """The request names an agent that this server does not expose."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"The model {name!r} does not exist: GET /v1/models lists the agents served here.",
+            param="model", code="model_not_found",
+        )
+
+
+class ConversationBusy(TrioagentError):
+    """A turn on this conversation is already running."""
+
+    def __init__(self, conversation_id: str) -> None:
+        self.conversation_id = conversation_id
+        super().__init__(
+            f"Conversation {conversation_id!r} is busy with another request; retry when it ends."
+        )
+
+
+class TurnTimeout(TrioagentError):
+    """The turn ran past the request timeout and was cancelled."""
+
+
+class StoreUnavailable(TrioagentError):
+    """The conversation store cannot be reached."""
+
+
+class ModelError(TrioagentError):
+    """The model provider failed."""
+
+
+class UpstreamHTTPError(ModelError):
+    """The provider answered with an error status.
+
+    Args:
+        status: the HTTP status the provider sent.
+        message: a short description; never the provider's raw body.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(f"model provider answered {status}: {message}")
+
+
+class UpstreamAuthError(UpstreamHTTPError):
+    """The provider refused our API key (401/403)."""
+
+
+class UpstreamModelNotFound(UpstreamHTTPError):
+    """The provider does not know the configured model (404)."""
+
+
+class UpstreamRateLimited(UpstreamHTTPError):
+    """The provider kept answering 429 after our retries."""
+
+
+class UpstreamConnectError(ModelError):
+    """We could not connect to the provider, or the connection dropped mid-answer."""
+
+
+class UpstreamTimeout(ModelError):
+    """The provider stopped answering."""
+
+
+class UpstreamProtocolError(ModelError):
+    """The provider sent something that does not follow its protocol."""
