@@ -29,7 +29,8 @@ class ToolContext:
 
     def state_for(self, toolset: str) -> dict[str, Any]:
         """The state dict of one toolset, created empty on first use."""
-        return self.state.setdefault(toolset, {})
+        state: dict[str, Any] = self.state.setdefault(toolset, {})
+        return state
 
 
 class Toolset(Protocol):
