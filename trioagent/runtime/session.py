@@ -18,7 +18,7 @@ class Session:
     """The mutable state of one conversation. A turn works on a ``clone()``."""
 
     messages: list[Message] = attrs.Factory(list)
-    usage: Usage = Usage()
+    usage: Usage = attrs.Factory(Usage)
     tool_state: dict[str, Any] = attrs.Factory(dict)
 
     @classmethod

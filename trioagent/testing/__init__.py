@@ -1,0 +1,29 @@
+"""Fakes shipped with trioagent, for tests, docs and benchmarks.
+
+    async with open_fake_openai() as fake:
+        fake.enqueue(text("Hello!"), error(429, retry_after=1), text("Again"))
+        ...  # point a client at fake.base_url; inspect fake.requests
+
+Both fakes are real HTTP/1.1 servers on 127.0.0.1 at a free port, scripted with the
+reply helpers below and sharing one server core.
+"""
+
+from ._http import HTTPRequest as HTTPRequest
+from .fake_anthropic import FakeAnthropic as FakeAnthropic
+from .fake_anthropic import open_fake_anthropic as open_fake_anthropic
+from .fake_openai import FakeOpenAI as FakeOpenAI
+from .fake_openai import open_fake_openai as open_fake_openai
+from .replies import DropReply as DropReply
+from .replies import ErrorReply as ErrorReply
+from .replies import HangReply as HangReply
+from .replies import MalformedReply as MalformedReply
+from .replies import Reply as Reply
+from .replies import ScriptedCall as ScriptedCall
+from .replies import TextReply as TextReply
+from .replies import ToolCallsReply as ToolCallsReply
+from .replies import drop as drop
+from .replies import error as error
+from .replies import hang as hang
+from .replies import malformed as malformed
+from .replies import text as text
+from .replies import tool_calls as tool_calls

@@ -1,0 +1,98 @@
+"""Fixtures for server tests: a fake upstream, an agent file pointing at it, a real server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+import openai
+import pytest
+import trio
+
+from trioagent.config import AgentFile, parse_agent_file
+from trioagent.server.app import serve_chat
+from trioagent.server.options import ServeOptions
+from trioagent.testing import FakeOpenAI, open_fake_openai
+
+AGENT_YAML = """\
+agents:
+  root:
+    model: upstream
+    description: The main agent
+    instruction: You are a helpful test agent.
+    toolsets:
+      - type: think
+      - type: shell
+      - type: filesystem
+  helper:
+    model: upstream
+    instruction: You help.
+models:
+  upstream:
+    provider: openai
+    model: gpt-test
+    base_url: {base_url}
+"""
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeOpenAI]:
+    async with open_fake_openai() as fake:
+        yield fake
+
+
+@pytest.fixture
+def agent_file(fake: FakeOpenAI) -> AgentFile:
+    return parse_agent_file(AGENT_YAML.format(base_url=fake.base_url), source="agent.yaml",
+                            env={})
+
+
+@attrs.frozen
+class Server:
+    url: str
+    """The base URL, e.g. http://127.0.0.1:PORT (no /v1)."""
+
+    def openai(self, api_key: str = "unused", **kwargs: Any) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            base_url=f"{self.url}/v1", api_key=api_key, max_retries=0,
+            _strict_response_validation=True, **kwargs,
+        )
+
+    def http(self, **kwargs: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=10, **kwargs)
+
+
+StartServer = Callable[..., AbstractAsyncContextManager[Server]]
+
+
+@pytest.fixture
+def start_server(agent_file: AgentFile, tmp_path: Path) -> StartServer:
+    """``async with start_server(**options) as server:`` runs serve_chat on port 0."""
+
+    @asynccontextmanager
+    async def start(file: AgentFile | None = None, **options: Any) -> AsyncIterator[Server]:
+        options.setdefault("working_dir", tmp_path)
+        serve_options = ServeOptions(host="127.0.0.1", port=0, **options)
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(partial(
+                serve_chat, file or agent_file, serve_options, env={},
+                shutdown_trigger=stop.wait,
+            ))
+            try:
+                yield Server(url)
+            finally:
+                stop.set()
+
+    return start
+
+
+@pytest.fixture
+async def server(start_server: StartServer) -> AsyncIterator[Server]:
+    async with start_server() as server:
+        yield server

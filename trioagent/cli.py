@@ -1,0 +1,223 @@
+"""The ``trioagent`` command line: run, serve chat."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import trio
+
+from . import __version__
+from .config import check_api_keys, load_agent_file, read_env_file
+from .config.refs import apply_models_gateway
+from .errors import TrioagentError
+from .server.errors import unwrap
+from .server.options import ServeOptions, parse_duration, parse_listen, parse_size
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from .config import AgentFile
+
+logger = logging.getLogger("trioagent")
+
+DESCRIPTION = """\
+Serve LLM agents defined in docker-agent YAML through OpenAI-compatible APIs.
+
+examples:
+  trioagent run agent.yaml "What is in this directory?"
+  trioagent serve chat agent.yaml --listen 127.0.0.1:8083
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="trioagent", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"trioagent {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="run one turn of an agent in the terminal",
+        description="Run an agent in the terminal: one turn with MESSAGE, or an interactive "
+        "prompt without it. The answer streams to stdout; tool activity goes to stderr.",
+    )
+    run.add_argument("agent_file", metavar="AGENT_FILE", help="the agent YAML file")
+    run.add_argument("message", metavar="MESSAGE", nargs="?",
+                     help="the message to send (omit for an interactive prompt)")
+    run.add_argument("-a", "--agent", metavar="NAME",
+                     help="which agent of the file to run (default: root, else the first)")
+    _add_agent_flags(run)
+
+    serve = commands.add_parser("serve", help="serve agents over HTTP")
+    apis = serve.add_subparsers(dest="api", required=True, metavar="API")
+    chat = apis.add_parser(
+        "chat", help="an OpenAI-compatible Chat Completions API",
+        description="Serve every agent of AGENT_FILE as a model of an OpenAI-compatible "
+        "Chat Completions API (/v1/models, /v1/chat/completions).",
+    )
+    chat.add_argument("agent_file", metavar="AGENT_FILE_OR_REF", help="the agent YAML file")
+    _add_server_flags(chat)
+    return parser
+
+
+def _add_agent_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--working-dir", metavar="DIR", type=Path,
+                        help="directory the filesystem and shell tools work in (default: .)")
+    parser.add_argument("--env-from-file", metavar="FILE", action="append", default=[],
+                        help="read KEY=VALUE environment variables from FILE (repeatable)")
+    parser.add_argument("--models-gateway", metavar="URL",
+                        help="send every model call to this OpenAI-compatible base URL")
+
+
+def _add_server_flags(parser: argparse.ArgumentParser) -> None:
+    defaults = ServeOptions()
+    parser.add_argument("-a", "--agent", metavar="NAME", help="expose only this agent")
+    parser.add_argument("-l", "--listen", metavar="HOST:PORT", type=parse_listen,
+                        default=(defaults.host, defaults.port),
+                        help="address to listen on; port 0 picks a free port "
+                        "(default: 127.0.0.1:8083)")
+    parser.add_argument("--api-key", metavar="KEY",
+                        help="require 'Authorization: Bearer KEY' on /v1/*")
+    parser.add_argument("--api-key-env", metavar="VAR",
+                        help="read the API key from environment variable VAR")
+    parser.add_argument("--insecure-no-auth", action="store_true",
+                        help="allow a non-loopback address without an API key")
+    parser.add_argument("--cors-origin", metavar="ORIGIN", action="append", default=[],
+                        help="allow browser calls from this exact origin (repeatable)")
+    parser.add_argument("--max-request-size", metavar="SIZE", type=parse_size,
+                        default=defaults.max_request_size,
+                        help="largest request body, e.g. 512KiB or 1MiB (default: 1MiB)")
+    parser.add_argument("--request-timeout", metavar="DURATION", type=parse_duration,
+                        default=defaults.request_timeout,
+                        help="time a whole turn may take, e.g. 90s or 5m (default: 5m)")
+    parser.add_argument("--conversations-max", metavar="N", type=int,
+                        default=defaults.conversations_max,
+                        help="conversations kept server-side for X-Conversation-Id; "
+                        "0 disables the cache (default: 0)")
+    parser.add_argument("--conversation-ttl", metavar="DURATION", type=parse_duration,
+                        default=defaults.conversation_ttl,
+                        help="forget a conversation idle this long (default: 30m)")
+    parser.add_argument("--max-idle-runtimes", metavar="N", type=int,
+                        default=defaults.max_idle_runtimes,
+                        help="idle agent runtimes kept open per agent (default: 4)")
+    parser.add_argument("--keep-alive", metavar="DURATION", type=parse_duration,
+                        default=defaults.keep_alive_interval,
+                        help="SSE keep-alive comment interval while tools run (default: 15s)")
+    parser.add_argument("--shutdown-grace", metavar="DURATION", type=parse_duration,
+                        default=defaults.shutdown_grace,
+                        help="time running turns may finish on SIGINT/SIGTERM (default: 10s)")
+    _add_agent_flags(parser)
+
+
+def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOptions:
+    """ServeOptions from parsed ``serve`` flags.
+
+    Raises:
+        ValueError: a flag is wrong; the message names it.
+    """
+    keys: list[str] = []
+    if args.api_key:
+        keys.append(args.api_key)
+    if args.api_key_env:
+        key = env.get(args.api_key_env)
+        if not key:
+            raise ValueError(f"--api-key-env: environment variable {args.api_key_env} is not set")
+        keys.append(key)
+    host, port = args.listen
+    options = ServeOptions(
+        host=host, port=port, agent=args.agent, api_keys=tuple(keys),
+        cors_origins=tuple(args.cors_origin), max_request_size=args.max_request_size,
+        request_timeout=args.request_timeout, conversations_max=args.conversations_max,
+        conversation_ttl=args.conversation_ttl, max_idle_runtimes=args.max_idle_runtimes,
+        keep_alive_interval=args.keep_alive, shutdown_grace=args.shutdown_grace,
+        working_dir=(args.working_dir or Path.cwd()).resolve(),
+        insecure_no_auth=args.insecure_no_auth,
+    )
+    options.check()
+    return options
+
+
+def load_environment(env_files: Sequence[str]) -> dict[str, str]:
+    """The process environment overlaid with ``--env-from-file`` files, in order."""
+    env = dict(os.environ)
+    for path in env_files:
+        env.update(read_env_file(path))
+    return env
+
+
+def load_team_file(args: argparse.Namespace, env: Mapping[str, str]) -> AgentFile:
+    """Load the agent file, apply --models-gateway, and check that API keys are set."""
+    file = load_agent_file(args.agent_file, env=env)
+    if args.models_gateway:
+        file = apply_models_gateway(file, args.models_gateway)
+    if args.agent and args.agent not in file.agents:
+        raise TrioagentError(
+            f"--agent: no agent named {args.agent!r} in {args.agent_file} "
+            f"(agents: {', '.join(file.agents)})"
+        )
+    check_api_keys(file, env)
+    return file
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``trioagent`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        env = load_environment(args.env_from_file)
+        file = load_team_file(args, env)
+        if args.command == "run":
+            from .run import run_command
+
+            return trio.run(partial(run_command, file, args, env))
+        options = serve_options(args, env)
+        return trio.run(partial(_serve_chat, file, options, env))
+    except BaseException as exc:  # trio.run raises groups: look inside them
+        inner = unwrap(exc)
+        if isinstance(inner, KeyboardInterrupt):
+            return 130
+        if not isinstance(inner, TrioagentError | ValueError | OSError):
+            raise
+        print(f"trioagent: error: {inner}", file=sys.stderr)
+        return 1
+
+
+async def _serve_chat(file: AgentFile, options: ServeOptions, env: Mapping[str, str]) -> int:
+    from .server.app import serve_chat
+
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        # The watcher returns after the first signal, so a second Ctrl-C aborts at once.
+        nursery.start_soon(_wait_for_signal, stop)
+        url = await nursery.start(
+            partial(serve_chat, file, options, env=env, shutdown_trigger=stop.wait)
+        )
+        agents = [options.agent] if options.agent else list(file.agents)
+        print(f"trioagent serve chat: listening on {url}/v1 (models: {', '.join(agents)})",
+              file=sys.stderr, flush=True)
+    return 0
+
+
+async def _wait_for_signal(stop: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            logger.info("%s received: finishing running turns, then stopping",
+                        signal.Signals(signum).name)
+            stop.set()
+            return
+

@@ -1,0 +1,223 @@
+"""What the HTTP model clients share: the httpx client, error mapping, one streamed call.
+
+Foreign errors are translated here, at the edge (httpcore's ``map_exceptions`` habit): the
+rest of trioagent sees only :mod:`trioagent.errors`. Messages name the provider's host
+and status, never its raw body or our key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from contextlib import aclosing, contextmanager
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+import httpx
+import trio
+
+from trioagent.errors import (
+    UpstreamAuthError,
+    UpstreamConnectError,
+    UpstreamHTTPError,
+    UpstreamModelNotFound,
+    UpstreamProtocolError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+)
+
+from ._sse import SSEDecodeError, SSEDecoder
+from .retry import classify, parse_retry_after
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Iterator, Mapping
+
+    from ._sse import ServerSentEvent
+    from .base import ModelEvent
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=30.0, pool=30.0)
+"""Connect fast or fail; a model may think for minutes between two pieces of text."""
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+DRAIN_TIMEOUT = 1.0
+"""How long we wait for the end of a body after the stream's last event, so the
+connection can be reused; past it the connection is closed instead."""
+MAX_ERROR_BODY = 64 * 1024
+
+_CODE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+class StreamParser(Protocol):
+    """Turns one provider's stream events into model events (no I/O)."""
+
+    @property
+    def done(self) -> bool:
+        """Whether the provider said the stream is complete."""
+        ...
+
+    def feed(self, event: ServerSentEvent) -> list[ModelEvent]:
+        """Take one stream event; raise a ``ModelError`` when it is wrong or an error."""
+        ...
+
+    def finish(self) -> list[ModelEvent]:
+        """The stream ended: the closing events (usage, ``Finished``).
+
+        Raises:
+            UpstreamProtocolError: the stream ended before the provider said it was done.
+        """
+        ...
+
+
+def new_http_client(
+    *, headers: Mapping[str, str], timeout: httpx.Timeout | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """The one httpx client a model client keeps for its whole life."""
+    return httpx.AsyncClient(
+        headers=dict(headers), timeout=timeout or DEFAULT_TIMEOUT, limits=DEFAULT_LIMITS,
+        transport=transport, follow_redirects=False,
+    )
+
+
+def error_for_status(status: int, *, model: str, code: str | None = None) -> UpstreamHTTPError:
+    """The typed error for an HTTP error status.
+
+    Args:
+        status: the provider's status.
+        model: the model we asked for, named in a 404.
+        code: the provider's short error code or type, if it sent a readable one.
+    """
+    detail = f" ({code})" if code else ""
+    if status in (401, 403):
+        return UpstreamAuthError(status, f"the provider refused the API key{detail}")
+    if status == 404:
+        return UpstreamModelNotFound(status, f"the provider has no model {model!r}{detail}")
+    if status == 429:
+        return UpstreamRateLimited(status, f"rate limited by the provider{detail}")
+    if status >= 500:
+        return UpstreamHTTPError(status, f"the provider failed{detail}")
+    return UpstreamHTTPError(status, f"the provider refused the request{detail}")
+
+
+def error_code(body: bytes) -> str | None:
+    """The short error code of a provider's JSON error body, if it has a sane one.
+
+    Both OpenAI (``{"error": {"code", "type"}}``) and Anthropic
+    (``{"type": "error", "error": {"type"}}``) shapes are read. Only an identifier-like
+    string is kept, so nothing the provider wrote in prose reaches our messages.
+    """
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    return error_code_of(document)
+
+
+def error_code_of(document: Any) -> str | None:
+    """:func:`error_code` for an already parsed document."""
+    error = document.get("error") if isinstance(document, dict) else None
+    if not isinstance(error, dict):
+        return None
+    for key in ("code", "type"):
+        value = error.get(key)
+        if isinstance(value, str) and _CODE.fullmatch(value):
+            return value
+    return None
+
+
+@contextmanager
+def map_transport_errors(url: httpx.URL) -> Iterator[None]:
+    """Translate httpx and decoding errors into ``ModelError``\\ s, retryable ones wrapped
+    in :class:`~trioagent.models.retry.Retryable`."""
+    host = url.host
+    try:
+        yield
+    except httpx.ConnectTimeout as exc:
+        raise classify(UpstreamConnectError(f"timed out connecting to {host}")) from exc
+    except httpx.ConnectError as exc:
+        raise classify(UpstreamConnectError(f"could not connect to {host}")) from exc
+    except httpx.ReadTimeout as exc:
+        raise UpstreamTimeout(f"{host} stopped sending the answer") from exc
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeout(f"timed out talking to {host}") from exc
+    except httpx.UnsupportedProtocol as exc:
+        raise UpstreamConnectError(f"cannot speak to {url.scheme!r} URLs") from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        raise classify(UpstreamConnectError(f"the connection to {host} dropped")) from exc
+    except httpx.DecodingError as exc:
+        raise UpstreamProtocolError(f"{host} sent a body we cannot decode") from exc
+    except httpx.TransportError as exc:
+        raise classify(UpstreamConnectError(f"could not talk to {host}")) from exc
+    except SSEDecodeError as exc:
+        raise UpstreamProtocolError(f"{host} sent a broken event stream: {exc}") from exc
+
+
+async def stream_call(
+    http: httpx.AsyncClient, url: str, body: dict[str, Any], parser: StreamParser, *,
+    model: str, headers: Mapping[str, str] | None = None,
+) -> AsyncGenerator[ModelEvent, None]:
+    """One attempt: POST ``body`` as JSON, read the SSE answer, yield its model events.
+
+    The response is closed when the generator is closed, so cancelling the caller closes
+    the connection to the provider at once.
+
+    Raises:
+        Retryable: a failure worth another attempt (429, 5xx, connection failures).
+        ModelError: any other failure.
+    """
+    request = http.build_request(
+        "POST", url, content=json.dumps(body, separators=(",", ":")).encode(),
+        headers={"content-type": "application/json", "accept": "text/event-stream",
+                 **(headers or {})},
+    )
+    with map_transport_errors(request.url):
+        response = await http.send(request, stream=True)
+        try:
+            if response.status_code >= 400:
+                error = error_for_status(
+                    response.status_code, model=model, code=error_code(await _head(response))
+                )
+                raise classify(error, parse_retry_after(response.headers.get))
+            if response.status_code != 200:
+                raise UpstreamProtocolError(
+                    f"{request.url.host} answered {response.status_code} to a model call"
+                )
+            decoder = SSEDecoder()
+            async with aclosing(_body(response)) as chunks:
+                async for chunk in chunks:
+                    for sse in decoder.feed(chunk):
+                        for event in parser.feed(sse):
+                            yield event
+                        if parser.done:
+                            break
+                    if parser.done:
+                        # Read the end of the body so the connection can be reused.
+                        with trio.move_on_after(DRAIN_TIMEOUT):
+                            async for _ in chunks:
+                                pass
+                        break
+                else:
+                    last = decoder.close()
+                    if last is not None:
+                        for event in parser.feed(last):
+                            yield event
+            for event in parser.finish():
+                yield event
+        finally:
+            # Closing an unfinished response closes its connection: the provider stops.
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                await response.aclose()
+
+
+def _body(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+    # aiter_bytes is an async generator, typed as an iterator: close it explicitly.
+    return cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
+
+
+async def _head(response: httpx.Response) -> bytes:
+    """Up to ``MAX_ERROR_BODY`` bytes of an error body: enough for its code."""
+    data = b""
+    async with aclosing(_body(response)) as chunks:
+        async for chunk in chunks:
+            data += chunk
+            if len(data) >= MAX_ERROR_BODY:
+                break
+    return data

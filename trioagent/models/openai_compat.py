@@ -1,0 +1,278 @@
+"""A model client for the OpenAI Chat Completions API and the servers that copy it.
+
+One client speaks to OpenAI, Ollama, vLLM, llama.cpp, LM Studio and any other
+OpenAI-compatible server: it POSTs ``/chat/completions`` with ``stream: true`` and
+``stream_options.include_usage`` and reads the SSE answer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import trio
+
+from trioagent.chat import Sampling, Usage
+from trioagent.errors import UpstreamHTTPError, UpstreamProtocolError
+
+from ._transport import error_code_of, new_http_client, stream_call
+from .base import Finished, TextDelta, ToolCallDelta, UsageReport
+from .retry import RetryPolicy, classify, retry_events
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Mapping, Sequence
+    from contextlib import AbstractAsyncContextManager
+
+    import httpx
+
+    from trioagent.chat import FinishReason, Message, ToolSpec
+
+    from ._sse import ServerSentEvent
+    from .base import ModelEvent
+
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "stop",
+}
+
+
+def message_to_openai(message: Message) -> dict[str, Any]:
+    """One chat message in the Chat Completions shape."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id or "",
+                "content": message.content}
+    if message.role == "assistant" and message.tool_calls:
+        return {
+            "role": "assistant",
+            "content": message.content or None,
+            "tool_calls": [
+                {"id": call.id, "type": "function",
+                 "function": {"name": call.name, "arguments": call.arguments}}
+                for call in message.tool_calls
+            ],
+        }
+    if message.images:
+        parts: list[dict[str, Any]] = []
+        if message.content:
+            parts.append({"type": "text", "text": message.content})
+        parts.extend({"type": "image_url", "image_url": {"url": url}} for url in message.images)
+        return {"role": message.role, "content": parts}
+    return {"role": message.role, "content": message.content}
+
+
+def tool_to_openai(tool: ToolSpec) -> dict[str, Any]:
+    """One tool in the Chat Completions ``tools`` shape."""
+    return {"type": "function", "function": {
+        "name": tool.name, "description": tool.description, "parameters": tool.parameters,
+    }}
+
+
+def request_body(
+    model: str, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling, *,
+    max_tokens_field: str = "max_tokens",
+) -> dict[str, Any]:
+    """The streaming Chat Completions request for one model call.
+
+    Args:
+        model: the provider's model id.
+        messages: the conversation so far.
+        tools: the tools offered; ``parallel_tool_calls`` is sent only with tools.
+        sampling: the call's sampling settings; unset ones are left out.
+        max_tokens_field: ``max_tokens``, or ``max_completion_tokens`` for OpenAI's
+            newer models, which refuse the old name.
+    """
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": [message_to_openai(message) for message in messages],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if tools:
+        body["tools"] = [tool_to_openai(tool) for tool in tools]
+        if sampling.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = sampling.parallel_tool_calls
+    for key in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty",
+                "response_format"):
+        value = getattr(sampling, key)
+        if value is not None:
+            body[key] = value
+    if sampling.max_tokens is not None:
+        body[max_tokens_field] = sampling.max_tokens
+    if sampling.stop:
+        body["stop"] = list(sampling.stop)
+    return body
+
+
+@attrs.define
+class OpenAIStreamParser:
+    """Chat Completions chunks -> model events.
+
+    Text and each tool-call argument piece become events as they arrive; usage and the
+    finish reason are held back and sent last, after ``data: [DONE]`` (or the end of a
+    stream that had a finish reason). A server that says ``stop`` after calling tools (as
+    some local servers do) finishes with ``tool_calls``.
+    """
+
+    done: bool = False
+    _reason: FinishReason | None = None
+    _usage: Usage | None = None
+    _called_tools: bool = False
+
+    def feed(self, event: ServerSentEvent) -> list[ModelEvent]:
+        data = event.data
+        if data == "[DONE]":
+            self.done = True
+            return []
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise UpstreamProtocolError("the provider sent an event that is not JSON") from None
+        if not isinstance(chunk, dict):
+            raise UpstreamProtocolError("the provider sent an event that is not an object")
+        if chunk.get("error") is not None:
+            raise _in_band_error(chunk)
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self._usage = _usage_of(usage)
+        events: list[ModelEvent] = []
+        choices = chunk.get("choices")
+        if choices is None:
+            choices = []
+        if not isinstance(choices, list):
+            raise UpstreamProtocolError("the provider sent choices that are not a list")
+        for choice in choices:
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            if not isinstance(delta, dict):
+                raise UpstreamProtocolError("the provider sent a delta that is not an object")
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                events.append(TextDelta(content))
+            for call in delta.get("tool_calls") or ():
+                piece = _tool_call_delta(call)
+                if piece is not None:
+                    self._called_tools = True
+                    events.append(piece)
+            reason = choice.get("finish_reason")
+            if isinstance(reason, str):
+                self._reason = _FINISH_REASONS.get(reason, "stop")
+        return events
+
+    def finish(self) -> list[ModelEvent]:
+        if not self.done and self._reason is None:
+            raise UpstreamProtocolError("the provider's stream ended before the answer did")
+        reason = self._reason or ("tool_calls" if self._called_tools else "stop")
+        if reason == "stop" and self._called_tools:
+            reason = "tool_calls"
+        events: list[ModelEvent] = []
+        if self._usage is not None:
+            events.append(UsageReport(self._usage))
+        events.append(Finished(reason))
+        return events
+
+
+def _tool_call_delta(call: Any) -> ToolCallDelta | None:
+    if not isinstance(call, dict):
+        raise UpstreamProtocolError("the provider sent a tool call that is not an object")
+    index = call.get("index", 0)
+    function = call.get("function") or {}
+    if not isinstance(index, int) or not isinstance(function, dict):
+        raise UpstreamProtocolError("the provider sent a malformed tool call")
+    call_id, name, arguments = call.get("id"), function.get("name"), function.get("arguments")
+    if not (call_id is None or isinstance(call_id, str)) or not (
+        name is None or isinstance(name, str)
+    ):
+        raise UpstreamProtocolError("the provider sent a malformed tool call")
+    if arguments is not None and not isinstance(arguments, str):
+        # Some servers send the arguments as an object instead of JSON text.
+        arguments = json.dumps(arguments)
+    if call_id is None and name is None and not arguments:
+        return None
+    return ToolCallDelta(index, id=call_id or None, name=name or None, arguments=arguments or "")
+
+
+def _usage_of(usage: dict[str, Any]) -> Usage:
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    return Usage(prompt if isinstance(prompt, int) else 0,
+                 completion if isinstance(completion, int) else 0)
+
+
+def _in_band_error(chunk: dict[str, Any]) -> Exception:
+    """An error a server sent inside the stream (OpenRouter, vLLM and others do)."""
+    error = chunk["error"]
+    status = None
+    if isinstance(error, dict):
+        status = error.get("status") or error.get("code")
+    if not isinstance(status, int) or not 400 <= status <= 599:
+        status = 502
+    code = error_code_of(chunk)
+    detail = f" ({code})" if code else ""
+    return classify(UpstreamHTTPError(status, f"the provider failed mid-answer{detail}"))
+
+
+@attrs.define(kw_only=True)
+class OpenAICompatClient:
+    """A :class:`~trioagent.models.base.ModelClient` for OpenAI-compatible servers.
+
+    Args:
+        model: the provider's model id.
+        base_url: the API root, ending in ``/v1`` for most servers
+            (``https://api.openai.com/v1``); ``/chat/completions`` is added to it.
+        api_key: sent as ``Authorization: Bearer``; ``None`` for servers without keys.
+        defaults: sampling settings from the model config; each call's ``Sampling``
+            overrides them field by field.
+        retry: when and how to retry a call that failed before its first event.
+        timeout: the httpx timeouts (connect 10 s, read 300 s, write and pool 30 s).
+        max_tokens_field: the request field for ``max_tokens``.
+        headers: extra headers sent with every request.
+        transport: an httpx transport, for tests that need one.
+    """
+
+    model: str
+    base_url: str
+    api_key: str | None = attrs.field(default=None, repr=False)
+    defaults: Sampling = attrs.Factory(Sampling)
+    retry: RetryPolicy = attrs.Factory(RetryPolicy)
+    timeout: httpx.Timeout | None = None
+    max_tokens_field: str = "max_tokens"
+    headers: Mapping[str, str] = attrs.Factory(dict)
+    transport: httpx.AsyncBaseTransport | None = None
+    _http: httpx.AsyncClient = attrs.field(init=False, repr=False)
+    _url: str = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        headers = dict(self.headers)
+        if self.api_key:
+            headers["authorization"] = f"Bearer {self.api_key}"
+        self._http = new_http_client(
+            headers=headers, timeout=self.timeout, transport=self.transport
+        )
+        self._url = self.base_url.rstrip("/") + "/chat/completions"
+
+    def stream(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling
+    ) -> AbstractAsyncContextManager[trio.abc.ReceiveChannel[ModelEvent]]:
+        """Start one streamed call; see :meth:`ModelClient.stream`."""
+        body = request_body(
+            self.model, messages, tools, self.defaults.override(sampling),
+            max_tokens_field=self.max_tokens_field,
+        )
+        return self._events(body)
+
+    @trio.as_safe_channel
+    async def _events(self, body: dict[str, Any]) -> AsyncGenerator[ModelEvent, None]:
+        def attempt() -> AsyncGenerator[ModelEvent, None]:
+            return stream_call(self._http, self._url, body, OpenAIStreamParser(),
+                               model=self.model)
+
+        async for event in retry_events(self.retry, attempt):
+            yield event
+
+    async def aclose(self) -> None:
+        """Close the connections to the provider."""
+        await self._http.aclose()

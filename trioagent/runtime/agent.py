@@ -1,0 +1,153 @@
+"""Teams and runtimes: an agent file made runnable.
+
+A ``Team`` holds the model clients of an agent file for the life of a server or a CLI
+run. A ``Runtime`` is one agent with its toolsets opened; the pool lends runtimes to turns.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+
+from ..chat import Message, Sampling, ToolSpec, Usage
+from ..models import open_model_client
+from ..tools import ToolBox, TransferToolset, build_toolset
+from . import events
+from .loop import run_agent
+from .session import Session
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
+    from pathlib import Path
+
+    from ..config import AgentConfig, AgentFile, ModelConfig
+    from ..models import ModelClient
+    from .loop import Emit
+    from .pool import RuntimePool
+
+
+@attrs.define
+class Team:
+    """The agents of one file and their model clients (shared by all runtimes)."""
+
+    file: AgentFile
+    models: dict[str, ModelClient]
+    working_dir: Path
+    env: Mapping[str, str]
+
+    @property
+    def agent_names(self) -> list[str]:
+        return list(self.file.agents)
+
+
+@asynccontextmanager
+async def open_team(
+    file: AgentFile, *, working_dir: Path, env: Mapping[str, str] | None = None
+) -> AsyncIterator[Team]:
+    """Create the model clients of every agent of ``file``; close them on exit.
+
+    Raises:
+        ConfigError: a model cannot be used (for example its provider is not installed).
+    """
+    env = os.environ if env is None else env
+    clients: dict[str, ModelClient] = {}
+    try:
+        for agent in file.agents.values():
+            if agent.model not in clients:
+                clients[agent.model] = open_model_client(file.models[agent.model], env=env)
+        yield Team(file, clients, working_dir, env)
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(2):
+            for client in clients.values():
+                await client.aclose()
+
+
+@attrs.define(kw_only=True)
+class Runtime:
+    """One agent, ready to run turns: its model client and its opened toolsets."""
+
+    name: str
+    config: AgentConfig
+    model: ModelClient
+    toolbox: ToolBox
+    sampling: Sampling
+    working_dir: Path
+    pool: RuntimePool
+
+    @property
+    def max_iterations(self) -> int:
+        return self.config.max_iterations
+
+    def tool_specs(self) -> list[ToolSpec]:
+        return self.toolbox.specs()
+
+    def preamble(self) -> list[Message]:
+        """The system message the agent's instruction makes; it precedes every call."""
+        parts = [self.config.instruction.strip()]
+        parts.extend(ts.instruction.strip() for ts in self.config.toolsets)
+        if self.config.add_date:
+            parts.append(f"Today's date is {datetime.date.today().isoformat()}.")
+        if self.config.add_environment_info:
+            parts.append(
+                f"Working directory: {self.working_dir}. Operating system: {platform.system()}."
+            )
+        text = "\n\n".join(part for part in parts if part)
+        return [Message.system(text)] if text else []
+
+    async def run_sub_agent(self, name: str, task: str, emit: Emit) -> tuple[str, Usage]:
+        """Run sub-agent ``name`` on ``task`` in a fresh session; return its answer and usage.
+
+        Only its tool activity is forwarded to ``emit``: its text is the tool result.
+        """
+
+        async def forward(event: events.RuntimeEvent) -> None:
+            if isinstance(event, events.ToolStarted | events.ToolFinished):
+                await emit(event)
+
+        async with self.pool.borrow(name) as runtime:
+            session = Session.from_messages([Message.user(task)])
+            finished = await run_agent(runtime, session, forward)
+        return finished.text, finished.usage
+
+
+def sampling_of(model: ModelConfig) -> Sampling:
+    """The YAML model settings as sampling defaults (a request's own settings override them)."""
+    return Sampling(
+        temperature=model.temperature,
+        top_p=model.top_p,
+        max_tokens=model.max_tokens,
+        presence_penalty=model.presence_penalty,
+        frequency_penalty=model.frequency_penalty,
+        parallel_tool_calls=model.parallel_tool_calls,
+    )
+
+
+@asynccontextmanager
+async def open_runtime(team: Team, name: str, pool: RuntimePool) -> AsyncIterator[Runtime]:
+    """Open agent ``name``'s toolsets and yield it as a runtime; close them on exit."""
+    config = team.file.agents[name]
+    async with AsyncExitStack() as stack:
+        toolsets = [
+            await stack.enter_async_context(
+                build_toolset(ts, env=team.env, working_dir=team.working_dir)
+            )
+            for ts in config.toolsets
+        ]
+        if config.sub_agents:
+            members = [(sub, team.file.agents[sub].description) for sub in config.sub_agents]
+            toolsets.append(await stack.enter_async_context(TransferToolset(members)))
+        yield Runtime(
+            name=name,
+            config=config,
+            model=team.models[config.model],
+            toolbox=ToolBox(toolsets),
+            sampling=sampling_of(team.file.model_of(name)),
+            working_dir=team.working_dir,
+            pool=pool,
+        )

@@ -1,0 +1,174 @@
+"""The agent loop: model call, tool calls, model call again, until the agent answers."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from ..chat import FinishReason, Message, Sampling, ToolCall, ToolResult, ToolSpec, Usage
+from ..models import base as model_events
+from ..tools.base import ToolContext
+from . import events
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from .agent import Runtime
+    from .session import Session
+
+    Emit = Callable[[events.RuntimeEvent], Awaitable[None]]
+
+logger = logging.getLogger(__name__)
+
+PARAGRAPH = "\n\n"
+DEFAULT_SAMPLING = Sampling()
+
+
+async def run_turn(
+    runtime: Runtime,
+    session: Session,
+    send_channel: trio.MemorySendChannel[events.RuntimeEvent],
+    *,
+    sampling: Sampling = DEFAULT_SAMPLING,
+    client_tools: Sequence[ToolSpec] = (),
+) -> None:
+    """Run one turn of ``runtime``'s agent on ``session``, reporting events on the channel.
+
+    The session must already end with the turn's input (a user message, or tool results
+    for client tool calls). The loop appends what the agent says and what its tools return,
+    so callers pass a clone and commit it only when ``TurnFinished`` arrived. The channel is
+    closed on exit, whatever happens.
+    """
+    async with send_channel:
+        await run_agent(
+            runtime, session, send_channel.send, sampling=sampling, client_tools=client_tools
+        )
+
+
+async def run_agent(
+    runtime: Runtime,
+    session: Session,
+    emit: Emit,
+    *,
+    sampling: Sampling = DEFAULT_SAMPLING,
+    client_tools: Sequence[ToolSpec] = (),
+) -> events.TurnFinished:
+    """The loop itself; ``emit`` receives each event. Returns the final event (also emitted)."""
+    agent_tools = runtime.tool_specs()
+    agent_tool_names = {spec.name for spec in agent_tools}
+    offered = [*agent_tools, *client_tools]
+    sampling = runtime.sampling.override(sampling)
+    usage = Usage()
+    texts: list[str] = []
+    reason: FinishReason = "length"
+    client_calls: tuple[ToolCall, ...] = ()
+
+    for _ in range(runtime.max_iterations):
+        reply = await _call_model(runtime, session, offered, sampling, emit, texts)
+        usage += reply.usage
+        await emit(events.UsageUpdate(usage))
+        session.messages.append(Message.assistant(reply.text, reply.tool_calls))
+        if reply.reason != "tool_calls" or not reply.tool_calls:
+            reason = "length" if reply.reason == "length" else "stop"
+            break
+        own = [call for call in reply.tool_calls if call.name in agent_tool_names]
+        client_calls = tuple(c for c in reply.tool_calls if c.name not in agent_tool_names)
+        usage += await _run_tools(runtime, session, own, emit)
+        if client_calls:
+            reason = "tool_calls"
+            break
+    else:
+        logger.info("agent %s stopped after max_iterations=%d", runtime.name,
+                    runtime.max_iterations)
+
+    session.usage += usage
+    finished = events.TurnFinished(reason, "".join(texts), usage, client_calls)
+    await emit(finished)
+    return finished
+
+
+class _Reply:
+    __slots__ = ("reason", "text", "tool_calls", "usage")
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.tool_calls: tuple[ToolCall, ...] = ()
+        self.usage = Usage()
+        self.reason: FinishReason = "stop"
+
+
+async def _call_model(
+    runtime: Runtime,
+    session: Session,
+    tools: Sequence[ToolSpec],
+    sampling: Sampling,
+    emit: Emit,
+    texts: list[str],
+) -> _Reply:
+    """One model call; streams its text and collects its tool calls."""
+    reply = _Reply()
+    pieces: list[str] = []
+    calls: dict[int, list[str]] = {}  # index -> [id, name, arguments...]
+    messages = [*runtime.preamble(), *session.messages]
+    async with runtime.model.stream(messages, tools, sampling) as stream:
+        async for event in stream:
+            if isinstance(event, model_events.TextDelta):
+                if not event.text:
+                    continue
+                if not pieces and texts:
+                    # The text of a later model call starts a new paragraph.
+                    texts.append(PARAGRAPH)
+                    await emit(events.TextDelta(PARAGRAPH))
+                pieces.append(event.text)
+                texts.append(event.text)
+                await emit(events.TextDelta(event.text))
+            elif isinstance(event, model_events.ToolCallDelta):
+                call = calls.setdefault(event.index, ["", ""])
+                call[0] = event.id or call[0]
+                call[1] = event.name or call[1]
+                call.append(event.arguments)
+            elif isinstance(event, model_events.UsageReport):
+                reply.usage = event.usage
+            else:
+                reply.reason = event.reason
+    reply.text = "".join(pieces)
+    reply.tool_calls = tuple(
+        ToolCall(call[0] or f"call_{index}", call[1], "".join(call[2:]) or "{}")
+        for index, call in sorted(calls.items())
+    )
+    if reply.tool_calls and reply.reason == "stop":
+        reply.reason = "tool_calls"  # some servers say "stop" after tool calls
+    return reply
+
+
+async def _run_tools(
+    runtime: Runtime, session: Session, calls: Sequence[ToolCall], emit: Emit
+) -> Usage:
+    """Run the agent's tool calls concurrently; append their results in call order."""
+    results: list[ToolResult | None] = [None] * len(calls)
+    sub_usage = [Usage()]
+
+    async def run_sub_agent(name: str, task: str) -> tuple[str, Usage]:
+        answer, used = await runtime.run_sub_agent(name, task, emit)
+        sub_usage[0] += used
+        return answer, used
+
+    ctx = ToolContext(
+        working_dir=runtime.working_dir, state=session.tool_state, run_sub_agent=run_sub_agent
+    )
+
+    async def run_one(i: int, call: ToolCall) -> None:
+        await emit(events.ToolStarted(call.id, call.name, call.arguments))
+        result = await runtime.toolbox.call(call.name, call.arguments, ctx)
+        results[i] = result
+        await emit(events.ToolFinished(call.id, call.name, result.content, result.is_error))
+
+    async with trio.open_nursery() as nursery:
+        for i, call in enumerate(calls):
+            nursery.start_soon(run_one, i, call)
+    for call, result in zip(calls, results, strict=True):
+        assert result is not None
+        session.messages.append(Message.tool(call.id, result.content))
+    return sub_usage[0]

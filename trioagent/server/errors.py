@@ -1,0 +1,116 @@
+"""The one table from exceptions to HTTP errors.
+
+Every server route and hook turns failures into a ``Problem`` here; each API then renders
+it in its own shape (the OpenAI envelope, or the simple API's ``{"error", "code"}``).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import attrs
+import trio
+from quart import Response
+from werkzeug.exceptions import HTTPException
+
+from .. import errors, wire
+from ..wire import openai as w
+
+logger = logging.getLogger(__name__)
+
+NO_RETRY = {"x-should-retry": "false"}
+"""On answers of a turn that may have had side effects: SDKs must not re-run it."""
+
+
+@attrs.frozen(kw_only=True)
+class Problem:
+    """An error as the client will see it."""
+
+    status: int
+    type: str
+    code: str | None
+    message: str
+    param: str | None = None
+    headers: dict[str, str] = attrs.Factory(dict)
+
+
+_HTTP = {
+    400: ("invalid_request_error", "invalid_value", "The request is malformed."),
+    404: ("invalid_request_error", "not_found", "Unknown path: see GET /openapi.json."),
+    405: ("invalid_request_error", "method_not_allowed", "Method not allowed on this path."),
+    408: ("invalid_request_error", "request_timeout",
+          "The request body did not arrive in time."),
+    413: ("invalid_request_error", "request_too_large",
+          "The request body is larger than the server's --max-request-size."),
+    415: ("invalid_request_error", "unsupported_media_type",
+          "Send the body as JSON with Content-Type: application/json."),
+}
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """The exception that matters inside nested ExceptionGroups (nurseries, cattrs)."""
+    while isinstance(exc, BaseExceptionGroup):
+        inner = [e for e in exc.exceptions if not isinstance(e, trio.Cancelled)]
+        exc = (inner or list(exc.exceptions))[0]
+    return exc
+
+
+def problem_of(exc: BaseException) -> Problem:
+    """Describe ``exc`` for the client; unexpected errors are logged with an id, not shown."""
+    exc = unwrap(exc)
+    match exc:
+        case errors.UnknownModel():
+            return Problem(status=404, type="invalid_request_error", code=exc.code,
+                           message=exc.message, param=exc.param)
+        case errors.RequestError():
+            return Problem(status=400, type="invalid_request_error", code=exc.code,
+                           message=exc.message, param=exc.param)
+        case errors.ConversationBusy():
+            return Problem(status=409, type="conflict_error", code="conversation_busy",
+                           message=str(exc), param="X-Conversation-Id",
+                           headers={"Retry-After": "1"})
+        case errors.TurnTimeout():
+            return Problem(status=504, type="server_error", code="timeout",
+                           message=str(exc) or "The turn ran past the request timeout.",
+                           headers=NO_RETRY)
+        case errors.StoreUnavailable():
+            return Problem(status=503, type="server_error", code="unavailable",
+                           message="The conversation store is unavailable; retry shortly.",
+                           headers={"Retry-After": "1"})
+        case errors.ModelError():
+            logger.warning("model provider failed: %s", exc)
+            return Problem(status=502, type="server_error", code="upstream_error",
+                           message=f"The model provider failed: {exc}", headers=NO_RETRY)
+        case HTTPException() if exc.code in _HTTP:
+            type_, code, message = _HTTP[exc.code]
+            headers = dict(exc.get_headers()) if exc.code == 405 else {}
+            headers = {k: v for k, v in headers.items() if k.lower() == "allow"}
+            return Problem(status=exc.code, type=type_, code=code, message=message,
+                           headers=headers)
+        case HTTPException():
+            status = exc.code or 500
+            return Problem(status=status, type="invalid_request_error" if status < 500
+                           else "server_error", code=None, message=exc.description or exc.name)
+    request_id = uuid.uuid4().hex[:12]
+    logger.error("internal error (request id %s)", request_id, exc_info=exc)
+    return Problem(status=500, type="server_error", code="internal_error",
+                   message=f"Internal server error (request id {request_id}).",
+                   headers=NO_RETRY)
+
+
+def error_envelope(problem: Problem) -> w.ErrorEnvelope:
+    """A problem as OpenAI's ``{"error": {...}}``."""
+    return w.ErrorEnvelope(error=w.ErrorBody(
+        message=problem.message, type=problem.type, param=problem.param, code=problem.code,
+    ))
+
+
+def openai_error(problem: Problem) -> Response:
+    """A problem as an OpenAI error response."""
+    response = Response(
+        wire.dumps(error_envelope(problem)), status=problem.status,
+        content_type="application/json",
+    )
+    response.headers.update(problem.headers)
+    return response

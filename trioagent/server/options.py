@@ -1,0 +1,125 @@
+"""ServeOptions: every setting of the servers, with its default, in one place."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+
+import attrs
+
+KIB = 1024
+MIB = 1024 * KIB
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|k|mb|mib|m|gb|gib|g)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    None: 1, "b": 1, "k": KIB, "kb": 1000, "kib": KIB, "m": MIB, "mb": 1000**2, "mib": MIB,
+    "g": 1024 * MIB, "gb": 1000**3, "gib": 1024 * MIB,
+}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_size(text: str) -> int:
+    """``512KiB``, ``1MiB``, ``1000000`` -> bytes.
+
+    Raises:
+        ValueError: the text is not a size.
+    """
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"invalid size {text!r}: use bytes or a unit, e.g. 512KiB or 1MiB")
+    unit = match.group(2).lower() if match.group(2) else None
+    return int(match.group(1)) * _SIZE_UNITS[unit]
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``5m``, ``1h30m``, ``250ms``, or plain seconds -> seconds.
+
+    Raises:
+        ValueError: the text is not a duration.
+    """
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    parts = _DURATION.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        raise ValueError(f"invalid duration {text!r}: use e.g. 90s, 5m or 1h")
+    return sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` or ``[::1]:PORT`` -> (host, port).
+
+    Raises:
+        ValueError: the text is not an address.
+    """
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"invalid listen address {text!r}: use HOST:PORT, e.g. 127.0.0.1:8083")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@attrs.frozen(kw_only=True)
+class ServeOptions:
+    """How a server runs. The CLI fills it; tests build it directly."""
+
+    host: str = "127.0.0.1"
+    port: int = 8083
+    agent: str | None = None
+    """Expose only this agent (all agents of the file when None)."""
+    api_keys: tuple[str, ...] = ()
+    """Bearer tokens accepted on /v1/*; no auth when empty."""
+    cors_origins: tuple[str, ...] = ()
+    """Exact origins allowed to call from a browser."""
+    max_request_size: int = MIB
+    request_timeout: float = 300.0
+    """Seconds a whole turn may take: model calls, tools and streaming."""
+    body_timeout: float = 60.0
+    """Seconds a client may take to send the request body (408 after)."""
+    conversations_max: int = 0
+    """Conversations kept server-side for X-Conversation-Id; 0 disables the cache."""
+    conversation_ttl: float = 1800.0
+    max_idle_runtimes: int = 4
+    keep_alive_interval: float = 15.0
+    """Seconds of silence on an SSE stream before a ``: keep-alive`` comment."""
+    shutdown_grace: float = 10.0
+    """Seconds running turns may finish after SIGINT/SIGTERM before they are cancelled."""
+    working_dir: Path = attrs.field(factory=Path.cwd)
+    insecure_no_auth: bool = False
+    """Allow a non-loopback listen address without an API key."""
+
+    def check(self) -> None:
+        """Refuse settings that would be unsafe or meaningless.
+
+        Raises:
+            ValueError: with a message saying which flag to fix.
+        """
+        if not self.api_keys and not self.insecure_no_auth and not is_loopback(self.host):
+            raise ValueError(
+                f"refusing to listen on {self.host} without an API key: pass --api-key or "
+                "--api-key-env, or --insecure-no-auth if the network is trusted"
+            )
+        if self.request_timeout <= 0:
+            raise ValueError("--request-timeout must be positive")
+        if self.max_request_size <= 0:
+            raise ValueError("--max-request-size must be positive")
+        if self.conversations_max < 0:
+            raise ValueError("--conversations-max must be 0 (off) or more")
+        if self.conversation_ttl <= 0:
+            raise ValueError("--conversation-ttl must be positive")
+        if self.max_idle_runtimes < 0:
+            raise ValueError("--max-idle-runtimes must be 0 or more")

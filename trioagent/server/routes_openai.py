@@ -1,0 +1,144 @@
+"""The OpenAI-compatible routes: /v1/models, /v1/chat/completions, /openapi.json, /healthz."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING
+
+from quart import Response, g, request
+
+from .. import wire
+from ..errors import ConversationBusy, RequestError, TurnTimeout, UnknownModel
+from ..runtime import TurnFinished
+from ..wire import openai as w
+from .errors import NO_RETRY, Problem, openai_error, problem_of
+from .guards import require_json
+from .openapi import openapi_document
+from .streaming import ChunkEncoder, TurnBody, completion_id, usage_of
+from .translate import (
+    client_tools_of,
+    messages_of,
+    response_tool_calls,
+    sampling_of,
+)
+from .turn import TurnFailed, TurnRequest
+
+if TYPE_CHECKING:
+    from quart_trio import QuartTrio
+
+    from .app import ServerState
+
+CONVERSATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+SSE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+
+
+def json_response(obj: object, status: int = 200) -> Response:
+    return Response(wire.dumps(obj), status=status, content_type="application/json")
+
+
+def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
+    """Add the OpenAI-compatible routes for ``state``'s agents to ``app``."""
+
+    def model_object(name: str) -> w.Model:
+        return w.Model(id=name, created=state.created)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return json_response({"status": "ok"})
+
+    @app.get("/openapi.json")
+    async def openapi() -> Response:
+        return json_response(openapi_document(state.agents))
+
+    @app.get("/v1/models")
+    async def list_models() -> Response:
+        return json_response(w.ModelList(data=tuple(model_object(a) for a in state.agents)))
+
+    @app.get("/v1/models/<path:model>")
+    async def get_model(model: str) -> Response:
+        if model not in state.agents:
+            raise UnknownModel(model)
+        return json_response(model_object(model))
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions() -> Response:
+        require_json(request)
+        body = await request.get_data(cache=False, as_text=False)
+        assert isinstance(body, bytes)
+        parsed = wire.parse_chat_request(body)
+        turn = turn_request(parsed)
+        conversation_id = request.headers.get("X-Conversation-Id")
+        if parsed.stream:
+            include_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
+            encoder = ChunkEncoder(parsed.model, include_usage=include_usage)
+            response = Response(
+                TurnBody(state.runner, turn, encoder,
+                         keep_alive=state.options.keep_alive_interval),
+                status=200, headers=SSE_HEADERS,
+            )
+            response.headers["Content-Type"] = "text/event-stream"
+            response.timeout = None  # the turn's own deadline bounds the stream
+        else:
+            response = await complete(parsed.model, turn)
+        if conversation_id and state.store is not None:
+            response.headers["X-Conversation-Id"] = conversation_id
+        return response
+
+    def turn_request(parsed: w.ChatCompletionRequest) -> TurnRequest:
+        """Decide everything that can fail before the response starts."""
+        if parsed.model not in state.agents:
+            raise UnknownModel(parsed.model)
+        client_tools = client_tools_of(parsed)
+        clash = sorted(state.agent_tools[parsed.model] & {t.name for t in client_tools})
+        if clash:
+            raise RequestError(
+                f"Client tool {clash[0]!r} has the name of a tool of agent "
+                f"{parsed.model!r}: rename it.", param="tools",
+            )
+        return TurnRequest(
+            agent=parsed.model, messages=messages_of(parsed), sampling=sampling_of(parsed),
+            client_tools=client_tools, conversation_id=conversation_key(),
+        )
+
+    def conversation_key() -> str | None:
+        conversation_id = request.headers.get("X-Conversation-Id")
+        if conversation_id is None or state.store is None:
+            return None
+        if not CONVERSATION_ID.fullmatch(conversation_id):
+            raise RequestError(
+                "X-Conversation-Id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', "
+                "':' or '-'.", param="X-Conversation-Id",
+            )
+        key = f"{g.key_scope}/{conversation_id}"  # ids are scoped to the caller's key
+        if state.store.is_busy(key):
+            raise ConversationBusy(conversation_id)
+        return key
+
+    async def complete(model: str, turn: TurnRequest) -> Response:
+        """Run a turn to its end and answer with one chat.completion."""
+        finished: TurnFinished | None = None
+        problem: Problem | None = None
+        async with state.runner.open_turn(turn) as events:
+            async for event in events:
+                if isinstance(event, TurnFinished):
+                    finished = event
+                elif isinstance(event, TurnFailed):
+                    problem = event.problem
+        if finished is None:
+            response = openai_error(problem or problem_of(TurnTimeout("The turn was stopped.")))
+            response.headers.update(NO_RETRY)
+            return response
+        message = w.AssistantMessage(
+            content=finished.text or (None if finished.client_tool_calls else ""),
+            tool_calls=response_tool_calls(finished.client_tool_calls),
+        )
+        return json_response(w.ChatCompletion(
+            id=completion_id(), created=int(time.time()), model=model,
+            choices=(w.Choice(message=message, finish_reason=finished.reason),),
+            usage=usage_of(finished.usage),
+        ))
+

@@ -1,0 +1,125 @@
+"""One agent turn for a server request: the nursery, the timeout, the commit.
+
+``open_turn`` starts the producer task in a nursery it owns and yields the channel of
+``TurnEvent``s. The producer takes the conversation (a clone), borrows a runtime, runs
+the loop under ``fail_after(request_timeout)`` and commits only after the turn finished.
+Every failure becomes one ``TurnFailed`` event; leaving the ``async with`` cancels
+whatever still runs (upstream call, tools) and commits nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+
+from ..errors import TurnTimeout
+from ..runtime import RuntimeEvent, Session, TurnFinished, run_agent
+from .errors import Problem, problem_of
+from .translate import extend_conversation
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from ..chat import Message, Sampling, ToolSpec
+    from ..runtime import RuntimePool
+    from ..store import ConversationStore
+
+logger = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class TurnFailed:
+    """The turn failed; nothing was committed."""
+
+    problem: Problem
+
+
+TurnEvent = RuntimeEvent | TurnFailed
+
+
+@attrs.frozen(kw_only=True)
+class TurnRequest:
+    """Everything a turn needs, decided by the route before the response starts."""
+
+    agent: str
+    messages: list[Message]
+    sampling: Sampling
+    client_tools: list[ToolSpec]
+    conversation_id: str | None = None
+    """The store key (already scoped to the caller's API key), or None for no cache."""
+
+
+@attrs.define
+class TurnRunner:
+    """Runs turns for one server: its pool, its store, its timeout."""
+
+    pool: RuntimePool
+    store: ConversationStore | None
+    timeout: float
+
+    @asynccontextmanager
+    async def open_turn(
+        self, request: TurnRequest
+    ) -> AsyncIterator[trio.MemoryReceiveChannel[TurnEvent]]:
+        """Run ``request``'s turn while the caller reads its events."""
+        send, receive = trio.open_memory_channel[TurnEvent](0)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._produce, request, send)
+            try:
+                with receive:
+                    yield receive
+            finally:
+                nursery.cancel_scope.cancel()
+
+    async def _produce(
+        self, request: TurnRequest, send: trio.MemorySendChannel[TurnEvent]
+    ) -> None:
+        async with send:
+            deadline = trio.current_time() + self.timeout
+            event: TurnEvent
+            try:
+                with trio.fail_at(deadline):
+                    event = await self._run(request, send)
+            except trio.TooSlowError:
+                event = TurnFailed(problem_of(TurnTimeout(
+                    f"The turn took longer than the server's request timeout "
+                    f"({self.timeout:g} s) and was cancelled; nothing was saved."
+                )))
+                deadline = trio.current_time() + 1
+            except Exception as exc:
+                event = TurnFailed(problem_of(exc))
+            # The reader may be gone or stuck; never wait past the deadline to tell it.
+            with trio.move_on_at(deadline):
+                await send.send(event)
+
+    async def _run(
+        self, request: TurnRequest, send: trio.MemorySendChannel[TurnEvent]
+    ) -> TurnFinished:
+        """Run the turn; return its TurnFinished only once the conversation is committed."""
+        if self.store is None or request.conversation_id is None:
+            return await self._loop(request, Session.from_messages(request.messages), send)
+        async with self.store.turn(request.conversation_id) as turn:
+            if turn.existed:
+                extend_conversation(turn.session, request.messages)
+            else:
+                turn.session.messages.extend(request.messages)
+            finished = await self._loop(request, turn.session, send)
+            turn.commit()
+        return finished
+
+    async def _loop(
+        self, request: TurnRequest, session: Session, send: trio.MemorySendChannel[TurnEvent]
+    ) -> TurnFinished:
+        async def emit(event: RuntimeEvent) -> None:
+            if not isinstance(event, TurnFinished):  # sent by _produce after the commit
+                await send.send(event)
+
+        async with self.pool.borrow(request.agent) as runtime:
+            return await run_agent(
+                runtime, session, emit, sampling=request.sampling,
+                client_tools=request.client_tools,
+            )

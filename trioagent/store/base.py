@@ -1,0 +1,58 @@
+"""The conversation store protocol.
+
+A turn works on a clone of the stored session; only ``turn.commit()`` replaces what is
+stored. Errors, cancellation and a forgotten commit all leave the stored conversation
+exactly as it was.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
+
+if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
+    from ..runtime.session import Session
+
+
+@attrs.define
+class Turn:
+    """One turn's hold on a conversation: the lock, a clone, and the commit flag."""
+
+    conversation_id: str
+    session: Session
+    """A clone of the stored session (empty when the conversation is new)."""
+    existed: bool
+    """Whether the store held this conversation when the turn began."""
+    committed: bool = False
+
+    def commit(self) -> None:
+        """Mark ``session`` to replace the stored conversation when the turn ends."""
+        self.committed = True
+
+
+class ConversationStore(Protocol):
+    """Where conversations live between requests."""
+
+    def turn(self, conversation_id: str) -> AbstractAsyncContextManager[Turn]:
+        """Take the conversation's lock for one turn.
+
+        Raises:
+            ConversationBusy: another turn on this id is running.
+            StoreUnavailable: the store cannot be reached.
+        """
+        ...
+
+    def is_busy(self, conversation_id: str) -> bool:
+        """Whether a turn on this id is running (a fast pre-check; ``turn`` decides)."""
+        ...
+
+    async def get(self, conversation_id: str) -> Session | None:
+        """A clone of the stored conversation, or None."""
+        ...
+
+    async def delete(self, conversation_id: str) -> bool:
+        """Forget a conversation; True when it existed."""
+        ...

@@ -1,0 +1,49 @@
+"""The simple chat API's wire types: ``POST /api/chat``.
+
+One message in, one reply out; the server keeps the conversation under ``session_id``.
+The rules for reading and writing these live in `trioagent.wire.convert`, like all wire rules.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import attrs
+
+from .openai import CompletionUsage  # noqa: TC001 (cattrs reads annotations at runtime)
+
+SESSION_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+"""What a session id (and an ``X-Conversation-Id`` header) must fully match."""
+
+
+@attrs.frozen(kw_only=True)
+class ChatRequest:
+    """The body of ``POST /api/chat``."""
+
+    message: str
+    """The user's message; must not be empty."""
+    session_id: str | None = None
+    """Continue this conversation; must match `SESSION_ID`. ``None`` starts a new one."""
+    stream: bool = False
+    agent: str | None = None
+    """The agent to talk to; ``None`` means the server's default agent."""
+
+
+@attrs.frozen(kw_only=True)
+class ChatReply:
+    """The answer of ``POST /api/chat``."""
+
+    message: str
+    session_id: str | None
+    """The conversation to continue with; written as ``null`` when the server keeps none."""
+    usage: CompletionUsage
+
+
+@attrs.frozen(kw_only=True)
+class ApiError:
+    """Every error answer of the simple API: ``{"error": "...", "code": 400}``."""
+
+    error: str
+    code: int
+    """The HTTP status."""
