@@ -58,9 +58,10 @@ class Server:
     """The base URL, e.g. http://127.0.0.1:PORT (no /v1)."""
 
     def openai(self, api_key: str = "unused", **kwargs: Any) -> openai.AsyncOpenAI:
+        kwargs.setdefault("max_retries", 0)
         return openai.AsyncOpenAI(
-            base_url=f"{self.url}/v1", api_key=api_key, max_retries=0,
-            _strict_response_validation=True, **kwargs,
+            base_url=f"{self.url}/v1", api_key=api_key, _strict_response_validation=True,
+            **kwargs,
         )
 
     def http(self, **kwargs: Any) -> httpx.AsyncClient:
