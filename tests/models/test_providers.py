@@ -88,3 +88,10 @@ async def test_anthropic_config_reaches_the_fake() -> None:
                     assert TextDelta("bonjour") in [event async for event in events]
             finally:
                 await client.aclose()
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/v1", "localhost:11434", "http://"],
+                         ids=["ftp", "no-scheme", "no-host"])
+def test_a_base_url_that_is_not_http_is_a_config_error(url: str) -> None:
+    with pytest.raises(ConfigError, match="not an http"):
+        open_model_client(ModelConfig(provider="custom", model="m", base_url=url), env={})

@@ -7,7 +7,7 @@ import openai
 import pytest
 import trio
 
-from trioagent.testing import FakeOpenAI, drop, error, hang, text, tool_calls
+from trioagent.testing import FakeOpenAI, error, hang, text, tool_calls
 
 HEADER = "X-Conversation-Id"
 

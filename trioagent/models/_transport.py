@@ -167,7 +167,7 @@ async def stream_call(
         "POST", url, content=json.dumps(body, separators=(",", ":")).encode(),
         headers={"content-type": "application/json", "accept": "text/event-stream",
                  **(headers or {})},
-    )
+    )  # the URL was checked when the client was made (providers.open_model_client)
     with map_transport_errors(request.url):
         response = await http.send(request, stream=True)
         try:

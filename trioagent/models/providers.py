@@ -7,6 +7,7 @@ module only picks the client class for the provider's API and fills it in.
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import TYPE_CHECKING
 
 from trioagent.chat import Sampling
@@ -58,6 +59,11 @@ def open_model_client(
     base_url = cfg.base_url or defaults.base_url
     if not base_url:
         raise ConfigError(f"provider {cfg.provider!r} needs a base_url")
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"base_url {base_url!r} of model {cfg.model!r} is not an http(s) URL", key="base_url"
+        )
     variable = token_key_of(cfg)
     api_key = env.get(variable) if variable else None
     if variable and not api_key:

@@ -78,6 +78,10 @@ class FakeUpstream:
         assert self._server is not None, "the fake is not running"
         await self._server.wait_disconnects(count)
 
+    async def wait_disconnect(self) -> None:
+        """Wait until some client has hung up mid-response (at least one so far)."""
+        await self.wait_disconnects(1)
+
     async def wait_requests(self, count: int = 1) -> None:
         """Wait until ``count`` requests in all were received."""
         while self._received < count:

@@ -1,0 +1,202 @@
+"""The trioagent command: flag parsing, `run` and `serve chat` as real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from trioagent.cli import build_parser, serve_options
+from trioagent.server.options import parse_duration, parse_size
+from trioagent.testing import FakeOpenAI, open_fake_openai, text, tool_calls
+
+AGENT = """\
+agents:
+  root:
+    model: upstream
+    instruction: Test agent.
+    toolsets:
+      - type: filesystem
+models:
+  upstream:
+    provider: openai
+    model: gpt-test
+    base_url: {base_url}
+"""
+
+
+@pytest.fixture
+async def fake() -> FakeOpenAI:
+    async with open_fake_openai() as fake:
+        yield fake
+
+
+@pytest.fixture
+def agent_path(fake: FakeOpenAI, tmp_path: Path) -> Path:
+    path = tmp_path / "agent.yaml"
+    path.write_text(AGENT.format(base_url=fake.base_url))
+    return path
+
+
+def trioagent(*args: str) -> list[str]:
+    return [sys.executable, "-m", "trioagent", *args]
+
+
+@pytest.mark.parametrize(("text", "size"), [("1MiB", 1048576), ("512KiB", 524288),
+                                            ("1000", 1000), ("2kb", 2000)],
+                         ids=["mib", "kib", "bytes", "kb"])
+def test_parse_size(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("5m", 300), ("1h", 3600),
+                                               ("1h30m", 5400), ("250ms", 0.25), ("12", 12)],
+                         ids=["s", "m", "h", "hm", "ms", "plain"])
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["5x", "m5", "", "1 MiB MiB"], ids=["unit", "order", "empty",
+                                                                     "junk"])
+def test_bad_sizes_and_durations_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="invalid"):
+        parse_duration(bad)
+    with pytest.raises(ValueError, match="invalid"):
+        parse_size(bad)
+
+
+def test_serve_chat_flags_fill_options() -> None:
+    args = build_parser().parse_args([
+        "serve", "chat", "agent.yaml", "-a", "root", "-l", "0.0.0.0:0", "--api-key", "k1",
+        "--api-key-env", "MY_KEY", "--cors-origin", "https://a.example",
+        "--cors-origin", "https://b.example", "--max-request-size", "512KiB",
+        "--request-timeout", "90s", "--conversations-max", "100", "--conversation-ttl", "1h",
+        "--max-idle-runtimes", "2", "--working-dir", "/tmp",
+    ])
+    options = serve_options(args, {"MY_KEY": "k2"})
+    assert (options.host, options.port, options.agent) == ("0.0.0.0", 0, "root")
+    assert options.api_keys == ("k1", "k2")
+    assert options.cors_origins == ("https://a.example", "https://b.example")
+    assert options.max_request_size == 512 * 1024
+    assert options.request_timeout == 90
+    assert (options.conversations_max, options.conversation_ttl) == (100, 3600)
+    assert options.max_idle_runtimes == 2
+    assert options.working_dir == Path("/tmp").resolve()
+
+
+def test_serve_chat_defaults() -> None:
+    options = serve_options(build_parser().parse_args(["serve", "chat", "a.yaml"]), {})
+    assert (options.host, options.port) == ("127.0.0.1", 8083)
+    assert options.max_request_size == 1024 * 1024
+    assert options.request_timeout == 300
+    assert options.conversations_max == 0
+    assert options.conversation_ttl == 1800
+    assert options.max_idle_runtimes == 4
+    assert options.api_keys == ()
+
+
+def test_non_loopback_without_key_refuses_unless_insecure() -> None:
+    parser = build_parser()
+    with pytest.raises(ValueError, match="--insecure-no-auth"):
+        serve_options(parser.parse_args(["serve", "chat", "a.yaml", "-l", "0.0.0.0:8083"]), {})
+    options = serve_options(parser.parse_args(
+        ["serve", "chat", "a.yaml", "-l", "0.0.0.0:8083", "--insecure-no-auth"]), {})
+    assert options.insecure_no_auth
+    with pytest.raises(ValueError, match="MISSING"):
+        serve_options(parser.parse_args(["serve", "chat", "a.yaml", "--api-key-env",
+                                         "MISSING"]), {})
+
+
+async def test_help_works_both_ways() -> None:
+    for command in (trioagent("--help"), [str(Path(sys.executable).parent / "trioagent"), "--help"],
+                    trioagent("serve", "chat", "--help")):
+        result = await trio.run_process(command, capture_stdout=True)
+        assert b"usage:" in result.stdout
+    result = await trio.run_process(trioagent("serve", "chat", "--help"), capture_stdout=True)
+    for flag in (b"--listen", b"--api-key", b"--cors-origin", b"--max-request-size",
+                 b"--request-timeout", b"--conversations-max", b"--conversation-ttl",
+                 b"--max-idle-runtimes", b"--working-dir", b"--env-from-file",
+                 b"--models-gateway", b"--insecure-no-auth"):
+        assert flag in result.stdout
+
+
+async def test_run_prints_the_streamed_answer_and_tool_activity(
+    fake: FakeOpenAI, agent_path: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "notes.txt").write_text("remember the milk")
+    fake.enqueue(
+        tool_calls([("c1", "read_file", '{"path": "notes.txt"}')]),
+        text("You must remember the milk."),
+    )
+    with trio.fail_after(30):
+        result = await trio.run_process(
+            trioagent("run", str(agent_path), "What do my notes say?",
+                      "--working-dir", str(tmp_path)),
+            capture_stdout=True, capture_stderr=True, check=False,
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().strip() == "You must remember the milk."
+    assert b"read_file" in result.stderr
+    assert fake.requests[1].json["messages"][-1]["content"] == "remember the milk"
+
+
+async def test_run_fails_with_one_line_error(fake: FakeOpenAI, agent_path: Path,
+                                             tmp_path: Path) -> None:
+    from trioagent.testing import error
+
+    fake.enqueue(error(401, "bad key"))
+    with trio.fail_after(30):
+        upstream = await trio.run_process(trioagent("run", str(agent_path), "hi"),
+                                          capture_stdout=True, capture_stderr=True,
+                                          check=False)
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("agents:\n  root:\n    model: openai/gpt-4o\n    instructions: x\n")
+        config = await trio.run_process(trioagent("run", str(bad), "hi"),
+                                        capture_stdout=True, capture_stderr=True, check=False)
+    for result in (upstream, config):
+        assert result.returncode == 1
+        lines = result.stderr.decode().strip().splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith("trioagent: error:")
+    assert f"{bad}:4: agents.root.instructions" in config.stderr.decode()
+
+
+async def test_missing_api_key_is_reported_at_start_up(tmp_path: Path) -> None:
+    path = tmp_path / "agent.yaml"
+    path.write_text("agents:\n  root:\n    model: openai/gpt-4o\n")
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    result = await trio.run_process(trioagent("serve", "chat", str(path), "-l", "127.0.0.1:0"),
+                                    capture_stderr=True, check=False, env=env)
+    assert result.returncode == 1
+    assert b"OPENAI_API_KEY" in result.stderr
+
+
+async def test_serve_chat_prints_url_serves_and_stops_cleanly_on_sigterm(
+    fake: FakeOpenAI, agent_path: Path
+) -> None:
+    fake.enqueue(text("served"))
+    with trio.fail_after(30):
+        process = await trio.lowlevel.open_process(
+            trioagent("serve", "chat", str(agent_path), "-l", "127.0.0.1:0"),
+            stderr=subprocess.PIPE,
+        )
+        assert process.stderr is not None
+        buffer = b""
+        while b"listening on" not in buffer:
+            buffer += await process.stderr.receive_some(4096)
+        line = next(ln for ln in buffer.decode().splitlines() if "listening on" in ln)
+        url = line.split("listening on ")[1].split()[0]
+        assert url.startswith("http://127.0.0.1:")
+        assert not url.endswith(":0/v1")
+        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+            response = await http.post("/chat/completions", json={
+                "model": "root", "messages": [{"role": "user", "content": "hi"}]})
+        assert response.json()["choices"][0]["message"]["content"] == "served"
+        process.send_signal(signal.SIGTERM)
+        assert await process.wait() == 0
