@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
-from ..chat import Message, Sampling, ToolSpec, Usage
+from ..chat import Message, ToolSpec, Usage
 from ..models import open_model_client
 from ..tools import ToolBox, TransferToolset, build_toolset
 from . import events
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
     from pathlib import Path
 
-    from ..config import AgentConfig, AgentFile, ModelConfig
+    from ..config import AgentConfig, AgentFile
     from ..models import ModelClient
     from .loop import Emit
     from .pool import RuntimePool
@@ -76,7 +76,6 @@ class Runtime:
     config: AgentConfig
     model: ModelClient
     toolbox: ToolBox
-    sampling: Sampling
     working_dir: Path
     pool: RuntimePool
 
@@ -116,18 +115,6 @@ class Runtime:
         return finished.text, finished.usage
 
 
-def sampling_of(model: ModelConfig) -> Sampling:
-    """The YAML model settings as sampling defaults (a request's own settings override them)."""
-    return Sampling(
-        temperature=model.temperature,
-        top_p=model.top_p,
-        max_tokens=model.max_tokens,
-        presence_penalty=model.presence_penalty,
-        frequency_penalty=model.frequency_penalty,
-        parallel_tool_calls=model.parallel_tool_calls,
-    )
-
-
 @asynccontextmanager
 async def open_runtime(team: Team, name: str, pool: RuntimePool) -> AsyncIterator[Runtime]:
     """Open agent ``name``'s toolsets and yield it as a runtime; close them on exit."""
@@ -147,7 +134,6 @@ async def open_runtime(team: Team, name: str, pool: RuntimePool) -> AsyncIterato
             config=config,
             model=team.models[config.model],
             toolbox=ToolBox(toolsets),
-            sampling=sampling_of(team.file.model_of(name)),
             working_dir=team.working_dir,
             pool=pool,
         )

@@ -59,7 +59,6 @@ async def run_agent(
     agent_tools = runtime.tool_specs()
     agent_tool_names = {spec.name for spec in agent_tools}
     offered = [*agent_tools, *client_tools]
-    sampling = runtime.sampling.override(sampling)
     usage = Usage()
     texts: list[str] = []
     reason: FinishReason = "length"
