@@ -74,6 +74,15 @@ async def run(pool: RuntimePool, session: Session, **kwargs: object) -> list[obj
     return events
 
 
+async def wait_for_file(path: Path) -> None:
+    """Poll for a file another process writes (no event to wait on across processes)."""
+    for _ in range(500):
+        if path.exists() and path.read_text().strip():
+            return
+        await trio.sleep(0.01)
+    raise AssertionError(f"{path} was never written")
+
+
 def start(text_: str = "go") -> Session:
     return Session.from_messages([Message.user(text_)])
 
@@ -205,8 +214,7 @@ async def test_cancellation_mid_tool_kills_it_and_leaves_the_stored_session_unch
                     )
                     async for event in receive:
                         if isinstance(event, ToolStarted):
-                            while not pid_file.exists() or not pid_file.read_text().strip():
-                                await trio.sleep(0.01)
+                            await wait_for_file(pid_file)
                             scope.cancel()
                 turn.commit()  # never reached
     assert scope.cancelled_caught
@@ -229,6 +237,6 @@ async def test_todo_state_belongs_to_the_session(pool: RuntimePool, fake: FakeOp
         await run(pool, second)
     assert "write tests" in str(first.tool_state)
     assert "write tests" not in str(second.tool_state)
-    listed = [m.content for m in second.messages if m.role == "tool"][0]
+    listed = next(m.content for m in second.messages if m.role == "tool")
     assert "write tests" not in listed
 

@@ -1,10 +1,8 @@
 """The OpenAPI 3.1 document of ``serve chat``: exactly what the server accepts and returns.
 
-The document is static but for the names of the exposed agents: it is built once, at
-import, and `openapi_document` deep-copies it and fills in the ``AgentName`` enum, which
-both the request's ``model`` and the ``/v1/models/{model}`` path parameter refer to.
+Built once at import; `openapi_document` deep-copies it and fills in the ``AgentName`` enum.
 The schemas follow `trioagent.wire.openai` and the checks of `trioagent.wire.convert`:
-unknown keys are allowed, optional fields may be ``null``, ranges are the contract's.
+unknown keys are allowed, an optional field may be ``null`` (unset), ranges are the contract's.
 """
 
 from __future__ import annotations
@@ -20,20 +18,16 @@ CONVERSATION_ID_PATTERN: Final = "^[A-Za-z0-9._:-]{1,128}$"
 TOOL_NAME_PATTERN: Final = "^[A-Za-z0-9_-]{1,64}$"
 
 SSE_DESCRIPTION: Final = """\
-Server-sent events, each `data: <JSON>` followed by a blank line; never an `event:` line.
-Every JSON event is a `#/components/schemas/ChatCompletionChunk`, and all share one `id`,
-`created` and `model`:
-1. a first chunk with `delta: {"role": "assistant", "content": ""}`;
-2. content chunks with `delta: {"content": "..."}`;
-3. for client tool calls, `delta.tool_calls` pieces, each with its `index`: first `id`, `type`
-   and `function.name`, then `function.arguments` text;
-4. one final choice chunk with `delta: {}` and a non-null `finish_reason`;
-5. with `stream_options.include_usage: true`, every chunk above has `"usage": null` and one more
-   chunk has `"choices": []` and the usage summed over the turn;
-6. `data: [DONE]`.
-While the agent is busy, a `: keep-alive` comment line comes at least every 15 s (the
-`--keep-alive` flag). An error after the stream started is sent in-band as
-`data: {"error": {...}}` (a `#/components/schemas/ErrorEnvelope`), then `data: [DONE]`."""
+Server-sent events, each `data: <JSON>` and a blank line, never an `event:` line. Each JSON
+is a `#/components/schemas/ChatCompletionChunk`; all share one `id`, `created` and `model`:
+a first chunk with `delta: {"role": "assistant", "content": ""}`; content chunks with
+`delta: {"content": "..."}`; for client tool calls, `delta.tool_calls` pieces with their
+`index` (first `id`, `type`, `function.name`, then `function.arguments` text); one final
+chunk with `delta: {}` and a `finish_reason`; with `stream_options.include_usage`, every chunk
+has `"usage": null` and one more chunk has `"choices": []` and the usage; then `data: [DONE]`.
+`: keep-alive` comment lines come while the agent is busy (`--keep-alive`). An error after
+the stream started is sent as `data: {"error": {...}}` (an `ErrorEnvelope`), then
+`data: [DONE]`."""
 
 _ERRORS: Final[dict[int, tuple[str, str, tuple[str, ...]]]] = {
     400: ("BadRequest", "Invalid body or parameter; `error.param` names it.", ()),
@@ -56,20 +50,22 @@ _ERRORS: Final[dict[int, tuple[str, str, tuple[str, ...]]]] = {
 }
 """Each error status: its component name, its description, and the headers it carries."""
 
-_MESSAGE_ROLES: Final = ("system", "developer", "user", "assistant", "tool")
+STRING: Final[Schema] = {"type": "string"}
+COUNT: Final[Schema] = {"type": "integer", "minimum": 0}
+CONVERSATION_ID: Final[Schema] = {"type": "string", "pattern": CONVERSATION_ID_PATTERN}
 
 
 def _ref(name: str, kind: str = "schemas") -> Schema:
     return {"$ref": f"#/components/{kind}/{name}"}
 
 
+def _or_null(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
 def _opt(type_: str, **keywords: Any) -> Schema:
     """A field of JSON type ``type_`` that may also be ``null`` (the server reads it as unset)."""
     return {"type": [type_, "null"], **keywords}
-
-
-def _or_null(schema: Schema) -> Schema:
-    return {"anyOf": [schema, {"type": "null"}]}
 
 
 def _object(properties: Schema, required: tuple[str, ...] = (), **keywords: Any) -> Schema:
@@ -79,9 +75,19 @@ def _object(properties: Schema, required: tuple[str, ...] = (), **keywords: Any)
     return schema
 
 
-def _json(schema: Schema, description: str, **extra: Any) -> Schema:
-    return {"description": description, "content": {"application/json": {"schema": schema}},
-            **extra}
+def _tagged(tag: str, members: dict[str, str]) -> Schema:
+    """One of the schemas ``members`` (tag value -> component name), told apart by ``tag``."""
+    return {
+        "type": "object", "required": [tag],
+        "oneOf": [_ref(name) for name in members.values()],
+        "discriminator": {"propertyName": tag, "mapping": {
+            value: _ref(name)["$ref"] for value, name in members.items()
+        }},
+    }
+
+
+def _json(schema: Schema, description: str, **more: Any) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}, **more}
 
 
 def _error_response(description: str, headers: tuple[str, ...] = ()) -> Schema:
@@ -94,71 +100,51 @@ def _errors(*statuses: int) -> Schema:
 
 
 def _message_schemas() -> dict[str, Schema]:
-    text_content = {"oneOf": [{"type": "string"}, {"type": "array", "items": _ref("TextPart")}]}
-    name = _opt("string")
+    def content(*forms: Schema) -> Schema:
+        return {"oneOf": [STRING, *forms]}
 
-    def role(value: str) -> Schema:
-        return {"type": "string", "const": value}
+    text = content({"type": "array", "items": _ref("TextPart")})
+
+    def message(role: str, body: Schema, *required: str, **keywords: Any) -> Schema:
+        return _object({"role": {"const": role}, **body}, ("role", *required), **keywords)
 
     return {
-        "ChatMessage": {
-            "oneOf": [_ref(f"{r.capitalize()}Message") for r in _MESSAGE_ROLES],
-            "discriminator": {"propertyName": "role", "mapping": {
-                r: f"#/components/schemas/{r.capitalize()}Message" for r in _MESSAGE_ROLES
-            }},
-        },
-        "SystemMessage": _object(
-            {"role": role("system"), "content": text_content, "name": name},
-            ("role", "content"), description="Kept after the agent's own instruction.",
-        ),
-        "DeveloperMessage": _object(
-            {"role": role("developer"), "content": text_content, "name": name},
-            ("role", "content"), description="Treated as a system message.",
-        ),
-        "UserMessage": _object({
-            "role": role("user"),
-            "content": {"oneOf": [
-                {"type": "string"}, {"type": "array", "items": _ref("UserContentPart")},
-            ]},
-            "name": name,
-        }, ("role", "content")),
-        "AssistantMessage": _object({
-            "role": role("assistant"),
-            "content": {"oneOf": [
-                {"type": "string"}, {"type": "array", "items": _ref("TextPart")},
-                {"type": "null"},
-            ]},
+        "ChatMessage": _tagged("role", {
+            "system": "SystemMessage", "developer": "DeveloperMessage", "user": "UserMessage",
+            "assistant": "AssistantMessage", "tool": "ToolMessage",
+        }),
+        "SystemMessage": message("system", {"content": text, "name": _opt("string")}, "content",
+                                 description="Kept after the agent's own instruction."),
+        "DeveloperMessage": message("developer", {"content": text, "name": _opt("string")},
+                                    "content", description="Treated as a system message."),
+        "UserMessage": message("user", {
+            "content": content({"type": "array", "items": _ref("UserContentPart")}),
+            "name": _opt("string"),
+        }, "content"),
+        "AssistantMessage": message("assistant", {
+            "content": content({"type": "array", "items": _ref("TextPart")}, {"type": "null"}),
             "tool_calls": _opt("array", items=_ref("ToolCall")),
-            "name": name,
-        }, ("role",)),
-        "ToolMessage": _object(
-            {"role": role("tool"), "content": text_content, "tool_call_id": {"type": "string"}},
-            ("role", "content", "tool_call_id"), description="The result of a client tool call.",
-        ),
-        "TextPart": _object(
-            {"type": {"type": "string", "const": "text"}, "text": {"type": "string"}}, ("text",)
-        ),
+            "name": _opt("string"),
+        }),
+        "ToolMessage": message("tool", {"content": text, "tool_call_id": STRING},
+                               "content", "tool_call_id",
+                               description="The result of one client tool call."),
+        "UserContentPart": _tagged("type", {"text": "TextPart", "image_url": "ImagePart"}),
+        "TextPart": _object({"type": {"const": "text"}, "text": STRING}, ("text",)),
         "ImagePart": _object({
-            "type": {"type": "string", "const": "image_url"},
+            "type": {"const": "image_url"},
             "image_url": _object({
                 "url": {"type": "string", "description": "An `https:` or `data:` URL."},
                 "detail": {"enum": ["auto", "low", "high", None]},
             }, ("url",)),
-        }, ("image_url",), description="Refused with 400 by providers that take no images."),
-        "UserContentPart": {
-            "oneOf": [_ref("TextPart"), _ref("ImagePart")], "required": ["type"],
-            "discriminator": {"propertyName": "type", "mapping": {
-                "text": "#/components/schemas/TextPart",
-                "image_url": "#/components/schemas/ImagePart",
-            }},
-        },
+        }, ("image_url",), description="Refused (400) by providers that take no images."),
     }
 
 
 def _request_schemas() -> dict[str, Schema]:
     penalty = _opt("number", minimum=-2, maximum=2)
     max_tokens = _opt("integer", minimum=1)
-    non_empty = {"type": "string", "minLength": 1}
+    stop_word = {"type": "string", "minLength": 1}
     return {
         "AgentName": {"type": "string", "enum": [], "description": "An exposed agent."},
         "ChatCompletionRequest": _object({
@@ -166,148 +152,129 @@ def _request_schemas() -> dict[str, Schema]:
             "messages": {
                 "type": "array", "minItems": 1, "items": _ref("ChatMessage"),
                 "contains": _object({"role": {"const": "user"}}, ("role",)),
-                "description": "At least one `user` message. The agent's YAML instruction "
-                "always comes first.",
+                "description": "At least one `user` message; the agent's instruction comes "
+                "first, client system messages after it.",
             },
-            "stream": _opt("boolean"),
-            "stream_options": _or_null(_ref("StreamOptions")),
+            "stream": _opt("boolean"), "stream_options": _or_null(_ref("StreamOptions")),
             "temperature": _opt("number", minimum=0, maximum=2),
             "top_p": _opt("number", exclusiveMinimum=0, maximum=1),
-            "max_tokens": max_tokens,
-            "max_completion_tokens": max_tokens,
+            "max_tokens": max_tokens, "max_completion_tokens": max_tokens,
             "stop": {"oneOf": [
-                non_empty, {"type": "array", "maxItems": 4, "items": non_empty}, {"type": "null"},
+                stop_word, {"type": "array", "maxItems": 4, "items": stop_word}, {"type": "null"},
             ]},
-            "seed": _opt("integer"),
-            "presence_penalty": penalty,
-            "frequency_penalty": penalty,
+            "seed": _opt("integer"), "presence_penalty": penalty, "frequency_penalty": penalty,
             "parallel_tool_calls": _opt("boolean"),
             "n": _opt("integer", minimum=1, maximum=1, description="Only 1."),
             "logprobs": {"enum": [False, None], "description": "Not supported."},
             "top_logprobs": {"enum": [0, None], "description": "Not supported."},
             "response_format": _opt("object", description="`json_object` or `json_schema`; "
-                                    "400 for providers that do not support it."),
+                                    "400 with providers that do not support it."),
             "tools": _opt("array", items=_ref("Tool"), description="Tools the client runs; "
-                          "names must be unique and differ from the agent's own tools."),
+                          "unique names, none the name of one of the agent's own tools."),
             "tool_choice": {"oneOf": [
                 {"type": "string", "enum": ["none", "auto", "required"]},
                 _ref("NamedToolChoice"), {"type": "null"},
             ]},
-            "user": _opt("string"),
-            "metadata": _opt("object"),
-            "store": _opt("boolean"),
-            "service_tier": _opt("string"),
-            "reasoning_effort": _opt("string"),
+            # Accepted and ignored, or forwarded where the provider has them.
+            "user": _opt("string"), "metadata": _opt("object"), "store": _opt("boolean"),
+            "service_tier": _opt("string"), "reasoning_effort": _opt("string"),
         }, ("model", "messages"),
             description="Sampling fields override the agent's model settings for every model "
-            "call of the turn. Unknown fields are ignored; `null` means unset.",
-            # stream_options only with stream: true
+            "call of the turn. Unknown fields are ignored; `null` means unset. "
+            "`stream_options` needs `stream: true`.",
             **{"if": _object({"stream_options": {"type": "object"}}, ("stream_options",)),
                "then": _object({"stream": {"const": True}}, ("stream",))},
         ),
         "StreamOptions": _object({"include_usage": _opt("boolean")}),
-        "Tool": _object({
-            "type": {"type": "string", "const": "function"},
-            "function": _object({
-                "name": {"type": "string", "pattern": TOOL_NAME_PATTERN},
-                "description": _opt("string"),
-                "parameters": _opt("object", description="A JSON Schema."),
-                "strict": _opt("boolean"),
-            }, ("name",)),
-        }, ("function",)),
+        "Tool": _object({"type": {"const": "function"}, "function": _object({
+            "name": {"type": "string", "pattern": TOOL_NAME_PATTERN},
+            "description": _opt("string"),
+            "parameters": _opt("object", description="A JSON Schema."),
+            "strict": _opt("boolean"),
+        }, ("name",))}, ("function",)),
         "NamedToolChoice": _object({
-            "type": {"type": "string", "const": "function"},
-            "function": _object({"name": {"type": "string"}}, ("name",)),
+            "type": {"const": "function"}, "function": _object({"name": STRING}, ("name",)),
         }, ("function",)),
     }
 
 
 def _response_schemas() -> dict[str, Schema]:
-    integer = {"type": "integer", "minimum": 0}
-    string = {"type": "string"}
-    function_call = _object({
-        "name": string,
-        "arguments": {"type": "string", "description": "A JSON object as text."},
-    }, ("name", "arguments"))
+    def one_choice(properties: Schema, **keywords: Any) -> Schema:
+        choice = _object({"index": {"const": 0}, **properties}, ("index", *properties))
+        return {"type": "array", "maxItems": 1, "items": choice, **keywords}
+
     return {
         "ChatCompletion": _object({
-            "id": string, "object": {"const": "chat.completion"}, "created": integer,
+            "id": STRING, "object": {"const": "chat.completion"}, "created": COUNT,
             "model": _ref("AgentName"),
-            "choices": {"type": "array", "minItems": 1, "maxItems": 1, "items": _object({
-                "index": {"const": 0}, "message": _ref("ChatCompletionMessage"),
-                "finish_reason": _ref("FinishReason"),
-            }, ("index", "message", "finish_reason"))},
+            "choices": one_choice({"message": _ref("ChatCompletionMessage"),
+                                   "finish_reason": _ref("FinishReason")}, minItems=1),
             "usage": _ref("CompletionUsage"),
         }, ("id", "object", "created", "model", "choices", "usage")),
         "ChatCompletionMessage": _object({
             "role": {"const": "assistant"},
             "content": _opt("string", description="All the assistant text of the turn."),
             "tool_calls": {"type": "array", "items": _ref("ToolCall"),
-                           "description": "Client tool calls only; the agent's own are not "
-                           "reported."},
+                           "description": "Client tool calls; the agent's own are not shown."},
         }, ("role", "content")),
-        "ToolCall": _object({
-            "id": string, "type": {"type": "string", "const": "function"},
-            "function": function_call,
-        }, ("id", "function")),
+        "ToolCall": _object({"id": STRING, "type": {"const": "function"}, "function": _object({
+            "name": STRING,
+            "arguments": {"type": "string", "description": "A JSON object, as text."},
+        }, ("name", "arguments"))}, ("id", "function")),
         "FinishReason": {"type": "string", "enum": ["stop", "length", "tool_calls"]},
-        "CompletionUsage": _object({
-            "prompt_tokens": integer, "completion_tokens": integer, "total_tokens": integer,
-        }, ("prompt_tokens", "completion_tokens", "total_tokens"),
-            description="Summed over every model call of the turn, sub-agents included."),
+        "CompletionUsage": _object(
+            {"prompt_tokens": COUNT, "completion_tokens": COUNT, "total_tokens": COUNT},
+            ("prompt_tokens", "completion_tokens", "total_tokens"),
+            description="Summed over every model call of the turn, sub-agents included.",
+        ),
         "ChatCompletionChunk": _object({
-            "id": string, "object": {"const": "chat.completion.chunk"}, "created": integer,
+            "id": STRING, "object": {"const": "chat.completion.chunk"}, "created": COUNT,
             "model": _ref("AgentName"),
-            "choices": {"type": "array", "maxItems": 1, "items": _object({
-                "index": {"const": 0},
+            "choices": one_choice({
                 "delta": _object({
-                    "role": {"const": "assistant"}, "content": string,
+                    "role": {"const": "assistant"}, "content": STRING,
                     "tool_calls": {"type": "array", "items": _object({
-                        "index": integer, "id": string,
-                        "type": {"const": "function"},
-                        "function": _object({"name": string, "arguments": string}),
+                        "index": COUNT, "id": STRING, "type": {"const": "function"},
+                        "function": _object({"name": STRING, "arguments": STRING}),
                     }, ("index",))},
                 }),
                 "finish_reason": _or_null(_ref("FinishReason")),
-            }, ("index", "delta", "finish_reason"))},
+            }),
             "usage": _or_null(_ref("CompletionUsage")),
         }, ("id", "object", "created", "model", "choices")),
         "Model": _object({
-            "id": _ref("AgentName"), "object": {"const": "model"}, "created": integer,
+            "id": _ref("AgentName"), "object": {"const": "model"}, "created": COUNT,
             "owned_by": {"const": "trioagent"},
         }, ("id", "object", "created", "owned_by")),
-        "ModelList": _object({
-            "object": {"const": "list"}, "data": {"type": "array", "items": _ref("Model")},
-        }, ("object", "data")),
+        "ModelList": _object({"object": {"const": "list"}, "data": {
+            "type": "array", "items": _ref("Model")}}, ("object", "data")),
         "ErrorEnvelope": _object({"error": _object({
-            "message": string, "type": string, "param": _opt("string"), "code": _opt("string"),
+            "message": STRING, "type": STRING, "param": _opt("string"), "code": _opt("string"),
         }, ("message", "type", "param", "code"))}, ("error",)),
         "Health": _object({"status": {"const": "ok"}}, ("status",)),
     }
 
 
 def _headers() -> dict[str, Schema]:
-    def header(description: str, schema: Schema) -> Schema:
-        return {"description": description, "schema": schema}
-
-    return {
-        "X-Conversation-Id": header(
-            "Echo of the request's X-Conversation-Id (when conversations are on).",
-            {"type": "string", "pattern": CONVERSATION_ID_PATTERN},
-        ),
-        "X-Request-Id": header("The request's X-Request-Id, or a new id.", {"type": "string"}),
-        "Retry-After": header("Seconds to wait before retrying.", {"type": "integer"}),
-        "x-should-retry": header("The turn may have had side effects: SDKs must not resend.",
-                                 {"const": "false"}),
-        "WWW-Authenticate": header("The scheme to authenticate with.", {"const": "Bearer"}),
-    }
+    return {name: {"description": description, "schema": schema} for name, description, schema in (
+        ("X-Conversation-Id", "The request's X-Conversation-Id, echoed.", CONVERSATION_ID),
+        ("X-Request-Id", "The request's X-Request-Id, or a new id.", STRING),
+        ("Retry-After", "Seconds to wait before retrying.", {"type": "integer"}),
+        ("x-should-retry", "The turn may have had side effects: no resend.", {"const": "false"}),
+        ("WWW-Authenticate", "The scheme to authenticate with.", {"const": "Bearer"}),
+    )}
 
 
 def _paths() -> Schema:
     bearer: list[Schema] = [{"bearerAuth": []}]
-    chat_ok = {
-        "description": "The agent's answer: one `chat.completion`, or an SSE stream when "
-        "`stream` is true.",
+    conversation_id = {
+        "name": "X-Conversation-Id", "in": "header", "required": False,
+        "description": "Continue a conversation kept by the server (with `--conversations-max` "
+        "above 0; otherwise ignored). Ids are scoped to the API key.",
+        "schema": CONVERSATION_ID,
+    }
+    chat_answer = {
+        "description": "One `chat.completion`, or an SSE stream when `stream` is true.",
         "headers": {name: _ref(name, "headers") for name in ("X-Conversation-Id", "X-Request-Id")},
         "content": {
             "application/json": {"schema": _ref("ChatCompletion")},
@@ -316,38 +283,31 @@ def _paths() -> Schema:
     }
     return {
         "/v1/models": {"get": {
-            "operationId": "listModels", "summary": "List the exposed agents, in file order.",
+            "operationId": "listModels", "summary": "The exposed agents, in file order.",
             "security": bearer,
             "responses": {"200": _json(_ref("ModelList"), "The agents."), **_errors(401, 500)},
         }},
         "/v1/models/{model}": {"get": {
-            "operationId": "retrieveModel", "summary": "One exposed agent.",
-            "security": bearer,
-            "parameters": [{"name": "model", "in": "path", "required": True,
-                            "schema": _ref("AgentName")}],
+            "operationId": "retrieveModel", "summary": "One exposed agent.", "security": bearer,
+            "parameters": [
+                {"name": "model", "in": "path", "required": True, "schema": _ref("AgentName")},
+            ],
             "responses": {"200": _json(_ref("Model"), "The agent."), **_errors(401, 404, 500)},
         }},
         "/v1/chat/completions": {"post": {
             "operationId": "createChatCompletion", "summary": "Run one turn of an agent.",
-            "security": bearer,
-            "parameters": [{
-                "name": "X-Conversation-Id", "in": "header", "required": False,
-                "description": "Continue a conversation kept by the server (only with "
-                "`--conversations-max` > 0; otherwise ignored). Scoped to the API key.",
-                "schema": {"type": "string", "pattern": CONVERSATION_ID_PATTERN},
-            }],
+            "security": bearer, "parameters": [conversation_id],
             "requestBody": {"required": True, "content": {
                 "application/json": {"schema": _ref("ChatCompletionRequest")},
             }},
-            "responses": {"200": chat_ok, **_errors(*_ERRORS)},
+            "responses": {"200": chat_answer, **_errors(*_ERRORS)},
         }},
         "/healthz": {"get": {
-            "operationId": "health", "summary": "Liveness; never authenticated.",
-            "security": [], "responses": {"200": _json(_ref("Health"), "The server is up.")},
+            "operationId": "health", "summary": "Liveness, without auth.", "security": [],
+            "responses": {"200": _json(_ref("Health"), "The server is up.")},
         }},
         "/openapi.json": {"get": {
-            "operationId": "openapi", "summary": "This document; never authenticated.",
-            "security": [],
+            "operationId": "openapi", "summary": "This document, without auth.", "security": [],
             "responses": {"200": _json({"type": "object"}, "The OpenAPI 3.1 document.")},
         }},
     }
@@ -356,24 +316,16 @@ def _paths() -> Schema:
 def _static_document() -> Schema:
     return {
         "openapi": "3.1.0",
-        "info": {
-            "title": "trioagent serve chat", "version": __version__,
-            "description": "Agents defined in YAML, served as the models of an "
-            "OpenAI-compatible Chat Completions API.",
-        },
+        "info": {"title": "trioagent serve chat", "version": __version__,
+                 "description": "YAML agents as the models of an OpenAI Chat Completions API."},
         "paths": _paths(),
         "components": {
             "schemas": {**_message_schemas(), **_request_schemas(), **_response_schemas()},
-            "responses": {
-                name: _error_response(description, headers)
-                for name, description, headers in _ERRORS.values()
-            },
+            "responses": {name: _error_response(description, headers)
+                          for name, description, headers in _ERRORS.values()},
             "headers": _headers(),
-            "securitySchemes": {"bearerAuth": {
-                "type": "http", "scheme": "bearer",
-                "description": "The key given with `--api-key` or `--api-key-env`; "
-                "needed on /v1/* only when the server has one.",
-            }},
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "description":
+                "The key of `--api-key` or `--api-key-env`, when the server has one."}},
         },
     }
 
@@ -388,7 +340,7 @@ def openapi_document(agents: list[str]) -> dict[str, Any]:
         agents: the exposed agents' names, in file order.
 
     Returns:
-        A new document; the caller may change it.
+        A new document, which the caller may change.
     """
     document = copy.deepcopy(_STATIC)
     document["components"]["schemas"]["AgentName"]["enum"] = list(agents)
