@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from trioagent.chat import Message, Sampling
 from trioagent.config import AgentFile, parse_agent_file
@@ -240,3 +241,36 @@ async def test_todo_state_belongs_to_the_session(pool: RuntimePool, fake: FakeOp
     listed = next(m.content for m in second.messages if m.role == "tool")
     assert "write tests" not in listed
 
+
+
+async def test_pool_keeps_at_most_max_idle_runtimes(pool: RuntimePool) -> None:
+    release = trio.Event()
+    borrowed: list[object] = []
+
+    async def borrow() -> None:
+        async with pool.borrow("root") as runtime:
+            borrowed.append(runtime)
+            await release.wait()
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            for _ in range(5):
+                nursery.start_soon(borrow)
+            await trio.testing.wait_all_tasks_blocked()
+            assert len({id(r) for r in borrowed}) == 5
+            assert pool.idle_count("root") == 0
+            release.set()
+    assert pool.idle_count("root") == 2
+    async with pool.borrow("root") as again:
+        assert again in borrowed  # an idle runtime is reused
+    assert pool.idle_count("root") == 2
+
+
+async def test_a_failed_turn_does_not_return_its_runtime_to_the_pool(pool: RuntimePool) -> None:
+    async def fail() -> None:
+        async with pool.borrow("root"):
+            raise RuntimeError("turn failed")
+
+    with pytest.raises(RuntimeError):
+        await fail()
+    assert pool.idle_count("root") == 0

@@ -373,3 +373,18 @@ async def test_request_id_header(server) -> None:
     assert len(response.headers["x-request-id"]) >= 16
     assert echoed.headers["x-request-id"] == "abc"
 
+
+
+async def test_body_that_does_not_arrive_in_time_is_408(start_server) -> None:
+    async def slow_body():
+        yield b'{"model": "root", '
+        await trio.sleep(1)
+        yield b'"messages": []}'
+
+    with trio.fail_after(10):
+        async with start_server(body_timeout=0.3) as server, server.http() as http:
+            response = await http.post("/v1/chat/completions", content=slow_body(),
+                                       headers={"content-type": "application/json"})
+    assert response.status_code == 408
+    assert response.json()["error"]["code"] == "request_timeout"
+
