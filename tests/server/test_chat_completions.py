@@ -388,3 +388,16 @@ async def test_body_that_does_not_arrive_in_time_is_408(start_server) -> None:
     assert response.status_code == 408
     assert response.json()["error"]["code"] == "request_timeout"
 
+
+
+async def test_agent_flag_exposes_only_that_agent(start_server, fake: FakeOpenAI) -> None:
+    fake.enqueue(text("from helper"))
+    with trio.fail_after(10):
+        async with start_server(agent="helper") as server, server.openai() as client:
+            models = await client.models.list()
+            with pytest.raises(openai.NotFoundError):
+                await client.chat.completions.create(model="root", messages=USER)
+            answer = await client.chat.completions.create(model="helper", messages=USER)
+    assert [m.id for m in models.data] == ["helper"]
+    assert answer.choices[0].message.content == "from helper"
+    assert fake.requests[0].json["messages"][0]["content"] == "You help."
