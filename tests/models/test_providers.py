@@ -55,9 +55,12 @@ def test_a_missing_key_is_a_config_error() -> None:
         open_model_client(ModelConfig(provider="openai", model="gpt-4o"), env={})
 
 
-def test_the_local_model_is_not_available_yet() -> None:
-    with pytest.raises(ConfigError, match="not available yet"):
-        open_model_client(ModelConfig(provider="local", model="smollm2"), env={})
+def test_the_local_provider_gets_the_embedded_model_client() -> None:
+    pytest.importorskip("llama_cpp")
+    from trioagent.models.local import LocalClient
+
+    client = open_model_client(ModelConfig(provider="local", model="smollm2"), env={})
+    assert isinstance(client, LocalClient)
 
 
 async def test_config_sampling_is_the_default_that_calls_override() -> None:

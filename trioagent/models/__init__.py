@@ -14,6 +14,7 @@ from .base import ModelEvent as ModelEvent
 from .base import TextDelta as TextDelta
 from .base import ToolCallDelta as ToolCallDelta
 from .base import UsageReport as UsageReport
+from .local import LocalClient as LocalClient
 from .openai_compat import OpenAICompatClient as OpenAICompatClient
 from .providers import open_model_client as open_model_client
 from .providers import sampling_of as sampling_of

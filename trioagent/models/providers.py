@@ -15,6 +15,7 @@ from trioagent.config.refs import provider_defaults, token_key_of
 from trioagent.errors import ConfigError, MissingAPIKey
 
 from .anthropic import AnthropicClient
+from .local import LocalClient, require_local_extra
 from .openai_compat import OpenAICompatClient
 from .retry import RetryPolicy
 
@@ -40,8 +41,9 @@ def open_model_client(
 ) -> ModelClient:
     """A client for ``cfg``'s provider; the caller closes it with ``aclose()``.
 
-    Anthropic models get an :class:`AnthropicClient`, every other remote provider an
-    :class:`OpenAICompatClient`. Creating a client does no I/O.
+    Anthropic models get an :class:`AnthropicClient`, the embedded ``local`` model a
+    :class:`LocalClient`, every other provider an :class:`OpenAICompatClient`. Creating a
+    client does no I/O (the local model loads on first use).
 
     Args:
         cfg: the model's configuration.
@@ -50,12 +52,13 @@ def open_model_client(
 
     Raises:
         MissingAPIKey: the model needs a key and its variable is unset or empty.
-        ConfigError: the provider is unknown and has no ``base_url``, or it is the
-            embedded ``local`` model, which is not available yet.
+        ConfigError: the provider is unknown and has no ``base_url``, or it is ``local``
+            and the ``local`` extra is not installed.
     """
     defaults = provider_defaults(cfg)
     if defaults.api == "local":
-        raise ConfigError("the local model is not available yet")
+        require_local_extra()
+        return LocalClient(cfg)
     base_url = cfg.base_url or defaults.base_url
     if not base_url:
         raise ConfigError(f"provider {cfg.provider!r} needs a base_url")

@@ -1,0 +1,1 @@
+"""Benchmarks: run them as modules, for example ``python -m benchmarks.local_model``."""
