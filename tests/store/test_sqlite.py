@@ -1,0 +1,361 @@
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+import trio
+
+from trioagent.chat import Message, ToolCall, Usage
+from trioagent.errors import ConversationBusy, StoreUnavailable
+from trioagent.runtime.session import Session
+from trioagent.store import SQLiteStore, Turn, open_sqlite_store
+from trioagent.store.codec import dumps_session, loads_session
+
+
+def sample_session() -> Session:
+    call = ToolCall("call_1", "todo_add", '{"item": "milk"}')
+    return Session(
+        messages=[
+            Message.system("Be brief."),
+            Message("user", "What is this?", images=("data:image/png;base64,AAAA",)),
+            Message.assistant("", (call,)),
+            Message.tool("call_1", "added"),
+            Message.assistant("Done: milk is on the list."),
+        ],
+        usage=Usage(prompt_tokens=12, completion_tokens=5),
+        tool_state={"todo": {"items": ["milk"], "done": [], "limit": None, "ratio": 0.5}},
+    )
+
+
+GOLDEN = (
+    '{"format":1,"messages":['
+    '{"role":"system","content":"Be brief."},'
+    '{"role":"user","content":"What is this?","images":["data:image/png;base64,AAAA"]},'
+    '{"role":"assistant","tool_calls":'
+    '[{"id":"call_1","name":"todo_add","arguments":"{\\"item\\": \\"milk\\"}"}]},'
+    '{"role":"tool","content":"added","tool_call_id":"call_1"},'
+    '{"role":"assistant","content":"Done: milk is on the list."}],'
+    '"usage":{"prompt_tokens":12,"completion_tokens":5},'
+    '"tool_state":{"todo":{"items":["milk"],"done":[],"limit":null,"ratio":0.5}}}'
+)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "sessions.db"
+
+
+@pytest.fixture
+async def store(path: Path) -> AsyncIterator[SQLiteStore]:
+    async with open_sqlite_store(path) as store:
+        yield store
+
+
+async def commit_turn(store: SQLiteStore, cid: str, text: str) -> None:
+    async with store.turn(cid) as turn:
+        turn.session.messages.append(Message.user(text))
+        turn.commit()
+
+
+async def store_sample(store: SQLiteStore, cid: str) -> Session:
+    async with store.turn(cid) as turn:
+        turn.session = sample_session()
+        turn.commit()
+    return sample_session()
+
+
+def contents(session: Session | None) -> list[str]:
+    assert session is not None
+    return [m.content for m in session.messages]
+
+
+# The codec.
+
+
+def test_session_json_shape_is_pinned() -> None:
+    assert dumps_session(sample_session()) == GOLDEN
+    assert loads_session(GOLDEN) == sample_session()
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("{not json", "not valid JSON"),
+        ('["format", 1]', "not a session document"),
+        ('{"format": 2, "messages": []}', "format 2"),
+        ('{"format": 1, "messages": [{"role": "robot"}]}', r"\$\.messages\[0\]\.role"),
+    ],
+    ids=["not-json", "not-an-object", "unknown-format", "bad-role"],
+)
+def test_unreadable_session_json_is_store_unavailable(text: str, reason: str) -> None:
+    with pytest.raises(StoreUnavailable, match=reason) as caught:
+        loads_session(text)
+    assert "stored session" in str(caught.value)
+
+
+# Turns.
+
+
+async def test_committed_turn_is_visible_in_next_turn_and_after_reopening(path: Path) -> None:
+    async with open_sqlite_store(path) as store:
+        async with store.turn("a") as turn:
+            assert not turn.existed
+            assert turn.session == Session()
+            turn.session = sample_session()
+            turn.commit()
+        async with store.turn("a") as turn:
+            assert turn.existed
+            assert turn.session == sample_session()
+            turn.session.messages.append(Message.user("more"))
+            turn.session.usage += Usage(1, 1)
+            turn.commit()
+    async with open_sqlite_store(path) as store:
+        stored = await store.get("a")
+        assert stored is not None
+        assert stored.messages == [*sample_session().messages, Message.user("more")]
+        assert stored.usage == Usage(13, 6)
+        assert stored.tool_state == sample_session().tool_state
+        assert await store.count() == 1
+
+
+async def raise_in_turn(store: SQLiteStore, cid: str) -> None:
+    async def failing_turn() -> None:
+        async with store.turn(cid) as turn:
+            change(turn)
+            turn.commit()
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await failing_turn()
+
+
+async def cancel_turn(store: SQLiteStore, cid: str) -> None:
+    with trio.CancelScope() as scope:
+        async with store.turn(cid) as turn:
+            change(turn)
+            turn.commit()
+            scope.cancel()
+            await trio.sleep_forever()
+    assert scope.cancelled_caught
+
+
+async def forget_commit(store: SQLiteStore, cid: str) -> None:
+    async with store.turn(cid) as turn:
+        change(turn)
+
+
+def change(turn: Turn) -> None:
+    turn.session.messages.append(Message.user("lost"))
+    turn.session.usage += Usage(100, 100)
+    turn.session.tool_state.setdefault("todo", {"items": []})["items"].append("lost")
+
+
+UNFINISHED = pytest.mark.parametrize(
+    "unfinished", [raise_in_turn, cancel_turn, forget_commit],
+    ids=["raises", "cancelled", "no-commit"],
+)
+
+
+@UNFINISHED
+async def test_unfinished_turn_leaves_stored_session_unchanged(
+    store: SQLiteStore, unfinished: Callable[[SQLiteStore, str], Awaitable[None]]
+) -> None:
+    before = await store_sample(store, "a")
+    await unfinished(store, "a")
+    assert not store.is_busy("a")
+    assert await store.get("a") == before
+    async with store.turn("a") as turn:
+        assert turn.session == before
+
+
+@UNFINISHED
+async def test_unfinished_turn_on_new_id_stores_nothing(
+    store: SQLiteStore, unfinished: Callable[[SQLiteStore, str], Awaitable[None]]
+) -> None:
+    await unfinished(store, "new")
+    assert not store.is_busy("new")
+    assert await store.get("new") is None
+    assert await store.count() == 0
+
+
+async def hold_turn(
+    store: SQLiteStore, cid: str, release: trio.Event,
+    task_status: trio.TaskStatus[Turn] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    async with store.turn(cid) as turn:
+        task_status.started(turn)
+        await release.wait()
+
+
+async def test_second_turn_on_same_id_is_busy_while_other_ids_work(store: SQLiteStore) -> None:
+    release = trio.Event()
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(hold_turn, store, "a", release)
+            assert store.is_busy("a")
+            with pytest.raises(ConversationBusy) as caught:
+                async with store.turn("a"):
+                    pass
+            assert caught.value.conversation_id == "a"
+            await commit_turn(store, "b", "hi")
+            assert not store.is_busy("b")
+            release.set()
+    assert not store.is_busy("a")
+    assert contents(await store.get("b")) == ["hi"]
+
+
+# Two stores on one file stand for two processes.
+
+
+async def commit_after(
+    store: SQLiteStore, cid: str, text: str, meanwhile: Callable[[], Awaitable[object]]
+) -> None:
+    """Take a turn on ``cid`` and commit ``text``, letting ``meanwhile`` run inside the turn."""
+    async with store.turn(cid) as turn:
+        await meanwhile()
+        turn.session.messages.append(Message.user(text))
+        turn.commit()
+
+
+async def test_update_after_another_process_committed_is_busy(path: Path) -> None:
+    async with open_sqlite_store(path) as first, open_sqlite_store(path) as second:
+        await commit_turn(first, "a", "hi")
+        with pytest.raises(ConversationBusy):
+            await commit_after(second, "a", "second", lambda: commit_turn(first, "a", "first"))
+        assert not second.is_busy("a")
+        assert contents(await second.get("a")) == ["hi", "first"]
+        await commit_turn(second, "a", "retry")
+        assert contents(await first.get("a")) == ["hi", "first", "retry"]
+
+
+async def test_insert_after_another_process_inserted_is_busy(path: Path) -> None:
+    async with open_sqlite_store(path) as first, open_sqlite_store(path) as second:
+        with pytest.raises(ConversationBusy):
+            await commit_after(second, "new", "second", lambda: commit_turn(first, "new", "first"))
+        assert contents(await second.get("new")) == ["first"]
+
+
+async def test_update_after_another_process_deleted_is_busy(path: Path) -> None:
+    async with open_sqlite_store(path) as first, open_sqlite_store(path) as second:
+        await commit_turn(first, "a", "hi")
+        with pytest.raises(ConversationBusy):
+            await commit_after(second, "a", "second", lambda: first.delete("a"))
+        assert await second.get("a") is None
+        assert await first.count() == 0
+
+
+# get, delete, count.
+
+
+async def test_get_delete_and_count(store: SQLiteStore) -> None:
+    assert await store.get("a") is None
+    assert await store.count() == 0
+    await commit_turn(store, "a", "1")
+    await commit_turn(store, "b", "2")
+    assert await store.count() == 2
+    assert await store.delete("a")
+    assert not await store.delete("a")
+    assert await store.get("a") is None
+    assert contents(await store.get("b")) == ["2"]
+    assert await store.count() == 1
+
+
+async def test_get_returns_an_independent_copy(store: SQLiteStore) -> None:
+    before = await store_sample(store, "a")
+    copy = await store.get("a")
+    assert copy == before
+    assert copy is not None
+    copy.messages.clear()
+    copy.tool_state["todo"]["items"].clear()
+    assert await store.get("a") == before
+
+
+async def test_memory_database_works() -> None:
+    async with open_sqlite_store(":memory:") as store:
+        before = await store_sample(store, "a")
+        assert await store.get("a") == before
+        assert await store.count() == 1
+
+
+# The file.
+
+
+async def test_file_is_in_wal_mode_and_intact_after_writes(store: SQLiteStore, path: Path) -> None:
+    for index in range(5):
+        await commit_turn(store, f"c{index}", "hi")
+        await commit_turn(store, f"c{index}", "again")
+    await store.delete("c0")
+    with sqlite3.connect(path) as outside:
+        assert outside.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert outside.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert outside.execute("PRAGMA user_version").fetchone() == (1,)
+        rows = outside.execute("SELECT id, version FROM sessions ORDER BY id").fetchall()
+    assert rows == [("c1", 2), ("c2", 2), ("c3", 2), ("c4", 2)]
+
+
+async def test_database_error_is_store_unavailable_and_leaves_no_transaction(
+    store: SQLiteStore, path: Path
+) -> None:
+    def rename(old: str, new: str) -> None:
+        # timeout=0: this fails with "database is locked" if the store left a transaction open.
+        with sqlite3.connect(path, timeout=0) as outside:
+            outside.execute(f"ALTER TABLE {old} RENAME TO {new}")
+
+    async def move_table() -> None:
+        rename("sessions", "moved")
+
+    await commit_turn(store, "a", "hi")
+    with pytest.raises(StoreUnavailable, match="no such table") as caught:
+        await commit_after(store, "a", "lost", move_table)
+    assert isinstance(caught.value.__cause__, sqlite3.Error)
+    assert str(path) in str(caught.value)
+    assert not store.is_busy("a")
+    rename("moved", "sessions")
+    assert contents(await store.get("a")) == ["hi"]
+    await commit_turn(store, "a", "kept")
+    assert contents(await store.get("a")) == ["hi", "kept"]
+
+
+async def test_damaged_stored_session_is_store_unavailable(store: SQLiteStore, path: Path) -> None:
+    await commit_turn(store, "a", "hi")
+    with sqlite3.connect(path) as outside:
+        outside.execute("UPDATE sessions SET data = '{\"format\": 99}'")
+    with pytest.raises(StoreUnavailable, match="format 99"):
+        async with store.turn("a"):
+            pass
+    assert not store.is_busy("a")
+    assert await store.delete("a")
+
+
+def write_garbage(path: Path) -> Path:
+    path.write_bytes(b"this is not a database, just some bytes" * 100)
+    return path
+
+
+def write_newer_schema(path: Path) -> Path:
+    with sqlite3.connect(path) as newer:
+        newer.execute("PRAGMA user_version = 2")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("prepare", "reason"),
+    [
+        (write_garbage, "not a database"),
+        (lambda path: path.parent / "missing" / "sessions.db", "does not exist"),
+        (write_newer_schema, "newer trioagent"),
+    ],
+    ids=["not-a-database", "missing-directory", "newer-schema"],
+)
+async def test_unusable_file_is_store_unavailable(
+    path: Path, prepare: Callable[[Path], Path], reason: str
+) -> None:
+    target = prepare(path)
+    with pytest.raises(StoreUnavailable, match=reason) as caught:
+        async with open_sqlite_store(target):
+            pass
+    assert str(target) in str(caught.value)
+    assert "--sessions" in str(caught.value)
+    assert not (path.parent / "missing").exists()
