@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +13,15 @@ import trio
 
 from trioagent.cli import build_parser, serve_options
 from trioagent.server.options import parse_duration, parse_size
-from trioagent.testing import FakeOpenAI, open_fake_openai, text, tool_calls
+from trioagent.testing import (
+    FakeOpenAI,
+    hang,
+    open_fake_openai,
+    open_server_process,
+    text,
+    tool_calls,
+)
+from trioagent.testing import trioagent_command as trioagent
 
 AGENT = """\
 agents:
@@ -42,10 +49,6 @@ def agent_path(fake: FakeOpenAI, tmp_path: Path) -> Path:
     path = tmp_path / "agent.yaml"
     path.write_text(AGENT.format(base_url=fake.base_url))
     return path
-
-
-def trioagent(*args: str) -> list[str]:
-    return [sys.executable, "-m", "trioagent", *args]
 
 
 @pytest.mark.parametrize(("text", "size"), [("1MiB", 1048576), ("512KiB", 524288),
@@ -182,41 +185,16 @@ async def test_serve_chat_prints_url_serves_and_stops_cleanly_on_sigterm(
 ) -> None:
     fake.enqueue(text("served"))
     with trio.fail_after(30):
-        process = await trio.lowlevel.open_process(
-            trioagent("serve", "chat", str(agent_path), "-l", "127.0.0.1:0"),
-            stderr=subprocess.PIPE,
-        )
-        assert process.stderr is not None
-        buffer = b""
-        while b"listening on" not in buffer:
-            buffer += await process.stderr.receive_some(4096)
-        line = next(ln for ln in buffer.decode().splitlines() if "listening on" in ln)
-        url = line.split("listening on ")[1].split()[0]
-        assert url.startswith("http://127.0.0.1:")
-        assert not url.endswith(":0/v1")
-        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        async with open_server_process("chat", str(agent_path)) as server, \
+                httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            assert server.url.startswith("http://127.0.0.1:")
+            assert server.url.endswith("/v1")
+            assert not server.url.endswith(":0/v1")
             response = await http.post("/chat/completions", json={
                 "model": "root", "messages": [{"role": "user", "content": "hi"}]})
-        assert response.json()["choices"][0]["message"]["content"] == "served"
-        process.send_signal(signal.SIGTERM)
-        assert await process.wait() == 0
-
-
-async def start_serving(*args: str, env: dict[str, str] | None = None
-                        ) -> tuple[trio.Process, str]:
-    """Start `trioagent serve chat ARGS` on a free port; return the process and its /v1 URL."""
-    process = await trio.lowlevel.open_process(
-        trioagent("serve", "chat", *args, "-l", "127.0.0.1:0"), stderr=subprocess.PIPE,
-        env=env,
-    )
-    assert process.stderr is not None
-    buffer = b""
-    while b"listening on" not in buffer:
-        data = await process.stderr.receive_some(4096)
-        assert data, buffer.decode()
-        buffer += data
-    line = next(ln for ln in buffer.decode().splitlines() if "listening on" in ln)
-    return process, line.split("listening on ")[1].split()[0]
+            server.process.send_signal(signal.SIGTERM)
+            assert await server.process.wait() == 0
+    assert response.json()["choices"][0]["message"]["content"] == "served"
 
 
 async def test_sigterm_lets_a_running_turn_finish_then_exits_0(
@@ -224,39 +202,40 @@ async def test_sigterm_lets_a_running_turn_finish_then_exits_0(
 ) -> None:
     fake.enqueue(text("slow but complete", chunk_delay=0.3))
     with trio.fail_after(30):
-        process, url = await start_serving(str(agent_path), "--shutdown-grace", "10s")
-        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        async with open_server_process("chat", str(agent_path), "--shutdown-grace", "10s"
+                                       ) as server, \
+                httpx.AsyncClient(base_url=server.url, timeout=10) as http:
             async with http.stream("POST", "/chat/completions", json={
                 "model": "root", "stream": True,
                 "messages": [{"role": "user", "content": "hi"}]}) as response:
                 body = b""
                 async for chunk in response.aiter_bytes():
                     if not body:
-                        process.send_signal(signal.SIGTERM)
+                        server.process.send_signal(signal.SIGTERM)
                     body += chunk
-        assert body.endswith(b"data: [DONE]\n\n")
-        assert b'"finish_reason":"stop"' in body
-        assert await process.wait() == 0
+            assert await server.process.wait() == 0
+    assert body.endswith(b"data: [DONE]\n\n")
+    assert b'"finish_reason":"stop"' in body
 
 
 async def test_sigterm_cancels_turns_past_the_grace_period(
     fake: FakeOpenAI, agent_path: Path
 ) -> None:
-    from trioagent.testing import hang
-
     fake.enqueue(hang())
     with trio.fail_after(30):
-        process, url = await start_serving(str(agent_path), "--shutdown-grace", "0.5s")
-        async with httpx.AsyncClient(base_url=url, timeout=10) as http, trio.open_nursery() as n:
+        async with open_server_process("chat", str(agent_path), "--shutdown-grace", "0.5s"
+                                       ) as server, \
+                httpx.AsyncClient(base_url=server.url, timeout=10) as http, \
+                trio.open_nursery() as nursery:
             async def request() -> None:
                 with pytest.raises(httpx.HTTPError):
                     await http.post("/chat/completions", json={
                         "model": "root", "messages": [{"role": "user", "content": "hi"}]})
 
-            n.start_soon(request)
+            nursery.start_soon(request)
             await fake.wait_requests(1)
-            process.send_signal(signal.SIGTERM)
-            assert await process.wait() == 0
+            server.process.send_signal(signal.SIGTERM)
+            assert await server.process.wait() == 0
             await fake.wait_disconnects(1)  # the upstream call was cancelled
 
 
@@ -268,15 +247,14 @@ async def test_models_gateway_and_env_from_file(fake: FakeOpenAI, tmp_path: Path
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     fake.enqueue(text("via gateway"))
     with trio.fail_after(30):
-        process, url = await start_serving(
-            str(agent), "--models-gateway", fake.base_url, "--env-from-file", str(env_file),
-            env=env,
-        )
-        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        async with open_server_process(
+            "chat", str(agent), "--models-gateway", fake.base_url,
+            "--env-from-file", str(env_file), env=env,
+        ) as server, httpx.AsyncClient(base_url=server.url, timeout=10) as http:
             response = await http.post("/chat/completions", json={
                 "model": "root", "messages": [{"role": "user", "content": "hi"}]})
-        process.send_signal(signal.SIGTERM)
-        assert await process.wait() == 0
+            server.process.send_signal(signal.SIGTERM)
+            assert await server.process.wait() == 0
     assert response.json()["choices"][0]["message"]["content"] == "via gateway"
     assert fake.requests[0].json["model"] == "openai/gpt-4o"
     assert fake.requests[0].headers["authorization"] == "Bearer sk-from-file"

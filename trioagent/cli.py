@@ -1,4 +1,4 @@
-"""The ``trioagent`` command line: run, serve chat."""
+"""The ``trioagent`` command line: run, serve chat, serve api."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import signal
 import sys
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import trio
 
@@ -19,6 +19,7 @@ from .config.refs import apply_models_gateway
 from .errors import TrioagentError
 from .server.errors import unwrap
 from .server.options import ServeOptions, parse_duration, parse_listen, parse_size
+from .server.ratelimit import parse_rate
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -33,6 +34,7 @@ Serve LLM agents defined in docker-agent YAML through OpenAI-compatible APIs.
 examples:
   trioagent run agent.yaml "What is in this directory?"
   trioagent serve chat agent.yaml --listen 127.0.0.1:8083
+  trioagent serve api agent.yaml --sessions sessions.db --rate-limit 60/min
 """
 
 
@@ -66,7 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Chat Completions API (/v1/models, /v1/chat/completions).",
     )
     chat.add_argument("agent_file", metavar="AGENT_FILE_OR_REF", help="the agent YAML file")
-    _add_server_flags(chat)
+    _add_server_flags(chat, "chat")
+    api = apis.add_parser(
+        "api", help="a simple chat API with sessions that persist",
+        description="Serve the agents of AGENT_FILE through a simple chat API: POST /api/chat "
+        "with {message, session_id} answers {message, session_id, usage}. Sessions are kept "
+        "in a SQLite file and survive restarts.",
+    )
+    api.add_argument("agent_file", metavar="AGENT_FILE_OR_REF", help="the agent YAML file")
+    _add_server_flags(api, "api")
     return parser
 
 
@@ -79,15 +89,20 @@ def _add_agent_flags(parser: argparse.ArgumentParser) -> None:
                         help="send every model call to this OpenAI-compatible base URL")
 
 
-def _add_server_flags(parser: argparse.ArgumentParser) -> None:
+def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
     defaults = ServeOptions()
-    parser.add_argument("-a", "--agent", metavar="NAME", help="expose only this agent")
+    if api == "chat":
+        parser.add_argument("-a", "--agent", metavar="NAME", help="expose only this agent")
+    else:
+        parser.add_argument("-a", "--agent", metavar="NAME",
+                            help="the agent to talk to (default: root, else the first); a "
+                            "request may pick another with \"agent\" unless this is set")
     parser.add_argument("-l", "--listen", metavar="HOST:PORT", type=parse_listen,
                         default=(defaults.host, defaults.port),
                         help="address to listen on; port 0 picks a free port "
                         "(default: 127.0.0.1:8083)")
     parser.add_argument("--api-key", metavar="KEY",
-                        help="require 'Authorization: Bearer KEY' on /v1/*")
+                        help="require 'Authorization: Bearer KEY' on every API call")
     parser.add_argument("--api-key-env", metavar="VAR",
                         help="read the API key from environment variable VAR")
     parser.add_argument("--insecure-no-auth", action="store_true",
@@ -100,13 +115,21 @@ def _add_server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--request-timeout", metavar="DURATION", type=parse_duration,
                         default=defaults.request_timeout,
                         help="time a whole turn may take, e.g. 90s or 5m (default: 5m)")
-    parser.add_argument("--conversations-max", metavar="N", type=int,
-                        default=defaults.conversations_max,
-                        help="conversations kept server-side for X-Conversation-Id; "
-                        "0 disables the cache (default: 0)")
-    parser.add_argument("--conversation-ttl", metavar="DURATION", type=parse_duration,
-                        default=defaults.conversation_ttl,
-                        help="forget a conversation idle this long (default: 30m)")
+    if api == "chat":
+        parser.add_argument("--conversations-max", metavar="N", type=int,
+                            default=defaults.conversations_max,
+                            help="conversations kept server-side for X-Conversation-Id; "
+                            "0 disables the cache (default: 0)")
+        parser.add_argument("--conversation-ttl", metavar="DURATION", type=parse_duration,
+                            default=defaults.conversation_ttl,
+                            help="forget a conversation idle this long (default: 30m)")
+    else:
+        parser.add_argument("--sessions", metavar="PATH", default=defaults.sessions,
+                            help="SQLite file that keeps the sessions; ':memory:' keeps "
+                            f"them in memory only (default: ./{defaults.sessions})")
+    parser.add_argument("--rate-limit", metavar="N/UNIT", type=parse_rate,
+                        help="requests allowed per API key (or client address without "
+                        "one), e.g. 60/min; over it: 429 with Retry-After (default: off)")
     parser.add_argument("--max-idle-runtimes", metavar="N", type=int,
                         default=defaults.max_idle_runtimes,
                         help="idle agent runtimes kept open per agent (default: 4)")
@@ -134,11 +157,17 @@ def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOpti
             raise ValueError(f"--api-key-env: environment variable {args.api_key_env} is not set")
         keys.append(key)
     host, port = args.listen
+    per_api: dict[str, Any] = (
+        {"conversations_max": args.conversations_max,
+         "conversation_ttl": args.conversation_ttl}
+        if args.api == "chat" else {"sessions": args.sessions}
+    )
     options = ServeOptions(
+        **per_api,
         host=host, port=port, agent=args.agent, api_keys=tuple(keys),
         cors_origins=tuple(args.cors_origin), max_request_size=args.max_request_size,
-        request_timeout=args.request_timeout, conversations_max=args.conversations_max,
-        conversation_ttl=args.conversation_ttl, max_idle_runtimes=args.max_idle_runtimes,
+        request_timeout=args.request_timeout, rate_limit=args.rate_limit,
+        max_idle_runtimes=args.max_idle_runtimes,
         keep_alive_interval=args.keep_alive, shutdown_grace=args.shutdown_grace,
         working_dir=(args.working_dir or Path.cwd()).resolve(),
         insecure_no_auth=args.insecure_no_auth,
@@ -186,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return trio.run(partial(run_command, file, args, env))
         options = serve_options(args, env)
-        return trio.run(partial(_serve_chat, file, options, env))
+        return trio.run(partial(_serve, args.api, file, options, env))
     except BaseException as exc:  # trio.run raises groups: look inside them
         inner = unwrap(exc)
         if isinstance(inner, KeyboardInterrupt):
@@ -197,19 +226,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-async def _serve_chat(file: AgentFile, options: ServeOptions, env: Mapping[str, str]) -> int:
-    from .server.app import serve_chat
+async def _serve(
+    api: Literal["chat", "api"], file: AgentFile, options: ServeOptions,
+    env: Mapping[str, str],
+) -> int:
+    from .server.app import serve_agents
 
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
         # The watcher returns after the first signal, so a second Ctrl-C aborts at once.
         nursery.start_soon(_wait_for_signal, stop)
         url = await nursery.start(
-            partial(serve_chat, file, options, env=env, shutdown_trigger=stop.wait)
+            partial(serve_agents, file, options, api, env=env, shutdown_trigger=stop.wait)
         )
         agents = [options.agent] if options.agent else list(file.agents)
-        print(f"trioagent serve chat: listening on {url}/v1 (models: {', '.join(agents)})",
-              file=sys.stderr, flush=True)
+        if api == "chat":
+            print(f"trioagent serve chat: listening on {url}/v1 (models: {', '.join(agents)})",
+                  file=sys.stderr, flush=True)
+        else:
+            print(f"trioagent serve api: listening on {url}/api/chat "
+                  f"(agents: {', '.join(agents)}; sessions: {options.sessions})",
+                  file=sys.stderr, flush=True)
     return 0
 
 

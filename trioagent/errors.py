@@ -8,7 +8,9 @@ API's error shape and status in one table (``trioagent.server.errors``).
     │   └── MissingAPIKey        a model's key variable is not set
     ├── RequestError             a client sent something we cannot run (400)
     │   └── UnknownModel         no exposed agent has that name (404)
+    ├── SessionNotFound          no stored session has that id (404)
     ├── ConversationBusy         a turn on this conversation id is running (409)
+    ├── RateLimitExceeded        the caller sent more than --rate-limit allows (429)
     ├── TurnTimeout              the request timeout expired (504)
     ├── StoreUnavailable         the conversation store cannot be reached (503)
     └── ModelError               the model provider failed (502)
@@ -98,6 +100,14 @@ class UnknownModel(RequestError):
         )
 
 
+class SessionNotFound(TrioagentError):
+    """No stored session has this id (for this API key)."""
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        super().__init__(f"No session {session_id!r}: it never existed, or was deleted.")
+
+
 class ConversationBusy(TrioagentError):
     """A turn on this conversation is already running."""
 
@@ -105,6 +115,20 @@ class ConversationBusy(TrioagentError):
         self.conversation_id = conversation_id
         super().__init__(
             f"Conversation {conversation_id!r} is busy with another request; retry when it ends."
+        )
+
+
+class RateLimitExceeded(TrioagentError):
+    """The caller is over the server's rate limit; the request was not run.
+
+    Args:
+        retry_after: seconds until the caller may send again.
+    """
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            f"Rate limit exceeded: retry after {retry_after:.1f} s (see Retry-After)."
         )
 
 

@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from trioagent.config import AgentFile, parse_agent_file
-from trioagent.server.app import serve_chat
+from trioagent.server.app import ApiKind, serve_agents
 from trioagent.server.options import ServeOptions
 from trioagent.testing import FakeOpenAI, open_fake_openai
 
@@ -73,16 +73,22 @@ StartServer = Callable[..., AbstractAsyncContextManager[Server]]
 
 @pytest.fixture
 def start_server(agent_file: AgentFile, tmp_path: Path) -> StartServer:
-    """``async with start_server(**options) as server:`` runs serve_chat on port 0."""
+    """``async with start_server(**options) as server:`` serves on port 0.
+
+    ``api="api"`` serves the simple chat API (sessions in memory unless ``sessions`` is set).
+    """
 
     @asynccontextmanager
-    async def start(file: AgentFile | None = None, **options: Any) -> AsyncIterator[Server]:
+    async def start(
+        file: AgentFile | None = None, api: ApiKind = "chat", **options: Any
+    ) -> AsyncIterator[Server]:
         options.setdefault("working_dir", tmp_path)
+        options.setdefault("sessions", ":memory:")
         serve_options = ServeOptions(host="127.0.0.1", port=0, **options)
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
             url = await nursery.start(partial(
-                serve_chat, file or agent_file, serve_options, env={},
+                serve_agents, file or agent_file, serve_options, api, env={},
                 shutdown_trigger=stop.wait,
             ))
             try:

@@ -1,11 +1,12 @@
-"""create_app: the Quart-trio app of ``serve chat``, its guards and its error rendering."""
+"""create_app: the Quart-trio app of ``serve chat`` or ``serve api``: guards, errors, routes."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 import trio
@@ -13,9 +14,10 @@ from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from ..errors import RateLimitExceeded
 from ..runtime import open_pool, open_team
-from ..store import MemoryStore
-from .errors import Problem, openai_error, problem_of
+from ..store import MemoryStore, open_sqlite_store
+from .errors import Problem, api_error, openai_error, problem_of
 from .guards import (
     PUBLIC_PATHS,
     AuthError,
@@ -24,6 +26,9 @@ from .guards import (
     cors_headers,
     preflight_headers,
 )
+from .ratelimit import RateLimiter
+from .responses import json_response
+from .routes_api import register_api_routes
 from .routes_openai import register_openai_routes
 from .serve import serve_app
 from .turn import TurnRunner
@@ -38,6 +43,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+ApiKind = Literal["chat", "api"]
+"""Which API a server speaks: OpenAI Chat Completions, or the simple chat API."""
+
 
 @attrs.define(kw_only=True)
 class ServerState:
@@ -50,15 +58,19 @@ class ServerState:
     runner: TurnRunner
     agents: list[str]
     """The exposed agents, in file order."""
+    default_agent: str
+    """The agent of a request that names none."""
     agent_tools: dict[str, frozenset[str]]
     """Each exposed agent's own tool names (a client tool may not reuse one)."""
+    limiter: RateLimiter | None = None
     created: int = attrs.Factory(lambda: int(time.time()))
 
 
-def create_app(state: ServerState) -> QuartTrio:
-    """The app serving ``state``'s agents over the OpenAI Chat Completions API."""
+def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
+    """The app serving ``state``'s agents over ``api``."""
     app = QuartTrio(__name__)
     options = state.options
+    render = openai_error if api == "chat" else api_error
     app.config.update(
         MAX_CONTENT_LENGTH=options.max_request_size,
         BODY_TIMEOUT=options.body_timeout,
@@ -76,8 +88,14 @@ def create_app(state: ServerState) -> QuartTrio:
             headers = preflight_headers(request.headers.get("Origin"), options.cors_origins)
             return Response(b"", status=204, headers=headers)
         g.key_scope = None
-        if request.path not in PUBLIC_PATHS:
-            g.key_scope = authenticate(request, options.api_keys)
+        if request.path in PUBLIC_PATHS:
+            return None
+        g.key_scope = authenticate(request, options.api_keys)
+        if state.limiter is not None:
+            client = f"key:{g.key_scope}" if g.key_scope else f"addr:{request.remote_addr}"
+            wait = state.limiter.acquire(client)
+            if wait > 0:
+                raise RateLimitExceeded(wait)
         return None
 
     @app.after_request
@@ -92,7 +110,7 @@ def create_app(state: ServerState) -> QuartTrio:
 
     @app.errorhandler(AuthError)
     async def auth_failed(error: AuthError) -> Response:
-        response = openai_error(Problem(
+        response = render(Problem(
             status=401, type="authentication_error", code="invalid_api_key",
             message=error.message,
         ))
@@ -101,14 +119,68 @@ def create_app(state: ServerState) -> QuartTrio:
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
-        return openai_error(problem_of(error))
+        return render(problem_of(error))
 
     @app.errorhandler(Exception)
     async def failed(error: Exception) -> Response:
-        return openai_error(problem_of(error))
+        return render(problem_of(error))
 
-    register_openai_routes(app, state)
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return json_response({"status": "ok"})
+
+    if api == "chat":
+        register_openai_routes(app, state)
+    else:
+        register_api_routes(app, state)
     return app
+
+
+async def serve_agents(
+    file: AgentFile,
+    options: ServeOptions,
+    api: ApiKind,
+    *,
+    env: Mapping[str, str] | None = None,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``file``'s agents over ``api`` until ``shutdown_trigger`` returns.
+
+    ``task_status.started`` receives the base URL, e.g. ``http://127.0.0.1:8083``.
+
+    Raises:
+        ConfigError: an agent cannot be opened (its model or toolsets).
+        StoreUnavailable: ``serve api`` cannot open its sessions file.
+    """
+    agents = [options.agent] if options.agent else list(file.agents)
+    async with AsyncExitStack() as stack:
+        team = await stack.enter_async_context(
+            open_team(file, working_dir=options.working_dir, env=env)
+        )
+        pool = await stack.enter_async_context(
+            open_pool(team, max_idle=options.max_idle_runtimes)
+        )
+        agent_tools = {}
+        for name in agents:  # opens each agent once: a broken toolset fails at start-up
+            async with pool.borrow(name) as runtime:
+                agent_tools[name] = frozenset(spec.name for spec in runtime.tool_specs())
+        store: ConversationStore | None = None
+        if api == "api":
+            store = await stack.enter_async_context(open_sqlite_store(options.sessions))
+        elif options.conversations_max:
+            store = MemoryStore(options.conversations_max, options.conversation_ttl)
+        state = ServerState(
+            options=options, team=team, pool=pool, store=store,
+            runner=TurnRunner(pool, store, options.request_timeout),
+            agents=agents, default_agent=options.agent or file.default_agent,
+            agent_tools=agent_tools,
+            limiter=RateLimiter(options.rate_limit) if options.rate_limit else None,
+        )
+        await serve_app(
+            create_app(state, api), options, shutdown_trigger=shutdown_trigger,
+            task_status=task_status,
+        )
 
 
 async def serve_chat(
@@ -119,28 +191,19 @@ async def serve_chat(
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``file``'s agents until ``shutdown_trigger`` returns; report the base URL.
+    """Serve ``file``'s agents over the OpenAI Chat Completions API (see `serve_agents`)."""
+    await serve_agents(file, options, "chat", env=env, shutdown_trigger=shutdown_trigger,
+                       task_status=task_status)
 
-    Raises:
-        ConfigError: an agent cannot be opened (its model or toolsets).
-    """
-    agents = [options.agent] if options.agent else list(file.agents)
-    async with open_team(file, working_dir=options.working_dir, env=env) as team, \
-            open_pool(team, max_idle=options.max_idle_runtimes) as pool:
-        agent_tools = {}
-        for name in agents:  # opens each agent once: a broken toolset fails at start-up
-            async with pool.borrow(name) as runtime:
-                agent_tools[name] = frozenset(spec.name for spec in runtime.tool_specs())
-        store = (
-            MemoryStore(options.conversations_max, options.conversation_ttl)
-            if options.conversations_max else None
-        )
-        state = ServerState(
-            options=options, team=team, pool=pool, store=store,
-            runner=TurnRunner(pool, store, options.request_timeout),
-            agents=agents, agent_tools=agent_tools,
-        )
-        await serve_app(
-            create_app(state), options, shutdown_trigger=shutdown_trigger,
-            task_status=task_status,
-        )
+
+async def serve_api(
+    file: AgentFile,
+    options: ServeOptions,
+    *,
+    env: Mapping[str, str] | None = None,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``file``'s agents over the simple chat API (see `serve_agents`)."""
+    await serve_agents(file, options, "api", env=env, shutdown_trigger=shutdown_trigger,
+                       task_status=task_status)

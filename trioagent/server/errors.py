@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import errors, wire
 from ..wire import openai as w
+from .ratelimit import retry_after_header
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +67,17 @@ def problem_of(exc: BaseException) -> Problem:
         case errors.RequestError():
             return Problem(status=400, type="invalid_request_error", code=exc.code,
                            message=exc.message, param=exc.param)
+        case errors.SessionNotFound():
+            return Problem(status=404, type="invalid_request_error", code="not_found",
+                           message=str(exc), param="session_id")
         case errors.ConversationBusy():
             return Problem(status=409, type="conflict_error", code="conversation_busy",
                            message=str(exc), param="X-Conversation-Id",
                            headers={"Retry-After": "1"})
+        case errors.RateLimitExceeded():
+            return Problem(status=429, type="requests", code="rate_limit_exceeded",
+                           message=str(exc),
+                           headers={"Retry-After": retry_after_header(exc.retry_after)})
         case errors.TurnTimeout():
             return Problem(status=504, type="server_error", code="timeout",
                            message=str(exc) or "The turn ran past the request timeout.",
@@ -108,9 +116,29 @@ def error_envelope(problem: Problem) -> w.ErrorEnvelope:
 
 def openai_error(problem: Problem) -> Response:
     """A problem as an OpenAI error response."""
-    response = Response(
-        wire.dumps(error_envelope(problem)), status=problem.status,
-        content_type="application/json",
-    )
+    return _error_response(wire.dumps(error_envelope(problem)), problem.status, problem)
+
+
+def api_error_body(problem: Problem) -> wire.ApiError:
+    """A problem as the simple API's ``{"error": "...", "code": N}``.
+
+    Its contract names fewer statuses than OpenAI's: every failure of the model provider
+    or of the server itself is a 500 ``Failed to get response: <reason>``.
+    """
+    if problem.status == 400:
+        return wire.ApiError(error=f"Invalid request: {problem.message}", code=400)
+    if problem.status >= 500 and problem.status not in (503, 504):
+        return wire.ApiError(error=f"Failed to get response: {problem.message}", code=500)
+    return wire.ApiError(error=problem.message, code=problem.status)
+
+
+def api_error(problem: Problem) -> Response:
+    """A problem as a simple API error response."""
+    body = api_error_body(problem)
+    return _error_response(wire.dumps(body), body.code, problem)
+
+
+def _error_response(body: bytes, status: int, problem: Problem) -> Response:
+    response = Response(body, status=status, content_type="application/json")
     response.headers.update(problem.headers)
     return response

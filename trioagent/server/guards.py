@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import TYPE_CHECKING
 
@@ -26,8 +27,11 @@ class AuthError(Exception):
         super().__init__(message)
 
 
-def authenticate(request: Request, api_keys: Sequence[str]) -> int | None:
-    """Check the bearer token; return the index of the matching key (None: auth is off).
+def authenticate(request: Request, api_keys: Sequence[str]) -> str | None:
+    """Check the bearer token; return the matching key's scope (None: auth is off).
+
+    The scope is a fingerprint of the key: stored conversations are keyed by it, so each
+    key sees only its own, across restarts and whatever the order of the keys.
 
     Raises:
         AuthError: no header, another scheme, an empty token, two headers, a wrong token.
@@ -52,7 +56,12 @@ def authenticate(request: Request, api_keys: Sequence[str]) -> int | None:
             found = index
     if found is None:
         raise AuthError("Incorrect API key provided.")
-    return found
+    return key_scope(api_keys[found])
+
+
+def key_scope(api_key: str) -> str:
+    """A short, stable, non-secret name for an API key."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
 def require_json(request: Request) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import attrs
 
+from .ratelimit import Rate  # noqa: TC001 (attrs reads annotations at runtime)
+
 KIB = 1024
 MIB = 1024 * KIB
 
@@ -82,7 +84,7 @@ class ServeOptions:
     agent: str | None = None
     """Expose only this agent (all agents of the file when None)."""
     api_keys: tuple[str, ...] = ()
-    """Bearer tokens accepted on /v1/*; no auth when empty."""
+    """Bearer tokens accepted on every API path; no auth when empty."""
     cors_origins: tuple[str, ...] = ()
     """Exact origins allowed to call from a browser."""
     max_request_size: int = MIB
@@ -93,6 +95,10 @@ class ServeOptions:
     conversations_max: int = 0
     """Conversations kept server-side for X-Conversation-Id; 0 disables the cache."""
     conversation_ttl: float = 1800.0
+    sessions: str = "trioagent-sessions.db"
+    """The SQLite file of ``serve api`` sessions; ``:memory:`` keeps them in memory only."""
+    rate_limit: Rate | None = None
+    """Requests allowed per API key (or client address without one); None: no limit."""
     max_idle_runtimes: int = 4
     keep_alive_interval: float = 15.0
     """Seconds of silence on an SSE stream before a ``: keep-alive`` comment."""

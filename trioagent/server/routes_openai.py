@@ -1,4 +1,4 @@
-"""The OpenAI-compatible routes: /v1/models, /v1/chat/completions, /openapi.json, /healthz."""
+"""The OpenAI-compatible routes: /v1/models, /v1/chat/completions, /openapi.json."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from quart import Response, g, request
 
 from .. import wire
-from ..errors import ConversationBusy, RequestError, TurnTimeout, UnknownModel
-from ..runtime import TurnFinished
+from ..errors import ConversationBusy, RequestError, UnknownModel
 from ..wire import openai as w
-from .errors import NO_RETRY, Problem, openai_error, problem_of
+from .errors import NO_RETRY, Problem, openai_error
 from .guards import require_json
 from .openapi import openapi_document
+from .responses import json_response, sse_response
 from .streaming import ChunkEncoder, TurnBody, completion_id, usage_of
 from .translate import (
     client_tools_of,
@@ -22,7 +22,7 @@ from .translate import (
     response_tool_calls,
     sampling_of,
 )
-from .turn import TurnFailed, TurnRequest
+from .turn import TurnRequest
 
 if TYPE_CHECKING:
     from quart_trio import QuartTrio
@@ -30,25 +30,11 @@ if TYPE_CHECKING:
     from .app import ServerState
 
 CONVERSATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-SSE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "X-Accel-Buffering": "no",
-}
-
-
-def json_response(obj: object, status: int = 200) -> Response:
-    return Response(wire.dumps(obj), status=status, content_type="application/json")
-
-
 def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
     """Add the OpenAI-compatible routes for ``state``'s agents to ``app``."""
 
     def model_object(name: str) -> w.Model:
         return w.Model(id=name, created=state.created)
-
-    @app.get("/healthz")
-    async def healthz() -> Response:
-        return json_response({"status": "ok"})
 
     @app.get("/openapi.json")
     async def openapi() -> Response:
@@ -75,13 +61,9 @@ def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
         if parsed.stream:
             include_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
             encoder = ChunkEncoder(parsed.model, include_usage=include_usage)
-            response = Response(
-                TurnBody(state.runner, turn, encoder,
-                         keep_alive=state.options.keep_alive_interval),
-                status=200, headers=SSE_HEADERS,
-            )
-            response.headers["Content-Type"] = "text/event-stream"
-            response.timeout = None  # the turn's own deadline bounds the stream
+            response = sse_response(TurnBody(
+                state.runner, turn, encoder, keep_alive=state.options.keep_alive_interval,
+            ))
         else:
             response = await complete(parsed.model, turn)
         if conversation_id and state.store is not None:
@@ -120,16 +102,9 @@ def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
 
     async def complete(model: str, turn: TurnRequest) -> Response:
         """Run a turn to its end and answer with one chat.completion."""
-        finished: TurnFinished | None = None
-        problem: Problem | None = None
-        async with state.runner.open_turn(turn) as events:
-            async for event in events:
-                if isinstance(event, TurnFinished):
-                    finished = event
-                elif isinstance(event, TurnFailed):
-                    problem = event.problem
-        if finished is None:
-            response = openai_error(problem or problem_of(TurnTimeout("The turn was stopped.")))
+        finished = await state.runner.run_to_end(turn)
+        if isinstance(finished, Problem):
+            response = openai_error(finished)
             response.headers.update(NO_RETRY)
             return response
         message = w.AssistantMessage(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 from quart.wrappers.response import ResponseBody
@@ -39,6 +39,25 @@ def usage_of(usage: Usage) -> w.CompletionUsage:
         prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
         total_tokens=usage.total_tokens,
     )
+
+
+class EventEncoder(Protocol):
+    """How one API writes a turn's events on a stream."""
+
+    def first(self) -> bytes | None:
+        """What to send as soon as the stream opens (None: nothing)."""
+        ...
+
+    def event(self, event: TurnEvent) -> bytes | None:
+        """The bytes for one event (None: the API does not show it).
+
+        `TurnFinished` and `TurnFailed` are the last events; their bytes end the stream.
+        """
+        ...
+
+    def end(self) -> bytes:
+        """The last bytes when the turn ended without a last event (it could not send it)."""
+        ...
 
 
 class ChunkEncoder:
@@ -72,6 +91,9 @@ class ChunkEncoder:
             return wire.encode_error(error_envelope(event.problem)) + wire.DONE
         return None
 
+    def end(self) -> bytes:
+        return wire.DONE
+
     def finish(self, event: TurnFinished) -> bytes:
         parts = []
         if event.client_tool_calls:
@@ -92,7 +114,7 @@ class TurnBody(ResponseBody):
     """A streamed turn as a quart response body."""
 
     def __init__(
-        self, runner: TurnRunner, request: TurnRequest, encoder: ChunkEncoder,
+        self, runner: TurnRunner, request: TurnRequest, encoder: EventEncoder,
         *, keep_alive: float,
     ) -> None:
         self._runner = runner
@@ -120,7 +142,9 @@ class TurnBody(ResponseBody):
         assert self._events is not None
         if not self._started:
             self._started = True
-            return self._encoder.first()
+            first = self._encoder.first()
+            if first is not None:
+                return first
         while not self._done:
             with trio.move_on_after(self._keep_alive):
                 try:
@@ -128,7 +152,7 @@ class TurnBody(ResponseBody):
                 except trio.EndOfChannel:
                     # The producer ended without a last word (it could not deliver it).
                     self._done = True
-                    return wire.DONE
+                    return self._encoder.end()
                 data = self._encoder.event(event)
                 if isinstance(event, TurnFinished | TurnFailed):
                     self._done = True

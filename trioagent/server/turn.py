@@ -75,6 +75,16 @@ class TurnRunner:
             finally:
                 nursery.cancel_scope.cancel()
 
+    async def run_to_end(self, request: TurnRequest) -> TurnFinished | Problem:
+        """Run ``request``'s turn with nobody reading along; return how it ended."""
+        async with self.open_turn(request) as events:
+            async for event in events:
+                if isinstance(event, TurnFinished):
+                    return event
+                if isinstance(event, TurnFailed):
+                    return event.problem
+        return problem_of(TurnTimeout("The turn was stopped before it could answer."))
+
     async def _produce(
         self, request: TurnRequest, send: trio.MemorySendChannel[TurnEvent]
     ) -> None:

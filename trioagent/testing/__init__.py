@@ -13,6 +13,9 @@ from .fake_anthropic import FakeAnthropic as FakeAnthropic
 from .fake_anthropic import open_fake_anthropic as open_fake_anthropic
 from .fake_openai import FakeOpenAI as FakeOpenAI
 from .fake_openai import open_fake_openai as open_fake_openai
+from .process import ServerProcess as ServerProcess
+from .process import open_server_process as open_server_process
+from .process import trioagent_command as trioagent_command
 from .replies import DropReply as DropReply
 from .replies import ErrorReply as ErrorReply
 from .replies import HangReply as HangReply

@@ -9,6 +9,12 @@ from .api import SESSION_ID as SESSION_ID
 from .api import ApiError as ApiError
 from .api import ChatReply as ChatReply
 from .api import ChatRequest as ChatRequest
+from .api import HistoryMessage as HistoryMessage
+from .api import HistoryToolCall as HistoryToolCall
+from .api import SessionHistory as SessionHistory
+from .api import StreamDelta as StreamDelta
+from .api import StreamDone as StreamDone
+from .api import StreamError as StreamError
 from .convert import MAX_DEPTH as MAX_DEPTH
 from .convert import converter as converter
 from .convert import dumps as dumps

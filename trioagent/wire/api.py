@@ -7,7 +7,7 @@ The rules for reading and writing these live in `trioagent.wire.convert`, like a
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, Literal
 
 import attrs
 
@@ -47,3 +47,62 @@ class ApiError:
     error: str
     code: int
     """The HTTP status."""
+
+
+@attrs.frozen(kw_only=True)
+class HistoryToolCall:
+    """A tool call the agent made, as stored."""
+
+    id: str
+    name: str
+    arguments: str
+    """The arguments as JSON text, as the model wrote them."""
+
+
+@attrs.frozen(kw_only=True)
+class HistoryMessage:
+    """One stored message of a session."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str
+    tool_calls: tuple[HistoryToolCall, ...] | None = None
+    """On assistant messages that called tools; left out otherwise."""
+    tool_call_id: str | None = None
+    """On tool messages: the call this is the result of; left out otherwise."""
+
+
+@attrs.frozen(kw_only=True)
+class SessionHistory:
+    """The answer of ``GET /api/sessions/{session_id}``: everything committed so far."""
+
+    session_id: str
+    messages: tuple[HistoryMessage, ...]
+    usage: CompletionUsage
+    """Summed over every turn of the session."""
+
+
+@attrs.frozen(kw_only=True)
+class StreamDelta:
+    """A piece of the answer, on a ``"stream": true`` chat."""
+
+    type: Literal["delta"] = "delta"
+    delta: str
+
+
+@attrs.frozen(kw_only=True)
+class StreamDone:
+    """The last event of a streamed chat: the whole answer, as ``ChatReply`` has it."""
+
+    type: Literal["done"] = "done"
+    message: str
+    session_id: str
+    usage: CompletionUsage
+
+
+@attrs.frozen(kw_only=True)
+class StreamError:
+    """The last event of a streamed chat that failed after the stream began."""
+
+    type: Literal["error"] = "error"
+    error: str
+    code: int

@@ -1,0 +1,183 @@
+"""`trioagent serve api` as a real process: sessions survive restarts and kill -9."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from trioagent.testing import (
+    FakeOpenAI,
+    hang,
+    open_fake_openai,
+    open_server_process,
+    text,
+    trioagent_command,
+)
+
+AGENT = """\
+agents:
+  root:
+    model: upstream
+    instruction: Test agent.
+models:
+  upstream:
+    provider: openai
+    model: gpt-test
+    base_url: {base_url}
+"""
+
+
+@pytest.fixture
+async def fake() -> FakeOpenAI:
+    async with open_fake_openai() as fake:
+        yield fake
+
+
+@pytest.fixture
+def agent_path(fake: FakeOpenAI, tmp_path: Path) -> Path:
+    path = tmp_path / "agent.yaml"
+    path.write_text(AGENT.format(base_url=fake.base_url))
+    return path
+
+
+def seen(fake: FakeOpenAI) -> list[tuple[str, str]]:
+    return [(m["role"], m["content"]) for m in fake.requests[-1].json["messages"][1:]]
+
+
+def check_file(path: Path) -> None:
+    """The file opens as SQLite, in WAL mode, and passes its integrity check."""
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_sessions_survive_a_restart(fake: FakeOpenAI, agent_path: Path,
+                                          tmp_path: Path) -> None:
+    sessions = tmp_path / "sessions.db"
+    fake.enqueue(text("Hello Ada."), text("You are Ada."))
+    with trio.fail_after(60):
+        async with open_server_process("api", str(agent_path), "--sessions", str(sessions)
+                                       ) as server:
+            assert server.url.endswith("/api/chat")
+            async with httpx.AsyncClient(timeout=10) as http:
+                first = (await http.post(server.url, json={"message": "I am Ada."})).json()
+            server.process.send_signal(signal.SIGTERM)
+            assert await server.process.wait() == 0
+        check_file(sessions)
+        async with open_server_process("api", str(agent_path), "--sessions", str(sessions)
+                                       ) as server, \
+                httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+            second = await http.post("/api/chat", json={
+                "message": "Who am I?", "session_id": first["session_id"]})
+            history = (await http.get(f"/api/sessions/{first['session_id']}")).json()
+    assert second.json()["message"] == "You are Ada."
+    assert seen(fake) == [("user", "I am Ada."), ("assistant", "Hello Ada."),
+                          ("user", "Who am I?")]
+    assert [m["content"] for m in history["messages"]] == [
+        "I am Ada.", "Hello Ada.", "Who am I?", "You are Ada."]
+
+
+async def test_kill_9_during_a_turn_keeps_the_last_completed_turn(
+    fake: FakeOpenAI, agent_path: Path, tmp_path: Path
+) -> None:
+    sessions = tmp_path / "sessions.db"
+    fake.enqueue(text("first answer"), hang(), text("after the crash"))
+    with trio.fail_after(60):
+        async with open_server_process("api", str(agent_path), "--sessions", str(sessions)
+                                       ) as server, \
+                httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+            await http.post("/api/chat", json={"message": "first", "session_id": "s"})
+
+            async def doomed() -> None:
+                with pytest.raises(httpx.HTTPError):
+                    await http.post("/api/chat", json={"message": "lost", "session_id": "s"})
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(doomed)
+                await fake.wait_requests(2)  # the second turn is running
+                server.process.kill()
+                assert await server.process.wait() == -signal.SIGKILL
+        check_file(sessions)
+        async with open_server_process("api", str(agent_path), "--sessions", str(sessions)
+                                       ) as server, \
+                httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+            history = (await http.get("/api/sessions/s")).json()
+            again = await http.post("/api/chat", json={"message": "again", "session_id": "s"})
+    assert [m["content"] for m in history["messages"]] == ["first", "first answer"]
+    assert again.json()["message"] == "after the crash"
+    assert seen(fake) == [("user", "first"), ("assistant", "first answer"), ("user", "again")]
+
+
+async def test_kill_9_among_many_commits_leaves_every_session_whole(
+    fake: FakeOpenAI, agent_path: Path, tmp_path: Path
+) -> None:
+    """Kill the server while many turns commit at once: each session is whole turns only."""
+    sessions = tmp_path / "sessions.db"
+    fake.default = text("ok")
+    fake.record = False
+    with trio.fail_after(60):
+        async with open_server_process("api", str(agent_path), "--sessions", str(sessions)
+                                       ) as server, \
+                httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+            completed: dict[str, int] = {}
+            enough = trio.Event()
+
+            async def talk(session_id: str) -> None:
+                completed[session_id] = 0
+                try:
+                    while True:
+                        response = await http.post("/api/chat", json={
+                            "message": f"turn {completed[session_id]}",
+                            "session_id": session_id})
+                        assert response.status_code == 200
+                        completed[session_id] += 1
+                        if sum(completed.values()) >= 40:
+                            enough.set()
+                except httpx.HTTPError:
+                    return  # the server is gone
+
+            async with trio.open_nursery() as nursery:
+                for n in range(8):
+                    nursery.start_soon(talk, f"s{n}")
+                await enough.wait()
+                server.process.kill()
+                await server.process.wait()
+    check_file(sessions)
+    with sqlite3.connect(sessions) as db:
+        rows = db.execute("SELECT id FROM sessions").fetchall()
+    assert len(rows) == 8
+    async with open_server_process("api", str(agent_path), "--sessions", str(sessions)
+                                   ) as server, \
+            httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+        for session_id, count in completed.items():
+            history = (await http.get(f"/api/sessions/{session_id}")).json()
+            contents = [m["content"] for m in history["messages"]]
+            turns = len(contents) // 2
+            # Every reported turn was committed; at most the one in flight committed too.
+            assert turns in (count, count + 1), (session_id, count, contents)
+            assert contents == [part for n in range(turns) for part in (f"turn {n}", "ok")]
+
+
+async def test_unusable_sessions_file_fails_at_start_up(
+    agent_path: Path, tmp_path: Path
+) -> None:
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("these are not sessions\n" * 100)
+    with trio.fail_after(30):
+        result = await trio.run_process(
+            trioagent_command("serve", "api", str(agent_path),
+                             "--sessions", str(not_a_db), "-l", "127.0.0.1:0"),
+            capture_stderr=True, check=False,
+        )
+    assert result.returncode == 1
+    message = result.stderr.decode().strip().splitlines()
+    assert len(message) == 1, message
+    assert message[0].startswith("trioagent: error:")
+    assert str(not_a_db) in message[0]
+    assert "--sessions" in message[0]
+    assert not_a_db.read_text().startswith("these are not sessions")  # left untouched

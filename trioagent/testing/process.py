@@ -1,0 +1,67 @@
+"""Run ``trioagent serve`` as a real subprocess, for end-to-end tests and benchmarks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
+
+
+def trioagent_command(*args: str) -> list[str]:
+    """The command line that runs ``trioagent ARGS`` with this interpreter."""
+    return [sys.executable, "-m", "trioagent", *args]
+
+
+@attrs.frozen
+class ServerProcess:
+    """A running server: its process and the URL its startup line names."""
+
+    process: trio.Process
+    url: str
+    """``http://127.0.0.1:PORT/v1`` for ``serve chat``, ``.../api/chat`` for ``serve api``."""
+
+    @property
+    def base_url(self) -> str:
+        """The URL without its path, e.g. ``http://127.0.0.1:PORT``."""
+        scheme, _, rest = self.url.partition("://")
+        return f"{scheme}://{rest.split('/')[0]}"
+
+
+@asynccontextmanager
+async def open_server_process(
+    api: str, *args: str, env: Mapping[str, str] | None = None
+) -> AsyncIterator[ServerProcess]:
+    """Start ``trioagent serve API ARGS`` on a free loopback port; kill it when done.
+
+    Waits for the startup line. Whatever the block does (SIGTERM, SIGKILL, nothing), the
+    process is gone when it exits.
+
+    Raises:
+        RuntimeError: the server exited before it was listening (its stderr is the message).
+    """
+    process = await trio.lowlevel.open_process(
+        trioagent_command("serve", api, *args, "-l", "127.0.0.1:0"), stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert process.stderr is not None
+        buffer = b""
+        while b"listening on" not in buffer:
+            data = await process.stderr.receive_some(4096)
+            if not data:
+                raise RuntimeError(buffer.decode(errors="replace"))
+            buffer += data
+        line = next(ln for ln in buffer.decode().splitlines() if "listening on" in ln)
+        yield ServerProcess(process, line.split("listening on ")[1].split()[0])
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with trio.CancelScope(shield=True):
+            await process.wait()
