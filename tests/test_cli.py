@@ -104,6 +104,36 @@ def test_serve_chat_defaults() -> None:
     assert options.api_keys == ()
 
 
+def test_serve_api_flags_fill_options() -> None:
+    args = build_parser().parse_args([
+        "serve", "api", "agent.yaml", "-a", "helper", "--sessions", "/tmp/s.db",
+        "--rate-limit", "60/min", "--api-key", "k", "--request-timeout", "30s",
+        "--cors-origin", "https://a.example", "--max-request-size", "64KiB",
+    ])
+    options = serve_options(args, {})
+    assert options.agent == "helper"
+    assert options.sessions == "/tmp/s.db"
+    assert options.rate_limit is not None
+    assert (options.rate_limit.requests, options.rate_limit.period) == (60, 60)
+    assert options.api_keys == ("k",)
+    assert options.request_timeout == 30
+    assert options.cors_origins == ("https://a.example",)
+    assert options.max_request_size == 64 * 1024
+
+
+def test_serve_api_defaults_and_flags_that_belong_to_chat_only() -> None:
+    parser = build_parser()
+    options = serve_options(parser.parse_args(["serve", "api", "a.yaml"]), {})
+    assert options.sessions == "trioagent-sessions.db"
+    assert options.rate_limit is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", "api", "a.yaml", "--conversations-max", "5"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", "chat", "a.yaml", "--sessions", "x.db"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", "api", "a.yaml", "--rate-limit", "lots"])
+
+
 def test_non_loopback_without_key_refuses_unless_insecure() -> None:
     parser = build_parser()
     with pytest.raises(ValueError, match="--insecure-no-auth"):
@@ -126,6 +156,10 @@ async def test_help_works_both_ways() -> None:
                  b"--request-timeout", b"--conversations-max", b"--conversation-ttl",
                  b"--max-idle-runtimes", b"--working-dir", b"--env-from-file",
                  b"--models-gateway", b"--insecure-no-auth"):
+        assert flag in result.stdout
+    result = await trio.run_process(trioagent("serve", "api", "--help"), capture_stdout=True)
+    for flag in (b"--listen", b"--api-key", b"--cors-origin", b"--max-request-size",
+                 b"--request-timeout", b"--sessions", b"--rate-limit", b"--working-dir"):
         assert flag in result.stdout
 
 

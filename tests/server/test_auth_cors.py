@@ -101,3 +101,24 @@ async def test_no_cors_headers_without_configured_origins(server) -> None:
     async with server.http(headers={"origin": ORIGIN}) as http:
         response = await http.get("/v1/models")
     assert "access-control-allow-origin" not in response.headers
+
+
+async def test_rate_limit_on_serve_chat_is_an_openai_429_the_sdk_retries(
+    start_server, fake: FakeOpenAI
+) -> None:
+    from trioagent.server.ratelimit import parse_rate
+
+    fake.enqueue(text("first"), text("after waiting"))
+    with trio.fail_after(20):
+        async with start_server(rate_limit=parse_rate("1/s")) as server, \
+                server.http() as http, server.openai(max_retries=2) as client:
+            await client.chat.completions.create(model="root", messages=USER)
+            limited = await http.post("/v1/chat/completions",
+                                      json={"model": "root", "messages": USER})
+            # The SDK honours Retry-After and gets through on its retry.
+            answer = await client.chat.completions.create(model="root", messages=USER)
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "1"
+    assert limited.json()["error"]["code"] == "rate_limit_exceeded"
+    assert answer.choices[0].message.content == "after waiting"
+    assert len(fake.requests) == 2
