@@ -9,50 +9,12 @@ from typing import Any
 import jsonschema
 import pytest
 import trio
+from openapi_checks import fetch_document, media_type, response_validator, validator_at
 from openapi_spec_validator import validate as validate_openapi
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from trioagent.testing import FakeOpenAI, text
 
 USER = [{"role": "user", "content": "hi"}]
-DOC = "urn:trioagent:openapi"
-"""The URI the document is registered under, so that its ``#/components/...`` refs resolve."""
-
-Document = dict[str, Any]
-
-
-async def fetch_document(server) -> Document:
-    async with server.http() as http:
-        response = await http.get("/openapi.json")
-    assert response.status_code == 200
-    assert response.headers["content-type"] == "application/json"
-    return response.json()
-
-
-def validator_at(document: Document, *where: str) -> jsonschema.Draft202012Validator:
-    """A validator of the schema at path ``where`` of ``document``, every $ref resolved."""
-    pointer = "/".join(part.replace("~", "~0").replace("/", "~1") for part in where)
-    registry = Registry().with_resource(
-        DOC, Resource.from_contents(document, default_specification=DRAFT202012)
-    )
-    return jsonschema.Draft202012Validator({"$ref": f"{DOC}#/{pointer}"}, registry=registry)
-
-
-def response_validator(
-    document: Document, path: str, method: str, status: int, media_type: str
-) -> jsonschema.Draft202012Validator:
-    """The validator of the body documented for ``status`` of an operation (fails if none)."""
-    responses = document["paths"][path][method]["responses"]
-    assert str(status) in responses, f"{method.upper()} {path} does not document {status}"
-    where: tuple[str, ...] = ("paths", path, method, "responses", str(status))
-    if "$ref" in responses[str(status)]:
-        where = tuple(responses[str(status)]["$ref"].removeprefix("#/").split("/"))
-    return validator_at(document, *where, "content", media_type, "schema")
-
-
-def media_type(response) -> str:
-    return response.headers["content-type"].split(";")[0].strip()
 
 
 async def test_document_is_public_and_valid_openapi_31(start_server) -> None:

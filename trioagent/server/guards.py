@@ -12,8 +12,12 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from quart import Request, Response
+    from quart.wrappers import BaseRequestWebsocket
 
-PUBLIC_PATHS = frozenset({"/openapi.json", "/healthz"})
+PUBLIC_PATHS = frozenset({"/openapi.json", "/healthz", "/"})
+"""Paths served without an API key (the web page sends its key in the WebSocket hello)."""
+PUBLIC_PREFIXES = ("/static/",)
+"""Path prefixes served without an API key: the web page's files."""
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Conversation-Id, X-Request-Id"
 EXPOSED_HEADERS = "X-Conversation-Id, X-Request-Id"
 ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
@@ -27,7 +31,7 @@ class AuthError(Exception):
         super().__init__(message)
 
 
-def authenticate(request: Request, api_keys: Sequence[str]) -> str | None:
+def authenticate(request: BaseRequestWebsocket, api_keys: Sequence[str]) -> str | None:
     """Check the bearer token; return the matching key's scope (None: auth is off).
 
     The scope is a fingerprint of the key: stored conversations are keyed by it, so each
@@ -48,20 +52,51 @@ def authenticate(request: Request, api_keys: Sequence[str]) -> str | None:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise AuthError("Send the API key as 'Authorization: Bearer <key>'.")
+    return check_key(token, api_keys)
+
+
+def check_key(token: str, api_keys: Sequence[str]) -> str:
+    """Return the scope of the key ``token`` is.
+
+    Raises:
+        AuthError: ``token`` is none of ``api_keys``.
+    """
     found = None
     given = token.encode()
-    for index, key in enumerate(api_keys):
+    for key in api_keys:
         # Compare against every key, so timing does not tell which one came close.
         if hmac.compare_digest(given, key.encode()) and found is None:
-            found = index
-    if found is None:
+            found = key
+    if found is None or not token:
         raise AuthError("Incorrect API key provided.")
-    return key_scope(api_keys[found])
+    return key_scope(found)
 
 
 def key_scope(api_key: str) -> str:
     """A short, stable, non-secret name for an API key."""
     return hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+def conversation_key(scope: str | None, conversation_id: str) -> str:
+    """The store key of a conversation: ids are scoped to the caller's API key."""
+    return f"{scope or 'open'}/{conversation_id}"
+
+
+def is_public(path: str) -> bool:
+    """Whether ``path`` is served without an API key."""
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: Sequence[str]) -> bool:
+    """Whether a browser page from ``origin`` may open a WebSocket here.
+
+    Clients that are not browsers send no Origin. A page served by this server itself
+    (``GET /``) has the origin of the ``Host`` it was loaded from.
+    """
+    if origin is None or origin in allowed:
+        return True
+    scheme, _, netloc = origin.partition("://")
+    return scheme in ("http", "https") and host is not None and netloc == host
 
 
 def require_json(request: Request) -> None:

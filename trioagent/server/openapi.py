@@ -3,6 +3,9 @@
 Built once at import; `openapi_document` deep-copies it and fills in the ``AgentName`` enum.
 The schemas follow `trioagent.wire.openai` and the checks of `trioagent.wire.convert`:
 unknown keys are allowed, an optional field may be ``null`` (unset), ranges are the contract's.
+
+The public helpers and constants (schema builders, error tables, headers, bearer auth, the
+public paths) are shared with `trioagent.server.openapi_api`, the document of ``serve api``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ has `"usage": null` and one more chunk has `"choices": []` and the usage; then `
 the stream started is sent as `data: {"error": {...}}` (an `ErrorEnvelope`), then
 `data: [DONE]`."""
 
-_ERRORS: Final[dict[int, tuple[str, str, tuple[str, ...]]]] = {
+ErrorTable = dict[int, tuple[str, str, tuple[str, ...]]]
+"""Each error status of an API: its component name, its description, the headers it carries."""
+
+_ERRORS: Final[ErrorTable] = {
     400: ("BadRequest", "Invalid body or parameter; `error.param` names it.", ()),
     401: ("Unauthorized", "Missing or wrong bearer token.", ("WWW-Authenticate",)),
     404: ("NotFound", "Unknown model (`code: model_not_found`, `param: model`).", ()),
@@ -53,87 +59,126 @@ _ERRORS: Final[dict[int, tuple[str, str, tuple[str, ...]]]] = {
 STRING: Final[Schema] = {"type": "string"}
 COUNT: Final[Schema] = {"type": "integer", "minimum": 0}
 CONVERSATION_ID: Final[Schema] = {"type": "string", "pattern": CONVERSATION_ID_PATTERN}
+USAGE: Final[Schema] = {
+    "type": "object",
+    "properties": {"prompt_tokens": COUNT, "completion_tokens": COUNT, "total_tokens": COUNT},
+    "description": "Summed over every model call of the turn, sub-agents included.",
+    "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
+}
+"""The ``CompletionUsage`` schema (`trioagent.wire.openai.CompletionUsage`)."""
+HEALTH: Final[Schema] = {
+    "type": "object", "properties": {"status": {"const": "ok"}}, "required": ["status"],
+}
+"""The ``Health`` schema: the answer of ``GET /healthz``."""
+
+HEADERS: Final[dict[str, Schema]] = {
+    name: {"description": description, "schema": schema} for name, description, schema in (
+        ("X-Conversation-Id", "The request's X-Conversation-Id, echoed.", CONVERSATION_ID),
+        ("X-Request-Id", "The request's X-Request-Id, or a new id.", STRING),
+        ("Retry-After", "Seconds to wait before retrying.", {"type": "integer"}),
+        ("x-should-retry", "The turn may have had side effects: no resend.", {"const": "false"}),
+        ("WWW-Authenticate", "The scheme to authenticate with.", {"const": "Bearer"}),
+    )
+}
+"""Header components, by name; each document lists those it uses."""
+
+BEARER: Final[list[Schema]] = [{"bearerAuth": []}]
+"""The security requirement of every API operation; the `public_paths` have none."""
+SECURITY_SCHEMES: Final[Schema] = {"bearerAuth": {
+    "type": "http", "scheme": "bearer",
+    "description": "The key of `--api-key` or `--api-key-env`, when the server has one.",
+}}
 
 
-def _ref(name: str, kind: str = "schemas") -> Schema:
+def ref(name: str, kind: str = "schemas") -> Schema:
+    """A ``$ref`` to the component ``name`` of ``components/<kind>``."""
     return {"$ref": f"#/components/{kind}/{name}"}
 
 
-def _or_null(schema: Schema) -> Schema:
+def or_null(schema: Schema) -> Schema:
+    """``schema``, or ``null``."""
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-def _opt(type_: str, **keywords: Any) -> Schema:
+def opt(type_: str, **keywords: Any) -> Schema:
     """A field of JSON type ``type_`` that may also be ``null`` (the server reads it as unset)."""
     return {"type": [type_, "null"], **keywords}
 
 
-def _object(properties: Schema, required: tuple[str, ...] = (), **keywords: Any) -> Schema:
+def object_of(properties: Schema, required: tuple[str, ...] = (), **keywords: Any) -> Schema:
+    """An object with these properties; other keys are allowed unless ``keywords`` say not."""
     schema: Schema = {"type": "object", "properties": properties, **keywords}
     if required:
         schema["required"] = list(required)
     return schema
 
 
-def _tagged(tag: str, members: dict[str, str]) -> Schema:
+def tagged(tag: str, members: dict[str, str]) -> Schema:
     """One of the schemas ``members`` (tag value -> component name), told apart by ``tag``."""
     return {
         "type": "object", "required": [tag],
-        "oneOf": [_ref(name) for name in members.values()],
+        "oneOf": [ref(name) for name in members.values()],
         "discriminator": {"propertyName": tag, "mapping": {
-            value: _ref(name)["$ref"] for value, name in members.items()
+            value: ref(name)["$ref"] for value, name in members.items()
         }},
     }
 
 
-def _json(schema: Schema, description: str, **more: Any) -> Schema:
+def json_answer(schema: Schema, description: str, **more: Any) -> Schema:
+    """A response object whose body is JSON matching ``schema``."""
     return {"description": description, "content": {"application/json": {"schema": schema}}, **more}
 
 
-def _error_response(description: str, headers: tuple[str, ...] = ()) -> Schema:
-    return _json(_ref("ErrorEnvelope"), description,
-                 headers={name: _ref(name, "headers") for name in (*headers, "X-Request-Id")})
+def error_responses(table: ErrorTable, body: str) -> dict[str, Schema]:
+    """The ``components.responses`` of ``table``'s errors, each a ``body`` schema in JSON."""
+    return {
+        name: json_answer(ref(body), description, headers={
+            header: ref(header, "headers") for header in (*headers, "X-Request-Id")
+        })
+        for name, description, headers in table.values()
+    }
 
 
-def _errors(*statuses: int) -> Schema:
-    return {str(status): _ref(_ERRORS[status][0], "responses") for status in statuses}
+def error_refs(table: ErrorTable, *statuses: int) -> Schema:
+    """An operation's ``responses`` entries for these error statuses of ``table``."""
+    return {str(status): ref(table[status][0], "responses") for status in statuses}
 
 
 def _message_schemas() -> dict[str, Schema]:
     def content(*forms: Schema) -> Schema:
         return {"oneOf": [STRING, *forms]}
 
-    text = content({"type": "array", "items": _ref("TextPart")})
+    text = content({"type": "array", "items": ref("TextPart")})
 
     def message(role: str, body: Schema, *required: str, **keywords: Any) -> Schema:
-        return _object({"role": {"const": role}, **body}, ("role", *required), **keywords)
+        return object_of({"role": {"const": role}, **body}, ("role", *required), **keywords)
 
     return {
-        "ChatMessage": _tagged("role", {
+        "ChatMessage": tagged("role", {
             "system": "SystemMessage", "developer": "DeveloperMessage", "user": "UserMessage",
             "assistant": "AssistantMessage", "tool": "ToolMessage",
         }),
-        "SystemMessage": message("system", {"content": text, "name": _opt("string")}, "content",
+        "SystemMessage": message("system", {"content": text, "name": opt("string")}, "content",
                                  description="Kept after the agent's own instruction."),
-        "DeveloperMessage": message("developer", {"content": text, "name": _opt("string")},
+        "DeveloperMessage": message("developer", {"content": text, "name": opt("string")},
                                     "content", description="Treated as a system message."),
         "UserMessage": message("user", {
-            "content": content({"type": "array", "items": _ref("UserContentPart")}),
-            "name": _opt("string"),
+            "content": content({"type": "array", "items": ref("UserContentPart")}),
+            "name": opt("string"),
         }, "content"),
         "AssistantMessage": message("assistant", {
-            "content": content({"type": "array", "items": _ref("TextPart")}, {"type": "null"}),
-            "tool_calls": _opt("array", items=_ref("ToolCall")),
-            "name": _opt("string"),
+            "content": content({"type": "array", "items": ref("TextPart")}, {"type": "null"}),
+            "tool_calls": opt("array", items=ref("ToolCall")),
+            "name": opt("string"),
         }),
         "ToolMessage": message("tool", {"content": text, "tool_call_id": STRING},
                                "content", "tool_call_id",
                                description="The result of one client tool call."),
-        "UserContentPart": _tagged("type", {"text": "TextPart", "image_url": "ImagePart"}),
-        "TextPart": _object({"type": {"const": "text"}, "text": STRING}, ("text",)),
-        "ImagePart": _object({
+        "UserContentPart": tagged("type", {"text": "TextPart", "image_url": "ImagePart"}),
+        "TextPart": object_of({"type": {"const": "text"}, "text": STRING}, ("text",)),
+        "ImagePart": object_of({
             "type": {"const": "image_url"},
-            "image_url": _object({
+            "image_url": object_of({
                 "url": {"type": "string", "description": "An `https:` or `data:` URL."},
                 "detail": {"enum": ["auto", "low", "high", None]},
             }, ("url",)),
@@ -142,131 +187,133 @@ def _message_schemas() -> dict[str, Schema]:
 
 
 def _request_schemas() -> dict[str, Schema]:
-    penalty = _opt("number", minimum=-2, maximum=2)
-    max_tokens = _opt("integer", minimum=1)
+    penalty = opt("number", minimum=-2, maximum=2)
+    max_tokens = opt("integer", minimum=1)
     stop_word = {"type": "string", "minLength": 1}
     return {
         "AgentName": {"type": "string", "enum": [], "description": "An exposed agent."},
-        "ChatCompletionRequest": _object({
-            "model": _ref("AgentName"),
+        "ChatCompletionRequest": object_of({
+            "model": ref("AgentName"),
             "messages": {
-                "type": "array", "minItems": 1, "items": _ref("ChatMessage"),
-                "contains": _object({"role": {"const": "user"}}, ("role",)),
+                "type": "array", "minItems": 1, "items": ref("ChatMessage"),
+                "contains": object_of({"role": {"const": "user"}}, ("role",)),
                 "description": "At least one `user` message; the agent's instruction comes "
                 "first, client system messages after it.",
             },
-            "stream": _opt("boolean"), "stream_options": _or_null(_ref("StreamOptions")),
-            "temperature": _opt("number", minimum=0, maximum=2),
-            "top_p": _opt("number", exclusiveMinimum=0, maximum=1),
+            "stream": opt("boolean"), "stream_options": or_null(ref("StreamOptions")),
+            "temperature": opt("number", minimum=0, maximum=2),
+            "top_p": opt("number", exclusiveMinimum=0, maximum=1),
             "max_tokens": max_tokens, "max_completion_tokens": max_tokens,
             "stop": {"oneOf": [
                 stop_word, {"type": "array", "maxItems": 4, "items": stop_word}, {"type": "null"},
             ]},
-            "seed": _opt("integer"), "presence_penalty": penalty, "frequency_penalty": penalty,
-            "parallel_tool_calls": _opt("boolean"),
-            "n": _opt("integer", minimum=1, maximum=1, description="Only 1."),
+            "seed": opt("integer"), "presence_penalty": penalty, "frequency_penalty": penalty,
+            "parallel_tool_calls": opt("boolean"),
+            "n": opt("integer", minimum=1, maximum=1, description="Only 1."),
             "logprobs": {"enum": [False, None], "description": "Not supported."},
             "top_logprobs": {"enum": [0, None], "description": "Not supported."},
-            "response_format": _opt("object", description="`json_object` or `json_schema`; "
-                                    "400 with providers that do not support it."),
-            "tools": _opt("array", items=_ref("Tool"), description="Tools the client runs; "
-                          "unique names, none the name of one of the agent's own tools."),
+            "response_format": opt("object", description="`json_object` or `json_schema`; "
+                                   "400 with providers that do not support it."),
+            "tools": opt("array", items=ref("Tool"), description="Tools the client runs; "
+                         "unique names, none the name of one of the agent's own tools."),
             "tool_choice": {"oneOf": [
                 {"type": "string", "enum": ["none", "auto", "required"]},
-                _ref("NamedToolChoice"), {"type": "null"},
+                ref("NamedToolChoice"), {"type": "null"},
             ]},
             # Accepted and ignored, or forwarded where the provider has them.
-            "user": _opt("string"), "metadata": _opt("object"), "store": _opt("boolean"),
-            "service_tier": _opt("string"), "reasoning_effort": _opt("string"),
+            "user": opt("string"), "metadata": opt("object"), "store": opt("boolean"),
+            "service_tier": opt("string"), "reasoning_effort": opt("string"),
         }, ("model", "messages"),
             description="Sampling fields override the agent's model settings for every model "
             "call of the turn. Unknown fields are ignored; `null` means unset. "
             "`stream_options` needs `stream: true`.",
-            **{"if": _object({"stream_options": {"type": "object"}}, ("stream_options",)),
-               "then": _object({"stream": {"const": True}}, ("stream",))},
+            **{"if": object_of({"stream_options": {"type": "object"}}, ("stream_options",)),
+               "then": object_of({"stream": {"const": True}}, ("stream",))},
         ),
-        "StreamOptions": _object({"include_usage": _opt("boolean")}),
-        "Tool": _object({"type": {"const": "function"}, "function": _object({
+        "StreamOptions": object_of({"include_usage": opt("boolean")}),
+        "Tool": object_of({"type": {"const": "function"}, "function": object_of({
             "name": {"type": "string", "pattern": TOOL_NAME_PATTERN},
-            "description": _opt("string"),
-            "parameters": _opt("object", description="A JSON Schema."),
-            "strict": _opt("boolean"),
+            "description": opt("string"),
+            "parameters": opt("object", description="A JSON Schema."),
+            "strict": opt("boolean"),
         }, ("name",))}, ("function",)),
-        "NamedToolChoice": _object({
-            "type": {"const": "function"}, "function": _object({"name": STRING}, ("name",)),
+        "NamedToolChoice": object_of({
+            "type": {"const": "function"}, "function": object_of({"name": STRING}, ("name",)),
         }, ("function",)),
     }
 
 
 def _response_schemas() -> dict[str, Schema]:
     def one_choice(properties: Schema, **keywords: Any) -> Schema:
-        choice = _object({"index": {"const": 0}, **properties}, ("index", *properties))
+        choice = object_of({"index": {"const": 0}, **properties}, ("index", *properties))
         return {"type": "array", "maxItems": 1, "items": choice, **keywords}
 
     return {
-        "ChatCompletion": _object({
+        "ChatCompletion": object_of({
             "id": STRING, "object": {"const": "chat.completion"}, "created": COUNT,
-            "model": _ref("AgentName"),
-            "choices": one_choice({"message": _ref("ChatCompletionMessage"),
-                                   "finish_reason": _ref("FinishReason")}, minItems=1),
-            "usage": _ref("CompletionUsage"),
+            "model": ref("AgentName"),
+            "choices": one_choice({"message": ref("ChatCompletionMessage"),
+                                   "finish_reason": ref("FinishReason")}, minItems=1),
+            "usage": ref("CompletionUsage"),
         }, ("id", "object", "created", "model", "choices", "usage")),
-        "ChatCompletionMessage": _object({
+        "ChatCompletionMessage": object_of({
             "role": {"const": "assistant"},
-            "content": _opt("string", description="All the assistant text of the turn."),
-            "tool_calls": {"type": "array", "items": _ref("ToolCall"),
+            "content": opt("string", description="All the assistant text of the turn."),
+            "tool_calls": {"type": "array", "items": ref("ToolCall"),
                            "description": "Client tool calls; the agent's own are not shown."},
         }, ("role", "content")),
-        "ToolCall": _object({"id": STRING, "type": {"const": "function"}, "function": _object({
+        "ToolCall": object_of({"id": STRING, "type": {"const": "function"}, "function": object_of({
             "name": STRING,
             "arguments": {"type": "string", "description": "A JSON object, as text."},
         }, ("name", "arguments"))}, ("id", "function")),
         "FinishReason": {"type": "string", "enum": ["stop", "length", "tool_calls"]},
-        "CompletionUsage": _object(
-            {"prompt_tokens": COUNT, "completion_tokens": COUNT, "total_tokens": COUNT},
-            ("prompt_tokens", "completion_tokens", "total_tokens"),
-            description="Summed over every model call of the turn, sub-agents included.",
-        ),
-        "ChatCompletionChunk": _object({
+        "CompletionUsage": USAGE,
+        "ChatCompletionChunk": object_of({
             "id": STRING, "object": {"const": "chat.completion.chunk"}, "created": COUNT,
-            "model": _ref("AgentName"),
+            "model": ref("AgentName"),
             "choices": one_choice({
-                "delta": _object({
+                "delta": object_of({
                     "role": {"const": "assistant"}, "content": STRING,
-                    "tool_calls": {"type": "array", "items": _object({
+                    "tool_calls": {"type": "array", "items": object_of({
                         "index": COUNT, "id": STRING, "type": {"const": "function"},
-                        "function": _object({"name": STRING, "arguments": STRING}),
+                        "function": object_of({"name": STRING, "arguments": STRING}),
                     }, ("index",))},
                 }),
-                "finish_reason": _or_null(_ref("FinishReason")),
+                "finish_reason": or_null(ref("FinishReason")),
             }),
-            "usage": _or_null(_ref("CompletionUsage")),
+            "usage": or_null(ref("CompletionUsage")),
         }, ("id", "object", "created", "model", "choices")),
-        "Model": _object({
-            "id": _ref("AgentName"), "object": {"const": "model"}, "created": COUNT,
+        "Model": object_of({
+            "id": ref("AgentName"), "object": {"const": "model"}, "created": COUNT,
             "owned_by": {"const": "trioagent"},
         }, ("id", "object", "created", "owned_by")),
-        "ModelList": _object({"object": {"const": "list"}, "data": {
-            "type": "array", "items": _ref("Model")}}, ("object", "data")),
-        "ErrorEnvelope": _object({"error": _object({
-            "message": STRING, "type": STRING, "param": _opt("string"), "code": _opt("string"),
+        "ModelList": object_of({"object": {"const": "list"}, "data": {
+            "type": "array", "items": ref("Model")}}, ("object", "data")),
+        "ErrorEnvelope": object_of({"error": object_of({
+            "message": STRING, "type": STRING, "param": opt("string"), "code": opt("string"),
         }, ("message", "type", "param", "code"))}, ("error",)),
-        "Health": _object({"status": {"const": "ok"}}, ("status",)),
+        "Health": HEALTH,
     }
 
 
-def _headers() -> dict[str, Schema]:
-    return {name: {"description": description, "schema": schema} for name, description, schema in (
-        ("X-Conversation-Id", "The request's X-Conversation-Id, echoed.", CONVERSATION_ID),
-        ("X-Request-Id", "The request's X-Request-Id, or a new id.", STRING),
-        ("Retry-After", "Seconds to wait before retrying.", {"type": "integer"}),
-        ("x-should-retry", "The turn may have had side effects: no resend.", {"const": "false"}),
-        ("WWW-Authenticate", "The scheme to authenticate with.", {"const": "Bearer"}),
-    )}
+def public_paths() -> Schema:
+    """The paths without auth that both servers have: ``/healthz`` and ``/openapi.json``.
+
+    Their document needs ``HEALTH`` as ``components.schemas.Health``.
+    """
+    return {
+        "/healthz": {"get": {
+            "operationId": "health", "summary": "Liveness, without auth.", "security": [],
+            "responses": {"200": json_answer(ref("Health"), "The server is up.")},
+        }},
+        "/openapi.json": {"get": {
+            "operationId": "openapi", "summary": "This document, without auth.", "security": [],
+            "responses": {"200": json_answer({"type": "object"}, "The OpenAPI 3.1 document.")},
+        }},
+    }
 
 
 def _paths() -> Schema:
-    bearer: list[Schema] = [{"bearerAuth": []}]
     conversation_id = {
         "name": "X-Conversation-Id", "in": "header", "required": False,
         "description": "Continue a conversation kept by the server (with `--conversations-max` "
@@ -275,41 +322,36 @@ def _paths() -> Schema:
     }
     chat_answer = {
         "description": "One `chat.completion`, or an SSE stream when `stream` is true.",
-        "headers": {name: _ref(name, "headers") for name in ("X-Conversation-Id", "X-Request-Id")},
+        "headers": {name: ref(name, "headers") for name in ("X-Conversation-Id", "X-Request-Id")},
         "content": {
-            "application/json": {"schema": _ref("ChatCompletion")},
+            "application/json": {"schema": ref("ChatCompletion")},
             "text/event-stream": {"schema": {"type": "string", "description": SSE_DESCRIPTION}},
         },
     }
     return {
         "/v1/models": {"get": {
             "operationId": "listModels", "summary": "The exposed agents, in file order.",
-            "security": bearer,
-            "responses": {"200": _json(_ref("ModelList"), "The agents."), **_errors(401, 500)},
+            "security": BEARER,
+            "responses": {"200": json_answer(ref("ModelList"), "The agents."),
+                          **error_refs(_ERRORS, 401, 500)},
         }},
         "/v1/models/{model}": {"get": {
-            "operationId": "retrieveModel", "summary": "One exposed agent.", "security": bearer,
+            "operationId": "retrieveModel", "summary": "One exposed agent.", "security": BEARER,
             "parameters": [
-                {"name": "model", "in": "path", "required": True, "schema": _ref("AgentName")},
+                {"name": "model", "in": "path", "required": True, "schema": ref("AgentName")},
             ],
-            "responses": {"200": _json(_ref("Model"), "The agent."), **_errors(401, 404, 500)},
+            "responses": {"200": json_answer(ref("Model"), "The agent."),
+                          **error_refs(_ERRORS, 401, 404, 500)},
         }},
         "/v1/chat/completions": {"post": {
             "operationId": "createChatCompletion", "summary": "Run one turn of an agent.",
-            "security": bearer, "parameters": [conversation_id],
+            "security": BEARER, "parameters": [conversation_id],
             "requestBody": {"required": True, "content": {
-                "application/json": {"schema": _ref("ChatCompletionRequest")},
+                "application/json": {"schema": ref("ChatCompletionRequest")},
             }},
-            "responses": {"200": chat_answer, **_errors(*_ERRORS)},
+            "responses": {"200": chat_answer, **error_refs(_ERRORS, *_ERRORS)},
         }},
-        "/healthz": {"get": {
-            "operationId": "health", "summary": "Liveness, without auth.", "security": [],
-            "responses": {"200": _json(_ref("Health"), "The server is up.")},
-        }},
-        "/openapi.json": {"get": {
-            "operationId": "openapi", "summary": "This document, without auth.", "security": [],
-            "responses": {"200": _json({"type": "object"}, "The OpenAPI 3.1 document.")},
-        }},
+        **public_paths(),
     }
 
 
@@ -321,11 +363,9 @@ def _static_document() -> Schema:
         "paths": _paths(),
         "components": {
             "schemas": {**_message_schemas(), **_request_schemas(), **_response_schemas()},
-            "responses": {name: _error_response(description, headers)
-                          for name, description, headers in _ERRORS.values()},
-            "headers": _headers(),
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "description":
-                "The key of `--api-key` or `--api-key-env`, when the server has one."}},
+            "responses": error_responses(_ERRORS, "ErrorEnvelope"),
+            "headers": HEADERS,
+            "securitySchemes": SECURITY_SCHEMES,
         },
     }
 

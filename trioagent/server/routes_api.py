@@ -1,4 +1,4 @@
-"""The simple chat API: ``POST /api/chat`` and ``GET``/``DELETE /api/sessions/{id}``.
+"""The simple chat API: ``POST /api/chat``, ``GET``/``DELETE /api/sessions/{id}``, its OpenAPI.
 
 One message in, one answer out; the server keeps each session's conversation in its store.
 Errors are ``{"error": "...", "code": N}`` (see `api_error_body`).
@@ -16,7 +16,8 @@ from ..chat import Message, Sampling
 from ..errors import ConversationBusy, RequestError, SessionNotFound
 from ..runtime import TextDelta, TurnFinished
 from .errors import Problem, api_error, api_error_body
-from .guards import require_json
+from .guards import conversation_key, require_json
+from .openapi_api import api_openapi_document
 from .responses import json_response, sse_response
 from .streaming import TurnBody, usage_of
 from .turn import TurnFailed, TurnRequest
@@ -86,8 +87,7 @@ def register_api_routes(app: QuartTrio, state: ServerState) -> None:
     assert store is not None, "serve api always has a session store"
 
     def session_key(session_id: str) -> str:
-        """The store key: session ids are scoped to the caller's API key."""
-        return f"{g.key_scope or 'open'}/{session_id}"
+        return conversation_key(g.key_scope, session_id)
 
     @app.post("/api/chat")
     async def chat() -> Response:
@@ -136,4 +136,10 @@ def register_api_routes(app: QuartTrio, state: ServerState) -> None:
         if not await store.delete(key):
             raise SessionNotFound(session_id)
         return Response(b"", status=204)
+
+    document = api_openapi_document(state.agents)  # fixed for the server's life: built once
+
+    @app.get("/openapi.json")
+    async def openapi() -> Response:
+        return json_response(document)
 

@@ -12,7 +12,7 @@ from .. import wire
 from ..errors import ConversationBusy, RequestError, UnknownModel
 from ..wire import openai as w
 from .errors import NO_RETRY, Problem, openai_error
-from .guards import require_json
+from .guards import conversation_key, require_json
 from .openapi import openapi_document
 from .responses import json_response, sse_response
 from .streaming import ChunkEncoder, TurnBody, completion_id, usage_of
@@ -83,10 +83,10 @@ def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
             )
         return TurnRequest(
             agent=parsed.model, messages=messages_of(parsed), sampling=sampling_of(parsed),
-            client_tools=client_tools, conversation_id=conversation_key(),
+            client_tools=client_tools, conversation_id=scoped_conversation_id(),
         )
 
-    def conversation_key() -> str | None:
+    def scoped_conversation_id() -> str | None:
         conversation_id = request.headers.get("X-Conversation-Id")
         if conversation_id is None or state.store is None:
             return None
@@ -95,7 +95,7 @@ def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
                 "X-Conversation-Id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', "
                 "':' or '-'.", param="X-Conversation-Id",
             )
-        key = f"{g.key_scope}/{conversation_id}"  # ids are scoped to the caller's key
+        key = conversation_key(g.key_scope, conversation_id)
         if state.store.is_busy(key):
             raise ConversationBusy(conversation_id)
         return key

@@ -1,4 +1,5 @@
-"""Fixtures for server tests: a fake upstream, an agent file pointing at it, a real server."""
+"""Fixtures for the tests of a running server (tests/server, tests/e2e): a fake upstream,
+an agent file pointing at it, a real server."""
 
 from __future__ import annotations
 
