@@ -1,4 +1,4 @@
-"""The ``trioagent`` command line: run, serve chat, serve api."""
+"""The ``trioagent`` command line: run, serve chat, serve api, chat."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ examples:
   trioagent run agent.yaml "What is in this directory?"
   trioagent serve chat agent.yaml --listen 127.0.0.1:8083
   trioagent serve api agent.yaml --sessions sessions.db --rate-limit 60/min
+  trioagent chat http://127.0.0.1:8083
 """
 
 
@@ -77,7 +78,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     api.add_argument("agent_file", metavar="AGENT_FILE_OR_REF", help="the agent YAML file")
     _add_server_flags(api, "api")
+    _add_chat_command(commands)
     return parser
+
+
+CHAT_DESCRIPTION = """\
+Chat in the terminal with the agents of a running 'trioagent serve chat' or 'serve api'
+server, over its WebSocket (/v1/ws). Answers stream to stdout; the welcome message, tool
+activity and errors go to stderr. Ctrl-C cancels a running turn; at the prompt it quits.
+
+commands at the prompt:
+  /new          start a new conversation with the same agent
+  /agent NAME   talk to agent NAME; the conversation goes on
+  /agents       list the agents
+  /help         list these commands
+  /quit         leave (so does Ctrl-D)
+
+examples:
+  trioagent chat http://127.0.0.1:8083
+  trioagent chat https://agents.example.com/v1 --api-key "$KEY" --agent helper
+  trioagent chat 127.0.0.1:8083 --conversation 3f2a9c  # resume a conversation
+  echo "Summarize README.md" | trioagent chat http://127.0.0.1:8083 > answer.txt
+"""
+
+
+def _add_chat_command(commands: Any) -> None:
+    chat = commands.add_parser(
+        "chat", help="chat with a running server in the terminal",
+        description=CHAT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    chat.add_argument("url", metavar="URL", help="the server: http(s)://HOST:PORT, as 'serve' "
+                      "prints it (with /v1 or /api/chat), or a ws(s):// URL")
+    chat.add_argument("--api-key", metavar="KEY",
+                      help="the server's API key (default: $TRIOAGENT_API_KEY)")
+    chat.add_argument("-a", "--agent", metavar="NAME",
+                      help="the agent to talk to (default: the server's default agent)")
+    chat.add_argument("--conversation", metavar="ID",
+                      help="resume this conversation (it may have started over HTTP)")
+    # SUPPRESS keeps a `trioagent -v chat` from being reset by this flag's default.
+    chat.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                      help="show the agent, the conversation id and token usage")
 
 
 def _add_agent_flags(parser: argparse.ArgumentParser) -> None:
@@ -136,6 +176,10 @@ def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
     parser.add_argument("--keep-alive", metavar="DURATION", type=parse_duration,
                         default=defaults.keep_alive_interval,
                         help="SSE keep-alive comment interval while tools run (default: 15s)")
+    parser.add_argument("--ws-ping-interval", metavar="DURATION", type=parse_duration,
+                        default=defaults.ws_ping_interval,
+                        help="ping a quiet WebSocket client after this long; disconnect it "
+                        "when it stays silent as long again (default: 20s)")
     parser.add_argument("--shutdown-grace", metavar="DURATION", type=parse_duration,
                         default=defaults.shutdown_grace,
                         help="time running turns may finish on SIGINT/SIGTERM (default: 10s)")
@@ -169,6 +213,7 @@ def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOpti
         request_timeout=args.request_timeout, rate_limit=args.rate_limit,
         max_idle_runtimes=args.max_idle_runtimes,
         keep_alive_interval=args.keep_alive, shutdown_grace=args.shutdown_grace,
+        ws_ping_interval=args.ws_ping_interval,
         working_dir=(args.working_dir or Path.cwd()).resolve(),
         insecure_no_auth=args.insecure_no_auth,
     )
@@ -207,7 +252,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("trio-websocket").setLevel(logging.WARNING)
     try:
+        if args.command == "chat":  # a client: no agent file
+            from .chat_client import chat_command
+
+            return trio.run(partial(chat_command, args, os.environ))
         env = load_environment(args.env_from_file)
         file = load_team_file(args, env)
         if args.command == "run":

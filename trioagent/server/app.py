@@ -19,17 +19,19 @@ from ..runtime import open_pool, open_team
 from ..store import MemoryStore, open_sqlite_store
 from .errors import Problem, api_error, openai_error, problem_of
 from .guards import (
-    PUBLIC_PATHS,
     AuthError,
     add_vary_origin,
     authenticate,
     cors_headers,
+    is_public,
     preflight_headers,
 )
 from .ratelimit import RateLimiter
 from .responses import json_response
 from .routes_api import register_api_routes
 from .routes_openai import register_openai_routes
+from .routes_page import register_page_routes
+from .routes_ws import register_ws_routes
 from .serve import serve_app
 from .turn import TurnRunner
 
@@ -88,7 +90,7 @@ def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
             headers = preflight_headers(request.headers.get("Origin"), options.cors_origins)
             return Response(b"", status=204, headers=headers)
         g.key_scope = None
-        if request.path in PUBLIC_PATHS:
+        if is_public(request.path):
             return None
         g.key_scope = authenticate(request, options.api_keys)
         if state.limiter is not None:
@@ -133,6 +135,8 @@ def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
         register_openai_routes(app, state)
     else:
         register_api_routes(app, state)
+    register_ws_routes(app, state)
+    register_page_routes(app, state)
     return app
 
 

@@ -100,6 +100,9 @@ class ServeOptions:
     rate_limit: Rate | None = None
     """Requests allowed per API key (or client address without one); None: no limit."""
     max_idle_runtimes: int = 4
+    ws_ping_interval: float = 20.0
+    """Seconds of WebSocket silence before a ping; a client silent for as long again after
+    it is taken for gone and disconnected."""
     keep_alive_interval: float = 15.0
     """Seconds of silence on an SSE stream before a ``: keep-alive`` comment."""
     shutdown_grace: float = 10.0
@@ -127,5 +130,7 @@ class ServeOptions:
             raise ValueError("--conversations-max must be 0 (off) or more")
         if self.conversation_ttl <= 0:
             raise ValueError("--conversation-ttl must be positive")
+        if self.ws_ping_interval <= 0:
+            raise ValueError("--ws-ping-interval must be positive")
         if self.max_idle_runtimes < 0:
             raise ValueError("--max-idle-runtimes must be 0 or more")

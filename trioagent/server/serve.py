@@ -29,6 +29,9 @@ def hypercorn_config(options: ServeOptions) -> Config:
     config.errorlog = logging.getLogger("hypercorn.error")
     config.keep_alive_timeout = 75
     config.h11_max_incomplete_size = 64 * 1024
+    # Frames up to the request size get an error frame from the app; far bigger ones are
+    # refused by hypercorn itself (close code 1009) before they are buffered.
+    config.websocket_max_message_size = 4 * options.max_request_size
     return config
 
 

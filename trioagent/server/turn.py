@@ -38,7 +38,17 @@ class TurnFailed:
     problem: Problem
 
 
-TurnEvent = RuntimeEvent | TurnFailed
+@attrs.frozen
+class TurnCancelled:
+    """The client stopped the turn (``TurnRequest.stop``) before it ended; nothing was
+    committed."""
+
+
+TurnEvent = RuntimeEvent | TurnFailed | TurnCancelled
+
+
+class _Stopped(Exception):
+    """The agent loop was stopped through ``TurnRequest.stop``."""
 
 
 @attrs.frozen(kw_only=True)
@@ -51,6 +61,9 @@ class TurnRequest:
     client_tools: list[ToolSpec]
     conversation_id: str | None = None
     """The store key (already scoped to the caller's API key), or None for no cache."""
+    stop: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    """Cancel it to stop the turn: only the agent's work stops, so a turn that already
+    finished its work still commits and ends with `TurnFinished`, never half of each."""
 
 
 @attrs.define
@@ -94,6 +107,8 @@ class TurnRunner:
             try:
                 with trio.fail_at(deadline):
                     event = await self._run(request, send)
+            except _Stopped:
+                event = TurnCancelled()
             except trio.TooSlowError:
                 event = TurnFailed(problem_of(TurnTimeout(
                     f"The turn took longer than the server's request timeout "
@@ -128,8 +143,10 @@ class TurnRunner:
             if not isinstance(event, TurnFinished):  # sent by _produce after the commit
                 await send.send(event)
 
-        async with self.pool.borrow(request.agent) as runtime:
-            return await run_agent(
-                runtime, session, emit, sampling=request.sampling,
-                client_tools=request.client_tools,
-            )
+        with request.stop:
+            async with self.pool.borrow(request.agent) as runtime:
+                return await run_agent(
+                    runtime, session, emit, sampling=request.sampling,
+                    client_tools=request.client_tools,
+                )
+        raise _Stopped

@@ -22,6 +22,7 @@ from .convert import loads as loads
 from .convert import make_converter as make_converter
 from .convert import parse_api_chat_request as parse_api_chat_request
 from .convert import parse_chat_request as parse_chat_request
+from .convert import parse_client_frame as parse_client_frame
 from .convert import structure as structure
 from .openai import OMIT as OMIT
 from .openai import AssistantMessage as AssistantMessage
@@ -61,3 +62,18 @@ from .sse import DONE as DONE
 from .sse import KEEP_ALIVE as KEEP_ALIVE
 from .sse import encode_error as encode_error
 from .sse import encode_event as encode_event
+from .ws import RESULT_PREVIEW as RESULT_PREVIEW
+from .ws import CancelFrame as CancelFrame
+from .ws import CancelledFrame as CancelledFrame
+from .ws import ClientFrame as ClientFrame
+from .ws import DeltaFrame as DeltaFrame
+from .ws import DoneFrame as DoneFrame
+from .ws import ErrorFrame as ErrorFrame
+from .ws import HelloFrame as HelloFrame
+from .ws import MessageFrame as MessageFrame
+from .ws import PingFrame as PingFrame
+from .ws import PongFrame as PongFrame
+from .ws import ReadyFrame as ReadyFrame
+from .ws import ToolFinishedFrame as ToolFinishedFrame
+from .ws import ToolStartedFrame as ToolStartedFrame
+from .ws import UsageFrame as UsageFrame

@@ -46,6 +46,7 @@ from .openai import (
     Omit,
     UserMessage,
 )
+from .ws import ClientFrame, HelloFrame, MessageFrame
 
 T = TypeVar("T")
 Hook = Callable[[Any, Any], Any]
@@ -60,7 +61,9 @@ _WRITE_NULL: Final[dict[type, frozenset[str]]] = {
 }
 """Fields that default to ``None`` but that OpenAI writes as ``null`` rather than leave out."""
 
-_TAGGED: Final[tuple[tuple[Any, str], ...]] = ((ChatMessage, "role"), (ContentPart, "type"))
+_TAGGED: Final[tuple[tuple[Any, str], ...]] = (
+    (ChatMessage, "role"), (ContentPart, "type"), (ClientFrame, "type"),
+)
 """Unions of attrs classes, each told apart by a ``Literal`` field with a default: the tag."""
 
 
@@ -511,3 +514,25 @@ def parse_api_chat_request(data: bytes) -> ChatRequest:
             "session_id", "expected 1 to 128 characters from a-z, A-Z, 0-9, '.', '_', ':' and '-'"
         )
     return request
+
+
+def parse_client_frame(data: str) -> ClientFrame:
+    """Read and check one text frame a WebSocket client sent.
+
+    Raises:
+        RequestError: the frame is not JSON, not a known ``type``, or breaks its rules;
+            ``param`` names the field.
+    """
+    try:
+        frame: ClientFrame = structure(loads(data.encode()), ClientFrame)  # type: ignore[arg-type]
+    except RequestError as exc:
+        # The body rules are the frame rules; only the word for what was read differs.
+        raise RequestError(exc.message.replace("The request body", "The frame", 1),
+                           param=exc.param, code=exc.code) from None
+    if isinstance(frame, MessageFrame) and not frame.text.strip():
+        raise _invalid("text", "expected a non-empty string")
+    if isinstance(frame, HelloFrame) and frame.conversation_id is not None \
+            and not SESSION_ID.fullmatch(frame.conversation_id):
+        raise _invalid("conversation_id", "expected 1 to 128 characters from a-z, A-Z, 0-9, "
+                       "'.', '_', ':' and '-'")
+    return frame
