@@ -57,6 +57,8 @@ def agent_file(fake: FakeOpenAI) -> AgentFile:
 class Server:
     url: str
     """The base URL, e.g. http://127.0.0.1:PORT (no /v1)."""
+    stopping: trio.Event = attrs.field(factory=trio.Event)
+    """Set it to begin the server's shutdown, as SIGTERM does."""
 
     def openai(self, api_key: str = "unused", **kwargs: Any) -> openai.AsyncOpenAI:
         kwargs.setdefault("max_retries", 0)
@@ -93,7 +95,7 @@ def start_server(agent_file: AgentFile, tmp_path: Path) -> StartServer:
                 shutdown_trigger=stop.wait,
             ))
             try:
-                yield Server(url)
+                yield Server(url, stop)
             finally:
                 stop.set()
 

@@ -21,6 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "runtime": {"models", "tools", "chat", "config", "errors"},
     "store": {"runtime", "chat", "errors"},
     "server": {"store", "runtime", "models", "tools", "wire", "config", "chat", "errors"},
+    "chat_client": {"wire", "errors"},
 }
 
 

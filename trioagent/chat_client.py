@@ -26,7 +26,7 @@ import trio
 import trio_websocket
 
 from . import wire
-from .errors import RequestError, TrioagentError
+from .errors import ChatConnectionError, RequestError
 
 if TYPE_CHECKING:
     import argparse
@@ -56,10 +56,6 @@ _SERVER_FRAMES: Final[dict[str, type[Any]]] = {
                 wire.ErrorFrame, wire.PingFrame, wire.PongFrame)
 }
 """Every frame a server sends, by its ``type``."""
-
-
-class ChatConnectionError(TrioagentError):
-    """The chat could not connect, was refused, or the server ended it; says what to do."""
 
 
 @attrs.frozen(kw_only=True)

@@ -13,6 +13,7 @@ API's error shape and status in one table (``trioagent.server.errors``).
     ├── RateLimitExceeded        the caller sent more than --rate-limit allows (429)
     ├── TurnTimeout              the request timeout expired (504)
     ├── StoreUnavailable         the conversation store cannot be reached (503)
+    ├── ChatConnectionError      `trioagent chat` could not connect, or lost the server
     └── ModelError               the model provider failed (502)
         ├── UpstreamHTTPError    it answered with an error status
         │   ├── UpstreamAuthError         401/403: the key is wrong
@@ -138,6 +139,13 @@ class TurnTimeout(TrioagentError):
 
 class StoreUnavailable(TrioagentError):
     """The conversation store cannot be reached."""
+
+
+class ChatConnectionError(TrioagentError):
+    """``trioagent chat`` could not connect, was refused, or the server ended the chat.
+
+    The message says what to do (check the URL, pass --api-key, resume with --conversation).
+    """
 
 
 class ModelError(TrioagentError):

@@ -322,7 +322,8 @@ async def test_auth_by_header_or_hello_frame(start_server, fake: FakeOpenAI) -> 
                 refused = await client.receive()
                 with pytest.raises(ConnectionClosed) as closed:
                     await client.receive()
-    assert refused == {"type": "error", "code": 401, "message": refused["message"]}
+    assert refused == {"type": "error", "code": 401, "ends_turn": False,
+                       "message": refused["message"]}
     assert "api_key" in refused["message"]
     assert closed.value.reason.code == 1008
     assert len(fake.requests) == 2
@@ -413,3 +414,99 @@ async def test_http_routes_still_answer_http_errors(start_server) -> None:
                 httpx.AsyncClient(base_url=server.url) as http:
             response = await http.get("/v1/ws")
     assert response.status_code in (400, 404, 405, 426)
+
+
+async def test_rate_limit_applies_to_handshakes_and_messages(
+    start_server, fake: FakeOpenAI
+) -> None:
+    from trioagent.server.ratelimit import parse_rate
+
+    with trio.fail_after(10):
+        async with start_server(api="api", rate_limit=parse_rate("2/min")) as server:
+            async with connect(server) as client:  # the handshake takes one
+                await client.hello()
+                done = await client.turn("one")  # the message takes the other
+                refused = await client.turn("two")
+            with pytest.raises(ConnectionRejected) as rejected:
+                async with connect(server):
+                    pass
+    assert done[-1]["type"] == "done"
+    assert refused == [{"type": "error", "code": 429, "ends_turn": True,
+                        "message": refused[0]["message"]}]
+    assert rejected.value.status_code == 429
+    assert len(fake.requests) == 1
+
+
+async def test_shutdown_closes_idle_sockets_at_once_and_busy_ones_after_their_turn(
+    start_server, fake: FakeOpenAI
+) -> None:
+    fake.enqueue(text("last words", delay=0.5))
+    with trio.fail_after(10):
+        async with start_server(api="api", shutdown_grace=5) as server, \
+                connect(server) as idle, connect(server) as busy:
+            await idle.hello()
+            await busy.hello()
+            await busy.send(type="message", text="finish this")
+            await fake.wait_requests(1)
+            server.stopping.set()
+            with pytest.raises(ConnectionClosed) as idle_closed:
+                await idle.receive()
+            frames = await busy.until("done")
+            with pytest.raises(ConnectionClosed) as busy_closed:
+                await busy.receive()
+    assert idle_closed.value.reason.code == 1001
+    assert frames[-1]["text"] == "last words"
+    assert busy_closed.value.reason.code == 1001
+
+
+async def test_error_frames_say_whether_they_end_the_turn(
+    start_server, fake: FakeOpenAI
+) -> None:
+    fake.enqueue(text("slow", delay=0.3), error(400))
+    with trio.fail_after(10):
+        async with start_server(api="api") as server, connect(server) as client:
+            await client.send(type="message", text="before hello")
+            early = await client.receive()
+            for _ in range(8):  # naming an unknown agent is not abuse
+                await client.send(type="hello", agent="nobody")
+                unknown = await client.receive()
+            await client.hello()
+            await client.send(type="message", text="first")
+            await fake.wait_requests(1)
+            await client.send(type="message", text="second")
+            frames = await client.until("done")
+            failed = await client.turn("third")
+    assert early["ends_turn"] is True
+    assert unknown == {"type": "error", "code": 400, "ends_turn": False,
+                       "message": unknown["message"]}
+    busy = [f for f in frames if f["type"] == "error"]
+    assert [(f["code"], f["ends_turn"]) for f in busy] == [(409, False)]
+    assert (failed[-1]["code"], failed[-1]["ends_turn"]) == (502, True)
+
+
+async def test_ready_shows_tool_results_cut_like_tool_finished(
+    start_server, fake: FakeOpenAI, tmp_path
+) -> None:
+    (tmp_path / "big.txt").write_text("x" * 5000)
+    fake.enqueue(tool_calls([("t1", "read_file", '{"path": "big.txt"}')]), text("read it"))
+    with trio.fail_after(10):
+        async with start_server(api="api") as server:
+            async with connect(server) as client:
+                ready = await client.hello()
+                frames = await client.turn("read big.txt")
+            async with connect(server) as client:
+                again = await client.hello(conversation_id=ready["conversation_id"])
+    finished = next(f for f in frames if f["type"] == "tool_finished")
+    tool = next(m for m in again["messages"] if m["role"] == "tool")
+    assert len(finished["result"]) == 500
+    assert tool["content"] == finished["result"]
+    assert len(fake.requests[-1].json["messages"][-1]["content"]) >= 5000  # the agent saw all
+
+
+async def test_frame_size_is_counted_in_bytes(start_server) -> None:
+    with trio.fail_after(10):
+        async with start_server(api="api", max_request_size=1000) as server, \
+                connect(server) as client:
+            await client.send(type="ping", pad="é" * 600)  # 600 characters, 1200 bytes
+            reply = await client.receive()
+    assert reply["code"] == 413

@@ -25,6 +25,7 @@ from .guards import (
     cors_headers,
     is_public,
     preflight_headers,
+    rate_client,
 )
 from .ratelimit import RateLimiter
 from .responses import json_response
@@ -65,7 +66,20 @@ class ServerState:
     agent_tools: dict[str, frozenset[str]]
     """Each exposed agent's own tool names (a client tool may not reuse one)."""
     limiter: RateLimiter | None = None
+    stopping: trio.Event = attrs.Factory(trio.Event)
+    """Set when the server begins to shut down (WebSockets close after their turn)."""
     created: int = attrs.Factory(lambda: int(time.time()))
+
+    def check_rate(self, client: str) -> None:
+        """Take one request of ``client``'s rate limit.
+
+        Raises:
+            RateLimitExceeded: the client is over ``--rate-limit``.
+        """
+        if self.limiter is not None:
+            wait = self.limiter.acquire(client)
+            if wait > 0:
+                raise RateLimitExceeded(wait)
 
 
 def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
@@ -93,11 +107,7 @@ def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
         if is_public(request.path):
             return None
         g.key_scope = authenticate(request, options.api_keys)
-        if state.limiter is not None:
-            client = f"key:{g.key_scope}" if g.key_scope else f"addr:{request.remote_addr}"
-            wait = state.limiter.acquire(client)
-            if wait > 0:
-                raise RateLimitExceeded(wait)
+        state.check_rate(rate_client(g.key_scope, request.remote_addr))
         return None
 
     @app.after_request
@@ -181,9 +191,13 @@ async def serve_agents(
             agent_tools=agent_tools,
             limiter=RateLimiter(options.rate_limit) if options.rate_limit else None,
         )
+
+        async def trigger() -> None:
+            await (shutdown_trigger or trio.sleep_forever)()
+            state.stopping.set()
+
         await serve_app(
-            create_app(state, api), options, shutdown_trigger=shutdown_trigger,
-            task_status=task_status,
+            create_app(state, api), options, shutdown_trigger=trigger, task_status=task_status,
         )
 
 

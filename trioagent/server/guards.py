@@ -77,6 +77,11 @@ def key_scope(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
+def rate_client(scope: str | None, address: str | None) -> str:
+    """Whose rate limit a request takes: its API key's, else its address's."""
+    return f"key:{scope}" if scope else f"addr:{address}"
+
+
 def conversation_key(scope: str | None, conversation_id: str) -> str:
     """The store key of a conversation: ids are scoped to the caller's API key."""
     return f"{scope or 'open'}/{conversation_id}"

@@ -20,10 +20,18 @@ from quart import Response, websocket
 
 from .. import wire
 from ..chat import Message, Sampling
-from ..errors import RequestError
+from ..errors import RateLimitExceeded, RequestError
 from ..runtime import TextDelta, ToolFinished, ToolStarted, TurnFinished, UsageUpdate
 from ..store import MemoryStore
-from .guards import AuthError, authenticate, check_key, conversation_key, origin_allowed
+from .errors import problem_of
+from .guards import (
+    AuthError,
+    authenticate,
+    check_key,
+    conversation_key,
+    origin_allowed,
+    rate_client,
+)
 from .routes_api import history_of
 from .streaming import usage_of
 from .turn import TurnCancelled, TurnFailed, TurnRequest, TurnRunner
@@ -62,14 +70,14 @@ def frame_of(event: TurnEvent) -> object | None:
             return wire.DoneFrame(text=event.text, usage=usage_of(event.usage),
                                   finish_reason=event.reason)
         case TurnFailed():
-            return error_frame(event.problem)
+            return error_frame(event.problem, ends_turn=True)
         case TurnCancelled():
             return wire.CancelledFrame()
     return None
 
 
-def error_frame(problem: Problem) -> wire.ErrorFrame:
-    return wire.ErrorFrame(message=problem.message, code=problem.status)
+def error_frame(problem: Problem, *, ends_turn: bool) -> wire.ErrorFrame:
+    return wire.ErrorFrame(message=problem.message, code=problem.status, ends_turn=ends_turn)
 
 
 class _Closed(Exception):
@@ -93,12 +101,14 @@ class ChatSocket:
     bad_frames: int = 0
     last_heard: float = attrs.Factory(trio.current_time)
     _send_lock: trio.Lock = attrs.Factory(trio.Lock)
+    _turn_ended: trio.Event = attrs.Factory(trio.Event)
 
     async def serve(self) -> None:
         """Read frames until the client leaves or the server closes the connection."""
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._heartbeat)
+                nursery.start_soon(self._close_on_shutdown)
                 await self._read(nursery)
         except* _Closed:
             pass
@@ -113,6 +123,13 @@ class ChatSocket:
             await websocket.close(code, reason)
         raise _Closed(reason)
 
+    async def _close_on_shutdown(self) -> None:
+        """When the server stops: close at once if idle, else when the turn has ended."""
+        await self.state.stopping.wait()
+        while self.turn_stop is not None:
+            await self._turn_ended.wait()
+        await self.close(GOING_AWAY, "the server is shutting down")
+
     async def _read(self, nursery: trio.Nursery) -> None:
         hello_by = trio.current_time() + self.state.options.body_timeout
         while True:
@@ -126,7 +143,7 @@ class ChatSocket:
     async def _dispatch(self, data: str | bytes, nursery: trio.Nursery) -> None:
         if isinstance(data, bytes):
             return await self._bad("Send JSON text frames, not binary ones.")
-        if len(data) > self.state.options.max_request_size:
+        if len(data.encode()) > self.state.options.max_request_size:
             return await self._bad(
                 f"The frame is larger than the server's --max-request-size "
                 f"({self.state.options.max_request_size} bytes).", code=413,
@@ -148,11 +165,11 @@ class ChatSocket:
                 if self.turn_stop is not None:
                     self.turn_stop.cancel()
 
-    async def _bad(self, message: str, *, code: int = 400) -> None:
+    async def _bad(self, message: str, *, code: int = 400, ends_turn: bool = False) -> None:
         self.bad_frames += 1
         if self.bad_frames > MAX_BAD_FRAMES:
             await self.close(POLICY_VIOLATION, "too many bad frames")
-        await self.send(wire.ErrorFrame(message=message, code=code))
+        await self.send(wire.ErrorFrame(message=message, code=code, ends_turn=ends_turn))
 
     async def _hello(self, frame: wire.HelloFrame) -> None:
         if self.turn_stop is not None:
@@ -173,27 +190,34 @@ class ChatSocket:
             self.authenticated = True
         agent = frame.agent or self.state.default_agent
         if agent not in self.state.agents:
-            await self._bad(f"Unknown agent {agent!r}: this server has "
-                            f"{', '.join(self.state.agents)}.")
+            await self.send(wire.ErrorFrame(
+                message=f"Unknown agent {agent!r}: this server has "
+                f"{', '.join(self.state.agents)}.", code=400,
+            ))
             return
         conversation_id = frame.conversation_id or uuid.uuid4().hex
         session = await self.store.get(conversation_key(self.scope, conversation_id))
         self.agent, self.conversation_id = agent, conversation_id
-        history = history_of(conversation_id, session) if session else None
+        history = history_of(conversation_id, session).messages if session else ()
         await self.send(wire.ReadyFrame(
             agent=agent, agents=tuple(self.state.agents), conversation_id=conversation_id,
             welcome=self.state.team.file.agents[agent].welcome_message,
-            messages=history.messages if history else (),
+            messages=tuple(_preview(message) for message in history),
         ))
 
     async def _message(self, frame: wire.MessageFrame, nursery: trio.Nursery) -> None:
         if self.agent is None or self.conversation_id is None:
-            return await self._bad("Send a hello frame first.")
+            return await self._bad("Send a hello frame first.", ends_turn=True)
         if self.turn_stop is not None:
             await self.send(wire.ErrorFrame(
                 message="A turn is already running: wait for 'done', or send 'cancel'.",
                 code=409,
             ))
+            return
+        try:
+            self.state.check_rate(rate_client(self.scope, websocket.remote_addr))
+        except RateLimitExceeded as exc:
+            await self.send(error_frame(problem_of(exc), ends_turn=True))
             return
         request = TurnRequest(
             agent=self.agent, messages=[Message.user(frame.text)], sampling=Sampling(),
@@ -211,6 +235,8 @@ class ChatSocket:
                         await self.send(frame)
         finally:
             self.turn_stop = None
+            self._turn_ended.set()
+            self._turn_ended = trio.Event()
 
     async def _heartbeat(self) -> None:
         """Ping a quiet client; close the connection when it stays silent after a ping."""
@@ -225,6 +251,13 @@ class ChatSocket:
             if self.last_heard < pinged:
                 logger.info("closing a WebSocket whose client stopped answering pings")
                 await self.close(GOING_AWAY, "no answer to ping")
+
+
+def _preview(message: wire.HistoryMessage) -> wire.HistoryMessage:
+    """A stored message as `ReadyFrame` shows it: tool results cut like `tool_finished`."""
+    if message.role != "tool" or len(message.content) <= wire.RESULT_PREVIEW:
+        return message
+    return attrs.evolve(message, content=message.content[:wire.RESULT_PREVIEW])
 
 
 def register_ws_routes(app: QuartTrio, state: ServerState) -> None:
@@ -244,6 +277,13 @@ def register_ws_routes(app: QuartTrio, state: ServerState) -> None:
                 return Response(error.message, status=401,
                                 headers={"WWW-Authenticate": "Bearer"})
             authenticated = True
+        try:
+            state.check_rate(rate_client(scope, websocket.remote_addr))
+        except RateLimitExceeded as exc:
+            problem = problem_of(exc)
+            return Response(problem.message, status=429, headers=problem.headers)
+        if state.stopping.is_set():
+            return Response("The server is shutting down.", status=503)
         await websocket.accept()
         # Without a shared store (serve chat with no cache), a conversation lives as long
         # as its connection.

@@ -151,6 +151,10 @@ class ErrorFrame:
     type: Literal["error"] = "error"
     message: str
     code: int
+    ends_turn: bool = False
+    """True when this is the end of the turn a ``message`` asked for: it failed, or was
+    refused before it began. False when the error is about another frame: a running turn
+    goes on."""
 
 
 RESULT_PREVIEW = 500

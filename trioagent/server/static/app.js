@@ -274,7 +274,7 @@
     updateControls();
   }
 
-  function onError({ message, code }) {
+  function onError({ message, code, ends_turn: endsTurn }) {
     if (code === 401) {
       needKey = true;
       ui.keyMessage.textContent = apiKey
@@ -286,7 +286,7 @@
       delete saved.conversations[hello.agent];
       saved.agent = null;
       sendHello(null, null);
-    } else if (turn && code !== 409) {
+    } else if (turn && endsTurn) {
       endTurn(message, "error", true);
     } else {
       addNote(turn?.body ?? ui.log, message, "error");
