@@ -71,7 +71,7 @@ async def collect(
 async def test_text_is_streamed_then_usage_and_finish(
     fake: FakeAnthropic, client: AnthropicClient
 ) -> None:
-    fake.enqueue(text(chunks=["Hel", "lo"], usage=(12, 4)))
+    fake.enqueue(text(chunks=["Hel", "lo"], usage=(12, 4), chunk_delay=0.05))
     assert await collect(client) == [
         TextDelta("Hel"), TextDelta("lo"), UsageReport(Usage(12, 4)), Finished("stop")]
     [request] = fake.requests
@@ -103,11 +103,9 @@ async def test_tool_use_blocks_become_numbered_tool_call_deltas(
     events = await collect(client, tools=[WEATHER])
     assert events == [
         TextDelta("Checking."),
-        ToolCallDelta(0, id="toolu_1", name="get_weather"),
-        ToolCallDelta(0, arguments='{"city'), ToolCallDelta(0, arguments='": "Pa'),
-        ToolCallDelta(0, arguments='ris"}'),
-        ToolCallDelta(1, id="toolu_2", name="get_weather"),
-        ToolCallDelta(1, arguments="{}"),  # no input streamed: an empty object
+        # Each call's head and pieces came in one read: they travel as one delta.
+        ToolCallDelta(0, id="toolu_1", name="get_weather", arguments='{"city": "Paris"}'),
+        ToolCallDelta(1, id="toolu_2", name="get_weather", arguments="{}"),  # no input: {}
         UsageReport(Usage(10, 1)), Finished("tool_calls"),
     ]
     assert fake.requests[0].json["tools"] == [{

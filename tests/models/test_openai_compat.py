@@ -74,7 +74,7 @@ async def collect(
 async def test_text_is_streamed_in_pieces_then_usage_and_finish(
     fake: FakeOpenAI, client: OpenAICompatClient
 ) -> None:
-    fake.enqueue(text(chunks=["Hel", "lo", " there"], usage=(7, 3)))
+    fake.enqueue(text(chunks=["Hel", "lo", " there"], usage=(7, 3), chunk_delay=0.05))
     assert await collect(client) == [
         TextDelta("Hel"), TextDelta("lo"), TextDelta(" there"),
         UsageReport(Usage(7, 3)), Finished("stop"),
@@ -96,10 +96,11 @@ async def test_streamed_tool_call_arguments_are_reassembled(
          ("call_2", "get_weather", '{"city": "Oslo"}')],
         arg_chunks=3, content="Let me check."))
     events = await collect(client, tools=[WEATHER])
-    assert events[:3] == [TextDelta("Let "), TextDelta("me "), TextDelta("check.")]
+    assert events[0] == TextDelta("Let me check.")  # arrived in one read: one piece
     deltas = [e for e in events if isinstance(e, ToolCallDelta)]
-    assert deltas[0] == ToolCallDelta(0, id="call_1", name="get_weather")
-    assert len([d for d in deltas if d.index == 0]) == 4  # the head, then three pieces
+    # The head and the argument pieces came in one read: they travel as one delta.
+    assert deltas[0] == ToolCallDelta(0, id="call_1", name="get_weather",
+                                      arguments='{"city": "Paris"}')
     calls: dict[int, ToolCall] = {}
     for delta in deltas:
         call = calls.get(delta.index, ToolCall("", "", ""))
@@ -269,8 +270,16 @@ async def test_connection_dropped_mid_answer_is_a_connect_error(
 
     with trio.fail_after(5), pytest.raises(UpstreamConnectError):
         await consume()
-    assert received == [TextDelta("partial "), TextDelta("answer")]
+    assert received == [TextDelta("partial answer")]
     assert len(fake.requests) == 1  # text already reached the caller: no retry
+
+
+async def test_pieces_of_one_network_read_travel_as_one_event(
+    fake: FakeOpenAI, client: OpenAICompatClient
+) -> None:
+    fake.enqueue(text(chunks=["Hel", "lo", " there"], usage=(7, 3)))  # one write
+    assert await collect(client) == [
+        TextDelta("Hello there"), UsageReport(Usage(7, 3)), Finished("stop")]
 
 
 async def test_connection_dropped_before_any_event_is_retried(

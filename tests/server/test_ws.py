@@ -78,7 +78,7 @@ def store_options(api: str) -> dict[str, Any]:
 async def test_a_turn_streams_every_frame_type(start_server, fake: FakeOpenAI, api: str) -> None:
     fake.enqueue(
         tool_calls([("t1", "think", '{"thought": "plan"}')], usage=(10, 2)),
-        text("The answer.", chunks=["The ", "answer."], usage=(20, 3)),
+        text("The answer.", chunks=["The ", "answer."], usage=(20, 3), chunk_delay=0.05),
     )
     with trio.fail_after(10):
         async with start_server(**store_options(api)) as server, connect(server) as client:

@@ -7,6 +7,7 @@
     await client.aclose()
 """
 
+from ._channel import receive_batch as receive_batch
 from .anthropic import AnthropicClient as AnthropicClient
 from .base import Finished as Finished
 from .base import ModelClient as ModelClient
@@ -14,6 +15,7 @@ from .base import ModelEvent as ModelEvent
 from .base import TextDelta as TextDelta
 from .base import ToolCallDelta as ToolCallDelta
 from .base import UsageReport as UsageReport
+from .base import coalesce as coalesce
 from .local import LocalClient as LocalClient
 from .openai_compat import OpenAICompatClient as OpenAICompatClient
 from .providers import open_model_client as open_model_client

@@ -26,6 +26,7 @@ from trioagent.errors import (
 )
 
 from ._sse import SSEDecodeError, SSEDecoder
+from .base import coalesce
 from .retry import classify, parse_retry_after
 
 if TYPE_CHECKING:
@@ -183,11 +184,13 @@ async def stream_call(
             decoder = SSEDecoder()
             async with aclosing(_body(response)) as chunks:
                 async for chunk in chunks:
+                    events: list[ModelEvent] = []
                     for sse in decoder.feed(chunk):
-                        for event in parser.feed(sse):
-                            yield event
+                        events += parser.feed(sse)
                         if parser.done:
                             break
+                    for event in coalesce(events):
+                        yield event
                     if parser.done:
                         # Read the end of the body so the connection can be reused.
                         with trio.move_on_after(DRAIN_TIMEOUT):

@@ -11,11 +11,11 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import trio
 
 from trioagent.chat import Sampling, Usage
 from trioagent.errors import RequestError, UpstreamProtocolError
 
+from ._channel import buffered_channel
 from ._transport import error_code_of, error_for_status, new_http_client, stream_call
 from .base import Finished, TextDelta, ToolCallDelta, UsageReport
 from .retry import RetryPolicy, classify, retry_events
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
     import httpx
+    import trio
 
     from trioagent.chat import FinishReason, Message, ToolSpec
 
@@ -289,7 +290,7 @@ class AnthropicClient:
 
     def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling
-    ) -> AbstractAsyncContextManager[trio.abc.ReceiveChannel[ModelEvent]]:
+    ) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[ModelEvent]]:
         """Start one streamed call; see :meth:`ModelClient.stream`.
 
         Raises:
@@ -298,7 +299,7 @@ class AnthropicClient:
         body = request_body(self.model, messages, tools, self.defaults.override(sampling))
         return self._events(body)
 
-    @trio.as_safe_channel
+    @buffered_channel
     async def _events(self, body: dict[str, Any]) -> AsyncGenerator[ModelEvent, None]:
         def attempt() -> AsyncGenerator[ModelEvent, None]:
             return stream_call(self._http, self._url, body,

@@ -60,7 +60,7 @@ class ModelClient(Protocol):
 
     def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling
-    ) -> AbstractAsyncContextManager[trio.abc.ReceiveChannel[ModelEvent]]:
+    ) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[ModelEvent]]:
         """Start one model call; the channel yields its events, ending with ``Finished``.
 
         Raises:
@@ -72,3 +72,24 @@ class ModelClient(Protocol):
     async def aclose(self) -> None:
         """Release connections."""
         ...
+
+
+def coalesce(events: list[ModelEvent]) -> list[ModelEvent]:
+    """Merge neighbouring text pieces (and argument pieces of one tool call) that arrived
+    in one network read.
+
+    Every event costs a trip through the turn's channels and the client's stream; text
+    that arrived together loses nothing by travelling together. Pieces that arrive
+    apart, as a model writes them, stay apart.
+    """
+    merged: list[ModelEvent] = []
+    for event in events:
+        last = merged[-1] if merged else None
+        if isinstance(event, TextDelta) and isinstance(last, TextDelta):
+            merged[-1] = TextDelta(last.text + event.text)
+        elif (isinstance(event, ToolCallDelta) and isinstance(last, ToolCallDelta)
+              and event.index == last.index and event.id is None and event.name is None):
+            merged[-1] = attrs.evolve(last, arguments=last.arguments + event.arguments)
+        else:
+            merged.append(event)
+    return merged

@@ -46,6 +46,7 @@ import trio
 from trioagent.chat import Sampling, Usage
 from trioagent.errors import ConfigError, ModelError, RequestError, TrioagentError
 
+from ._channel import buffered_channel
 from ._chatml import StopScanner, ToolCallParser, first_turn_that_fits, render_chatml
 from .base import Finished, TextDelta, UsageReport
 
@@ -282,7 +283,7 @@ class LocalClient:
 
     def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling
-    ) -> AbstractAsyncContextManager[trio.abc.ReceiveChannel[ModelEvent]]:
+    ) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[ModelEvent]]:
         """Start one generation; see :meth:`ModelClient.stream`.
 
         Raises:
@@ -305,7 +306,7 @@ class LocalClient:
         )
         return self._events(job, bool(tools))
 
-    @trio.as_safe_channel
+    @buffered_channel
     async def _events(self, job: _Job, tools: bool) -> AsyncGenerator[ModelEvent, None]:
         model = _MODELS.get(self._settings)
         if model is None:

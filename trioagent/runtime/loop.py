@@ -9,6 +9,7 @@ import trio
 
 from ..chat import FinishReason, Message, Sampling, ToolCall, ToolResult, ToolSpec, Usage
 from ..models import base as model_events
+from ..models import coalesce, receive_batch
 from ..tools.base import ToolContext
 from . import events
 
@@ -112,26 +113,9 @@ async def _call_model(
     calls: dict[int, list[str]] = {}  # index -> [id, name, arguments...]
     messages = [*runtime.preamble(), *session.messages]
     async with runtime.model.stream(messages, tools, sampling) as stream:
-        async for event in stream:
-            if isinstance(event, model_events.TextDelta):
-                if not event.text:
-                    continue
-                if not pieces and texts:
-                    # The text of a later model call starts a new paragraph.
-                    texts.append(PARAGRAPH)
-                    await emit(events.TextDelta(PARAGRAPH))
-                pieces.append(event.text)
-                texts.append(event.text)
-                await emit(events.TextDelta(event.text))
-            elif isinstance(event, model_events.ToolCallDelta):
-                call = calls.setdefault(event.index, ["", ""])
-                call[0] = event.id or call[0]
-                call[1] = event.name or call[1]
-                call.append(event.arguments)
-            elif isinstance(event, model_events.UsageReport):
-                reply.usage = event.usage
-            else:
-                reply.reason = event.reason
+        while batch := await receive_batch(stream):
+            # Events that arrived together travel on together: one emit, not one each.
+            await _events_of(coalesce(batch), reply, pieces, calls, emit, texts)
     reply.text = "".join(pieces)
     reply.tool_calls = tuple(
         ToolCall(call[0] or f"call_{index}", call[1], "".join(call[2:]) or "{}")
@@ -140,6 +124,33 @@ async def _call_model(
     if reply.tool_calls and reply.reason == "stop":
         reply.reason = "tool_calls"  # some servers say "stop" after tool calls
     return reply
+
+
+
+async def _events_of(
+    batch: Sequence[model_events.ModelEvent], reply: _Reply, pieces: list[str],
+    calls: dict[int, list[str]], emit: Emit, texts: list[str],
+) -> None:
+    """Apply one batch of a model call's events to its reply; emit the batch's text."""
+    for event in batch:
+        if isinstance(event, model_events.TextDelta):
+            if not event.text:
+                continue
+            text = event.text
+            if not pieces and texts:
+                text = PARAGRAPH + text  # the text of a later model call: a new paragraph
+            pieces.append(event.text)
+            texts.append(text)
+            await emit(events.TextDelta(text))
+        elif isinstance(event, model_events.ToolCallDelta):
+            call = calls.setdefault(event.index, ["", ""])
+            call[0] = event.id or call[0]
+            call[1] = event.name or call[1]
+            call.append(event.arguments)
+        elif isinstance(event, model_events.UsageReport):
+            reply.usage = event.usage
+        else:
+            reply.reason = event.reason
 
 
 async def _run_tools(
