@@ -22,6 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"runtime", "chat", "errors"},
     "server": {"store", "runtime", "models", "tools", "wire", "config", "chat", "errors"},
     "chat_client": {"wire", "errors"},
+    "bench": {"wire", "errors"},
 }
 
 

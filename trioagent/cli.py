@@ -35,6 +35,7 @@ examples:
   trioagent run agent.yaml "What is in this directory?"
   trioagent serve chat agent.yaml --listen 127.0.0.1:8083
   trioagent serve api agent.yaml --sessions sessions.db --rate-limit 60/min
+  trioagent bench http://127.0.0.1:8083/v1 --concurrency 1,8,32
   trioagent chat http://127.0.0.1:8083
 """
 
@@ -79,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("agent_file", metavar="AGENT_FILE_OR_REF", help="the agent YAML file")
     _add_server_flags(api, "api")
     _add_chat_command(commands)
+    from .bench import DESCRIPTION as BENCH_DESCRIPTION
+    from .bench import add_bench_arguments
+
+    bench = commands.add_parser(
+        "bench", help="measure a server's latency and throughput",
+        description=BENCH_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_bench_arguments(bench)
     return parser
 
 
@@ -258,6 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .chat_client import chat_command
 
             return trio.run(partial(chat_command, args, os.environ))
+        if args.command == "bench":  # a load generator: no agent file
+            from .bench import bench_command
+
+            return bench_command(args)
         env = load_environment(args.env_from_file)
         file = load_team_file(args, env)
         if args.command == "run":

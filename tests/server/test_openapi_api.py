@@ -226,7 +226,8 @@ async def test_stream_events_match_the_document(start_server, fake: FakeOpenAI) 
     assert "[DONE]" not in response.text
     events = stream_events(document, response.text)
     *deltas, done = events
-    assert deltas and all(event["type"] == "delta" for event in deltas)
+    assert deltas
+    assert all(event["type"] == "delta" for event in deltas)
     assert done == {"type": "done", "message": "Hello there", "session_id": "s1",
                     "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}}
     assert "".join(event["delta"] for event in deltas) == done["message"]
