@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 from pathlib import Path
@@ -181,3 +182,80 @@ async def test_unusable_sessions_file_fails_at_start_up(
     assert str(not_a_db) in message[0]
     assert "--sessions" in message[0]
     assert not_a_db.read_text().startswith("these are not sessions")  # left untouched
+
+
+def children_of(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def test_workers_share_the_port_and_the_sessions(
+    fake: FakeOpenAI, agent_path: Path, tmp_path: Path
+) -> None:
+    sessions = tmp_path / "sessions.db"
+    with trio.fail_after(60):
+        async with open_server_process("api", str(agent_path), "--sessions", str(sessions),
+                                       "--workers", "2") as server:
+            workers = children_of(server.process.pid)
+            assert len(workers) == 2
+            busy_before = {pid: Path(f"/proc/{pid}/stat").read_text().split()[13]
+                           for pid in workers}
+            for n in range(20):  # a new connection each time: the kernel spreads them
+                async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+                    response = await http.post("/api/chat", json={
+                        "message": f"message {n}", "session_id": "shared"})
+                    assert response.status_code == 200
+            busy_after = {pid: Path(f"/proc/{pid}/stat").read_text().split()[13]
+                          for pid in workers}
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+                history = (await http.get("/api/sessions/shared")).json()
+            server.process.send_signal(signal.SIGTERM)
+            assert await server.process.wait() == 0
+    assert all(busy_after[pid] != busy_before[pid] for pid in workers)  # both served
+    assert [m["content"] for m in history["messages"]][::2] == [
+        f"message {n}" for n in range(20)]
+    assert not any(alive(pid) for pid in workers)
+
+
+async def test_workers_stop_when_their_parent_is_killed(
+    fake: FakeOpenAI, agent_path: Path, tmp_path: Path
+) -> None:
+    fake.enqueue(hang())
+    with trio.fail_after(60):
+        async with open_server_process("api", str(agent_path), "--sessions",
+                                       str(tmp_path / "s.db"), "--workers", "2") as server:
+            workers = children_of(server.process.pid)
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http, \
+                    trio.open_nursery() as nursery:
+                async def doomed() -> None:
+                    with pytest.raises(httpx.HTTPError):
+                        await http.post("/api/chat", json={"message": "lost"})
+
+                nursery.start_soon(doomed)
+                await fake.wait_requests(1)
+                server.process.kill()
+                await server.process.wait()
+            for pid in workers:  # a pidfd turns readable when its process exits
+                try:
+                    pidfd = os.pidfd_open(pid)
+                except ProcessLookupError:
+                    continue
+                try:
+                    await trio.lowlevel.wait_readable(pidfd)
+                finally:
+                    os.close(pidfd)
+        await fake.wait_disconnects(1)  # the orphaned turn was cancelled

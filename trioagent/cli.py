@@ -20,6 +20,7 @@ from .errors import TrioagentError
 from .server.errors import unwrap
 from .server.options import ServeOptions, parse_duration, parse_listen, parse_size
 from .server.ratelimit import parse_rate
+from .server.workers import default_workers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -185,6 +186,11 @@ def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
     parser.add_argument("--keep-alive", metavar="DURATION", type=parse_duration,
                         default=defaults.keep_alive_interval,
                         help="SSE keep-alive comment interval while tools run (default: 15s)")
+    parser.add_argument("--workers", metavar="N", type=int,
+                        help="server processes sharing the port (default: the number of "
+                        "cores for serve api with a sessions file, else 1; the serve chat "
+                        "conversation cache is per process)")
+    parser.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ws-ping-interval", metavar="DURATION", type=parse_duration,
                         default=defaults.ws_ping_interval,
                         help="ping a quiet WebSocket client after this long; disconnect it "
@@ -222,7 +228,10 @@ def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOpti
         request_timeout=args.request_timeout, rate_limit=args.rate_limit,
         max_idle_runtimes=args.max_idle_runtimes,
         keep_alive_interval=args.keep_alive, shutdown_grace=args.shutdown_grace,
-        ws_ping_interval=args.ws_ping_interval,
+        ws_ping_interval=args.ws_ping_interval, listen_fd=args.worker_fd,
+        workers=args.workers or default_workers(
+            args.api == "api" and args.sessions != ":memory:"
+        ),
         working_dir=(args.working_dir or Path.cwd()).resolve(),
         insecure_no_auth=args.insecure_no_auth,
     )
@@ -278,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return trio.run(partial(run_command, file, args, env))
         options = serve_options(args, env)
+        if options.workers > 1 and options.listen_fd is None:
+            return _serve_workers(args, file, options, argv)
         return trio.run(partial(_serve, args.api, file, options, env))
     except BaseException as exc:  # trio.run raises groups: look inside them
         inner = unwrap(exc)
@@ -294,23 +305,59 @@ async def _serve(
     env: Mapping[str, str],
 ) -> int:
     from .server.app import serve_agents
+    from .server.workers import tell_parent_ready, watch_parent
 
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
+
+        async def serve(task_status: trio.TaskStatus[str]) -> None:
+            await serve_agents(file, options, api, env=env, shutdown_trigger=stop.wait,
+                               task_status=task_status)
+            nursery.cancel_scope.cancel()  # served: the watchers are done too
+
         # The watcher returns after the first signal, so a second Ctrl-C aborts at once.
         nursery.start_soon(_wait_for_signal, stop)
-        url = await nursery.start(
-            partial(serve_agents, file, options, api, env=env, shutdown_trigger=stop.wait)
-        )
-        agents = [options.agent] if options.agent else list(file.agents)
-        if api == "chat":
-            print(f"trioagent serve chat: listening on {url}/v1 (models: {', '.join(agents)})",
-                  file=sys.stderr, flush=True)
+        url = await nursery.start(serve)
+        if options.listen_fd is not None:  # a worker: its parent prints the line
+            tell_parent_ready()
+            await watch_parent()
+            logger.warning("the parent process is gone: stopping now")
+            nursery.cancel_scope.cancel()
         else:
-            print(f"trioagent serve api: listening on {url}/api/chat "
-                  f"(agents: {', '.join(agents)}; sessions: {options.sessions})",
-                  file=sys.stderr, flush=True)
+            print(_startup_line(api, url, file, options), file=sys.stderr, flush=True)
     return 0
+
+
+async def _check_sessions(path: str) -> None:
+    from .store import open_sqlite_store
+
+    async with open_sqlite_store(path):
+        pass
+
+
+def _startup_line(api: str, url: str, file: AgentFile, options: ServeOptions) -> str:
+    agents = ", ".join([options.agent] if options.agent else list(file.agents))
+    workers = f"; {options.workers} workers" if options.workers > 1 else ""
+    if api == "chat":
+        return f"trioagent serve chat: listening on {url}/v1 (models: {agents}{workers})"
+    return (f"trioagent serve api: listening on {url}/api/chat "
+            f"(agents: {agents}; sessions: {options.sessions}{workers})")
+
+
+def _serve_workers(
+    args: argparse.Namespace, file: AgentFile, options: ServeOptions,
+    argv: Sequence[str] | None,
+) -> int:
+    from .server.workers import bind_socket, serve_workers
+
+    if args.api == "api":  # fail here, once, rather than in every worker; make the schema
+        trio.run(_check_sessions, options.sessions)
+    sock = bind_socket(options.host, options.port)
+    host = f"[{options.host}]" if ":" in options.host else options.host
+    url = f"http://{host}:{sock.getsockname()[1]}"
+    command = list(sys.argv[1:] if argv is None else argv)
+    announce = _startup_line(args.api, url, file, options)
+    return trio.run(partial(serve_workers, command, sock, options.workers, announce=announce))
 
 
 async def _wait_for_signal(stop: trio.Event) -> None:

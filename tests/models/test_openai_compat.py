@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator, Sequence
+from contextlib import ExitStack
 
 import httpx
 import pytest
@@ -377,3 +378,38 @@ def test_an_error_inside_the_stream_is_an_http_error() -> None:
     assert caught.value.error.status == 502
     assert "overloaded" in str(caught.value.error)
     assert "boom" not in str(caught.value.error)
+
+
+def test_http_shards_fill_the_least_busy_client_then_open_another() -> None:
+    from trioagent.models._transport import MAX_SHARDS, SHARD_CONNECTIONS, HTTPShards
+
+    shards = HTTPShards(headers={})
+    with ExitStack() as stack:
+        clients = [stack.enter_context(shards.lease()) for _ in range(SHARD_CONNECTIONS)]
+        assert len({id(c) for c in clients}) == 1  # one client until it is full
+        more = stack.enter_context(shards.lease())
+        assert more is not clients[0]
+    with shards.lease() as again:
+        assert again is clients[0]  # everything released: the first is least busy
+    with ExitStack() as stack:
+        leased = {id(stack.enter_context(shards.lease()))
+                  for _ in range(SHARD_CONNECTIONS * (MAX_SHARDS + 2))}
+    assert len(leased) == MAX_SHARDS
+
+
+async def test_many_concurrent_calls_share_few_connections(fake: FakeOpenAI) -> None:
+    client = OpenAICompatClient(model="m", base_url=fake.base_url, retry=FAST)
+    fake.default = text("ok", delay=0.05)
+    try:
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                for _ in range(100):
+                    nursery.start_soon(collect, client)
+            first = fake.connections
+            async with trio.open_nursery() as nursery:
+                for _ in range(100):
+                    nursery.start_soon(collect, client)
+    finally:
+        await client.aclose()
+    assert first <= 100
+    assert fake.connections == first  # the second wave reused every connection

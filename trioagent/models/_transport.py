@@ -37,7 +37,13 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=30.0, pool=30.0)
 """Connect fast or fail; a model may think for minutes between two pieces of text."""
-DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+SHARD_CONNECTIONS = 16
+"""Connections of one httpx client of an `HTTPShards`."""
+MAX_SHARDS = 64
+"""httpx clients an `HTTPShards` opens at most (so at most 1024 upstream connections)."""
+DEFAULT_LIMITS = httpx.Limits(
+    max_connections=SHARD_CONNECTIONS, max_keepalive_connections=SHARD_CONNECTIONS
+)
 DRAIN_TIMEOUT = 1.0
 """How long we wait for the end of a body after the stream's last event, so the
 connection can be reused; past it the connection is closed instead."""
@@ -67,15 +73,52 @@ class StreamParser(Protocol):
         ...
 
 
-def new_http_client(
-    *, headers: Mapping[str, str], timeout: httpx.Timeout | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> httpx.AsyncClient:
-    """The one httpx client a model client keeps for its whole life."""
-    return httpx.AsyncClient(
-        headers=dict(headers), timeout=timeout or DEFAULT_TIMEOUT, limits=DEFAULT_LIMITS,
-        transport=transport, follow_redirects=False,
-    )
+class HTTPShards:
+    """The httpx clients a model client keeps for its whole life.
+
+    httpcore's pool scans all its connections for each request it adds or removes, and
+    for each idle connection it counts them all again: quadratic in its connections. One
+    client of 100 connections spent most of a busy server's time there. Clients of
+    `SHARD_CONNECTIONS` connections each, opened as the load grows, keep that scan short.
+    """
+
+    def __init__(
+        self, *, headers: Mapping[str, str], timeout: httpx.Timeout | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._headers = dict(headers)
+        self._timeout = timeout or DEFAULT_TIMEOUT
+        self._transport = transport
+        self._clients: list[httpx.AsyncClient] = []
+        self._busy: list[int] = []
+
+    @contextmanager
+    def lease(self) -> Iterator[httpx.AsyncClient]:
+        """A client for one call: the first one with a free connection (so calls pack onto
+        the clients that have connections open), else a new one, else the least busy."""
+        index = next((i for i, busy in enumerate(self._busy) if busy < SHARD_CONNECTIONS), -1)
+        # A custom transport (tests) is one pool already: never shard it.
+        if index < 0 and len(self._clients) < MAX_SHARDS and not (
+            self._transport and self._clients
+        ):
+            self._clients.append(httpx.AsyncClient(
+                headers=self._headers, timeout=self._timeout, limits=DEFAULT_LIMITS,
+                transport=self._transport, follow_redirects=False,
+            ))
+            self._busy.append(0)
+            index = len(self._clients) - 1
+        elif index < 0:
+            index = min(range(len(self._busy)), key=self._busy.__getitem__)
+        self._busy[index] += 1
+        try:
+            yield self._clients[index]
+        finally:
+            self._busy[index] -= 1
+
+    async def aclose(self) -> None:
+        """Close every connection."""
+        for client in self._clients:
+            await client.aclose()
 
 
 def error_for_status(status: int, *, model: str, code: str | None = None) -> UpstreamHTTPError:
@@ -152,7 +195,7 @@ def map_transport_errors(url: httpx.URL) -> Iterator[None]:
 
 
 async def stream_call(
-    http: httpx.AsyncClient, url: str, body: dict[str, Any], parser: StreamParser, *,
+    shards: HTTPShards, url: str, body: dict[str, Any], parser: StreamParser, *,
     model: str, headers: Mapping[str, str] | None = None,
 ) -> AsyncGenerator[ModelEvent, None]:
     """One attempt: POST ``body`` as JSON, read the SSE answer, yield its model events.
@@ -164,50 +207,51 @@ async def stream_call(
         Retryable: a failure worth another attempt (429, 5xx, connection failures).
         ModelError: any other failure.
     """
-    request = http.build_request(
-        "POST", url, content=json.dumps(body, separators=(",", ":")).encode(),
-        headers={"content-type": "application/json", "accept": "text/event-stream",
-                 **(headers or {})},
-    )  # the URL was checked when the client was made (providers.open_model_client)
-    with map_transport_errors(request.url):
-        response = await http.send(request, stream=True)
-        try:
-            if response.status_code >= 400:
-                error = error_for_status(
-                    response.status_code, model=model, code=error_code(await _head(response))
-                )
-                raise classify(error, parse_retry_after(response.headers.get))
-            if response.status_code != 200:
-                raise UpstreamProtocolError(
-                    f"{request.url.host} answered {response.status_code} to a model call"
-                )
-            decoder = SSEDecoder()
-            async with aclosing(_body(response)) as chunks:
-                async for chunk in chunks:
-                    events: list[ModelEvent] = []
-                    for sse in decoder.feed(chunk):
-                        events += parser.feed(sse)
-                        if parser.done:
-                            break
-                    for event in coalesce(events):
-                        yield event
-                    if parser.done:
-                        # Read the end of the body so the connection can be reused.
-                        with trio.move_on_after(DRAIN_TIMEOUT):
-                            async for _ in chunks:
-                                pass
-                        break
-                else:
-                    last = decoder.close()
-                    if last is not None:
-                        for event in parser.feed(last):
+    with shards.lease() as http:
+        request = http.build_request(
+            "POST", url, content=json.dumps(body, separators=(",", ":")).encode(),
+            headers={"content-type": "application/json", "accept": "text/event-stream",
+                     **(headers or {})},
+        )  # the URL was checked when the client was made (providers.open_model_client)
+        with map_transport_errors(request.url):
+            response = await http.send(request, stream=True)
+            try:
+                if response.status_code >= 400:
+                    error = error_for_status(
+                        response.status_code, model=model, code=error_code(await _head(response))
+                    )
+                    raise classify(error, parse_retry_after(response.headers.get))
+                if response.status_code != 200:
+                    raise UpstreamProtocolError(
+                        f"{request.url.host} answered {response.status_code} to a model call"
+                    )
+                decoder = SSEDecoder()
+                async with aclosing(_body(response)) as chunks:
+                    async for chunk in chunks:
+                        events: list[ModelEvent] = []
+                        for sse in decoder.feed(chunk):
+                            events += parser.feed(sse)
+                            if parser.done:
+                                break
+                        for event in coalesce(events):
                             yield event
-            for event in parser.finish():
-                yield event
-        finally:
-            # Closing an unfinished response closes its connection: the provider stops.
-            with trio.CancelScope(shield=True), trio.move_on_after(2):
-                await response.aclose()
+                        if parser.done:
+                            # Read the end of the body so the connection can be reused.
+                            with trio.move_on_after(DRAIN_TIMEOUT):
+                                async for _ in chunks:
+                                    pass
+                            break
+                    else:
+                        last = decoder.close()
+                        if last is not None:
+                            for event in parser.feed(last):
+                                yield event
+                for event in parser.finish():
+                    yield event
+            finally:
+                # Closing an unfinished response closes its connection: the provider stops.
+                with trio.CancelScope(shield=True), trio.move_on_after(2):
+                    await response.aclose()
 
 
 def _body(response: httpx.Response) -> AsyncGenerator[bytes, None]:

@@ -16,7 +16,7 @@ from trioagent.chat import Sampling, Usage
 from trioagent.errors import RequestError, UpstreamProtocolError
 
 from ._channel import buffered_channel
-from ._transport import error_code_of, error_for_status, new_http_client, stream_call
+from ._transport import HTTPShards, error_code_of, error_for_status, stream_call
 from .base import Finished, TextDelta, ToolCallDelta, UsageReport
 from .retry import RetryPolicy, classify, retry_events
 
@@ -275,14 +275,14 @@ class AnthropicClient:
     timeout: httpx.Timeout | None = None
     headers: Mapping[str, str] = attrs.Factory(dict)
     transport: httpx.AsyncBaseTransport | None = None
-    _http: httpx.AsyncClient = attrs.field(init=False, repr=False)
+    _http: HTTPShards = attrs.field(init=False, repr=False)
     _url: str = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         headers = {"anthropic-version": API_VERSION, **self.headers}
         if self.api_key:
             headers["x-api-key"] = self.api_key
-        self._http = new_http_client(
+        self._http = HTTPShards(
             headers=headers, timeout=self.timeout, transport=self.transport
         )
         root = self.base_url.rstrip("/")

@@ -16,7 +16,7 @@ from trioagent.chat import Sampling, Usage
 from trioagent.errors import UpstreamHTTPError, UpstreamProtocolError
 
 from ._channel import buffered_channel
-from ._transport import error_code_of, new_http_client, stream_call
+from ._transport import HTTPShards, error_code_of, stream_call
 from .base import Finished, TextDelta, ToolCallDelta, UsageReport
 from .retry import RetryPolicy, classify, retry_events
 
@@ -243,14 +243,14 @@ class OpenAICompatClient:
     max_tokens_field: str = "max_tokens"
     headers: Mapping[str, str] = attrs.Factory(dict)
     transport: httpx.AsyncBaseTransport | None = None
-    _http: httpx.AsyncClient = attrs.field(init=False, repr=False)
+    _http: HTTPShards = attrs.field(init=False, repr=False)
     _url: str = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         headers = dict(self.headers)
         if self.api_key:
             headers["authorization"] = f"Bearer {self.api_key}"
-        self._http = new_http_client(
+        self._http = HTTPShards(
             headers=headers, timeout=self.timeout, transport=self.transport
         )
         self._url = self.base_url.rstrip("/") + "/chat/completions"

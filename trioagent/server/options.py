@@ -107,6 +107,10 @@ class ServeOptions:
     """Seconds of silence on an SSE stream before a ``: keep-alive`` comment."""
     shutdown_grace: float = 10.0
     """Seconds running turns may finish after SIGINT/SIGTERM before they are cancelled."""
+    workers: int = 1
+    """Server processes sharing the port (see `trioagent.server.workers`)."""
+    listen_fd: int | None = None
+    """Serve on this inherited listening socket instead of binding (a worker's)."""
     working_dir: Path = attrs.field(factory=Path.cwd)
     insecure_no_auth: bool = False
     """Allow a non-loopback listen address without an API key."""
@@ -132,5 +136,7 @@ class ServeOptions:
             raise ValueError("--conversation-ttl must be positive")
         if self.ws_ping_interval <= 0:
             raise ValueError("--ws-ping-interval must be positive")
+        if self.workers < 1:
+            raise ValueError("--workers must be 1 or more")
         if self.max_idle_runtimes < 0:
             raise ValueError("--max-idle-runtimes must be 0 or more")

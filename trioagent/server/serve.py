@@ -24,6 +24,8 @@ def hypercorn_config(options: ServeOptions) -> Config:
     config = Config()
     host = f"[{options.host}]" if ":" in options.host else options.host
     config.bind = [f"{host}:{options.port}"]
+    if options.listen_fd is not None:
+        config.bind = [f"fd://{options.listen_fd}"]
     config.graceful_timeout = options.shutdown_grace
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
