@@ -100,6 +100,8 @@ class Settings:
     memory: int = 1000
     fake: str = "fast"
     """``fast`` (benchmarks.fake_fast) or ``testing`` (trioagent.testing's fake)."""
+    workers: int = 1
+    """``--workers`` of the measured servers."""
     progress: bool = True
 
 
@@ -392,7 +394,8 @@ def markdown_report(results: dict[str, Any]) -> str:
         "",
         f"{m['cpus']} CPUs ({m['cpu'] or 'unknown'}), Python {m['python']}, {m['platform']}; "
         f"{s['requests']} requests per level after {s['warmup']} warm-up, answers of "
-        f"{s['words']} streamed words; fake upstream `{s['fake']}`; load average at start "
+        f"{s['words']} streamed words; fake upstream `{s['fake']}`; servers with "
+        f"`--workers {s.get('workers', 1)}`; load average at start "
         f"{_f(m['load_average'][0] if m['load_average'] else None, 2)}.",
         "",
         comparison_table(results["comparison"]),
@@ -423,8 +426,10 @@ async def run_suite(settings: Settings, workdir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "settings": attrs.asdict(settings)}
     async with open_fake(settings) as fake:
         agent_file = write_agent_file(workdir, fake)
-        async with open_server("chat", agent_file) as server:
-            async with open_server("api", agent_file, "--sessions", ":memory:") as api_server:
+        workers = ("--workers", str(settings.workers))
+        async with open_server("chat", agent_file, *workers) as server:
+            async with open_server("api", agent_file, "--sessions", ":memory:",
+                                   *workers) as api_server:
                 reports = await latency_part(settings, fake, server, api_server)
         results["reports"] = reports
         results["comparison"] = comparisons(reports)
@@ -463,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fake", choices=("fast", "testing"),
                         help="the fake upstream: benchmarks.fake_fast (default) or "
                         "trioagent.testing's")
+    parser.add_argument("--workers", type=int,
+                        help="--workers of the measured servers (default 1)")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
                         help=f"where latest.md and latest.json go (default {DEFAULT_OUTPUT_DIR})")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -470,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = QUICK if args.quick else Settings()
     overrides = {key: getattr(args, key) for key in (
         "concurrency", "requests", "warmup", "words", "streams", "tokens", "token_rate",
-        "memory", "fake") if getattr(args, key) is not None}
+        "memory", "fake", "workers") if getattr(args, key) is not None}
     settings = attrs.evolve(settings, progress=not args.quiet, **overrides)
     with tempfile.TemporaryDirectory(prefix="trioagent-bench-") as workdir:
         results = trio.run(partial(run_suite, settings, Path(workdir)))

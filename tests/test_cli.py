@@ -134,6 +134,22 @@ def test_serve_api_defaults_and_flags_that_belong_to_chat_only() -> None:
         parser.parse_args(["serve", "api", "a.yaml", "--rate-limit", "lots"])
 
 
+def test_default_workers_follow_whether_the_processes_share_state() -> None:
+    parser = build_parser()
+
+    def workers(*argv: str) -> int:
+        return serve_options(parser.parse_args(list(argv)), {}).workers
+
+    cores = os.cpu_count() or 1
+    assert workers("serve", "api", "a.yaml") == cores  # one sessions file for all
+    assert workers("serve", "api", "a.yaml", "--sessions", ":memory:") == 1
+    assert workers("serve", "api", "a.yaml", "--rate-limit", "1/s") == 1
+    assert workers("serve", "chat", "a.yaml") == 1
+    assert workers("serve", "chat", "a.yaml", "--workers", "3") == 3
+    with pytest.raises(ValueError, match="--workers"):
+        workers("serve", "chat", "a.yaml", "--workers", "0")
+
+
 def test_non_loopback_without_key_refuses_unless_insecure() -> None:
     parser = build_parser()
     with pytest.raises(ValueError, match="--insecure-no-auth"):

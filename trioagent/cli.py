@@ -188,8 +188,8 @@ def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
                         help="SSE keep-alive comment interval while tools run (default: 15s)")
     parser.add_argument("--workers", metavar="N", type=int,
                         help="server processes sharing the port (default: the number of "
-                        "cores for serve api with a sessions file, else 1; the serve chat "
-                        "conversation cache is per process)")
+                        "cores for serve api with a sessions file and no --rate-limit, else "
+                        "1; caches and rate limits are per process)")
     parser.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ws-ping-interval", metavar="DURATION", type=parse_duration,
                         default=defaults.ws_ping_interval,
@@ -229,9 +229,10 @@ def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOpti
         max_idle_runtimes=args.max_idle_runtimes,
         keep_alive_interval=args.keep_alive, shutdown_grace=args.shutdown_grace,
         ws_ping_interval=args.ws_ping_interval, listen_fd=args.worker_fd,
-        workers=args.workers or default_workers(
-            args.api == "api" and args.sessions != ":memory:"
-        ),
+        # Workers share the sessions file, but not the rate limit's counts.
+        workers=default_workers(
+            args.api == "api" and args.sessions != ":memory:" and args.rate_limit is None
+        ) if args.workers is None else args.workers,
         working_dir=(args.working_dir or Path.cwd()).resolve(),
         insecure_no_auth=args.insecure_no_auth,
     )
