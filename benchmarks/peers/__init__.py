@@ -1,0 +1,1 @@
+"""trioagent against peer agent servers (LiteLLM proxy, agno AgentOS): see ``run``."""
