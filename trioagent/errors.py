@@ -14,6 +14,7 @@ API's error shape and status in one table (``trioagent.server.errors``).
     ├── TurnTimeout              the request timeout expired (504)
     ├── StoreUnavailable         the conversation store cannot be reached (503)
     ├── ChatConnectionError      `trioagent chat` could not connect, or lost the server
+    ├── RegistryError            an OCI registry refused, failed, or sent a bad artifact
     └── ModelError               the model provider failed (502)
         ├── UpstreamHTTPError    it answered with an error status
         │   ├── UpstreamAuthError         401/403: the key is wrong
@@ -146,6 +147,10 @@ class ChatConnectionError(TrioagentError):
 
     The message says what to do (check the URL, pass --api-key, resume with --conversation).
     """
+
+
+class RegistryError(TrioagentError):
+    """Pulling or pushing an agent artifact failed; the message says what to fix."""
 
 
 class ModelError(TrioagentError):

@@ -60,6 +60,7 @@ _TOOLSET_KEY_TYPES: Final[dict[str, tuple[str, ...]]] = {
     "args": ("mcp",),
     "remote": ("mcp",),
     "ref": ("mcp",),
+    "allow_when_restricted": ("shell", "filesystem"),
 }
 
 

@@ -52,6 +52,9 @@ class ToolsetConfig:
     """mcp (HTTP): the remote server."""
     ref: str | None = None
     """mcp: a docker-agent catalog reference (``docker:...``); not supported yet."""
+    allow_when_restricted: bool = False
+    """shell, filesystem: run this toolset fully even under ``--safety restricted``
+    (which otherwise refuses shell commands and file writes). A trioagent extension."""
 
 
 @attrs.frozen(kw_only=True)
