@@ -21,6 +21,7 @@ from .server.errors import unwrap
 from .server.options import ServeOptions, parse_duration, parse_listen, parse_size
 from .server.ratelimit import parse_rate
 from .server.workers import default_workers
+from .tools import SAFETY_LEVELS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -137,6 +138,12 @@ def _add_agent_flags(parser: argparse.ArgumentParser) -> None:
                         help="read KEY=VALUE environment variables from FILE (repeatable)")
     parser.add_argument("--models-gateway", metavar="URL",
                         help="send every model call to this OpenAI-compatible base URL")
+    parser.add_argument("--safety", choices=SAFETY_LEVELS,
+                        help="tool policy: 'restricted' refuses shell commands and file "
+                        "writes unless a toolset sets allow_when_restricted; 'standard' runs "
+                        "them with a scrubbed environment; 'off' passes the whole environment "
+                        "to shell commands (default: restricted when serving beyond loopback, "
+                        "else standard); see docs/security.md")
 
 
 def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
@@ -235,6 +242,7 @@ def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOpti
         ) if args.workers is None else args.workers,
         working_dir=(args.working_dir or Path.cwd()).resolve(),
         insecure_no_auth=args.insecure_no_auth,
+        safety=args.safety,
     )
     options.check()
     return options
@@ -338,11 +346,12 @@ async def _check_sessions(path: str) -> None:
 
 def _startup_line(api: str, url: str, file: AgentFile, options: ServeOptions) -> str:
     agents = ", ".join([options.agent] if options.agent else list(file.agents))
-    workers = f"; {options.workers} workers" if options.workers > 1 else ""
+    more = f"; {options.workers} workers" if options.workers > 1 else ""
+    more += f"; tool safety: {options.tool_safety}"
     if api == "chat":
-        return f"trioagent serve chat: listening on {url}/v1 (models: {agents}{workers})"
+        return f"trioagent serve chat: listening on {url}/v1 (models: {agents}{more})"
     return (f"trioagent serve api: listening on {url}/api/chat "
-            f"(agents: {agents}; sessions: {options.sessions}{workers})")
+            f"(agents: {agents}; sessions: {options.sessions}{more})")
 
 
 def _serve_workers(

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from .config import AgentFile
     from .runtime import RuntimeEvent, RuntimePool
+    from .tools import Safety
 
 PROMPT = "> "
 
@@ -37,7 +38,8 @@ async def run_command(file: AgentFile, args: argparse.Namespace, env: Mapping[st
 
     name = args.agent or file.default_agent
     working_dir = (args.working_dir or Path.cwd()).resolve()
-    async with open_team(file, working_dir=working_dir, env=env) as team, \
+    safety: Safety = "standard" if args.safety is None else args.safety
+    async with open_team(file, working_dir=working_dir, env=env, safety=safety) as team, \
             open_pool(team, max_idle=1) as pool:
         session = Session()
         if args.message is not None:

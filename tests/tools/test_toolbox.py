@@ -55,11 +55,12 @@ def test_mcp_is_not_supported_yet() -> None:
 
 def test_shell_settings_come_from_the_config() -> None:
     toolset = build_toolset(
-        ToolsetConfig(type="shell", timeout=5, env={"EXTRA": "1"}), env={"BASE": "0"}
+        ToolsetConfig(type="shell", timeout=5, env={"EXTRA": "1"}),
+        env={"BASE": "0", "PATH": "/bin"},
     )
     assert isinstance(toolset, ShellToolset)
     assert toolset.timeout == 5
-    assert toolset.env == {"BASE": "0", "EXTRA": "1"}
+    assert toolset.env == {"PATH": "/bin", "EXTRA": "1"}  # scrubbed: see test_policy.py
     default = build_toolset(ToolsetConfig(type="shell"))
     assert isinstance(default, ShellToolset)
     assert default.timeout == 30

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from ..config import AgentConfig, AgentFile
     from ..models import ModelClient
+    from ..tools import Safety
     from .loop import Emit
     from .pool import RuntimePool
 
@@ -40,6 +41,9 @@ class Team:
     models: dict[str, ModelClient]
     working_dir: Path
     env: Mapping[str, str]
+    safety: Safety
+    host: trio.Nursery
+    """Runs the team's long-lived connections (MCP sessions) until the team closes."""
 
     @property
     def agent_names(self) -> list[str]:
@@ -48,9 +52,16 @@ class Team:
 
 @asynccontextmanager
 async def open_team(
-    file: AgentFile, *, working_dir: Path, env: Mapping[str, str] | None = None
+    file: AgentFile,
+    *,
+    working_dir: Path,
+    env: Mapping[str, str] | None = None,
+    safety: Safety = "standard",
 ) -> AsyncIterator[Team]:
     """Create the model clients of every agent of ``file``; close them on exit.
+
+    Args:
+        safety: the tool policy of every runtime (see ``tools.policy``).
 
     Raises:
         ConfigError: a model cannot be used (for example its provider is not installed).
@@ -61,7 +72,9 @@ async def open_team(
         for agent in file.agents.values():
             if agent.model not in clients:
                 clients[agent.model] = open_model_client(file.models[agent.model], env=env)
-        yield Team(file, clients, working_dir, env)
+        async with trio.open_nursery() as host:
+            yield Team(file, clients, working_dir, env, safety, host)
+            host.cancel_scope.cancel()  # what the runtimes left running stops with the team
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(2):
             for client in clients.values():
@@ -122,7 +135,10 @@ async def open_runtime(team: Team, name: str, pool: RuntimePool) -> AsyncIterato
     async with AsyncExitStack() as stack:
         toolsets = [
             await stack.enter_async_context(
-                build_toolset(ts, env=team.env, working_dir=team.working_dir)
+                build_toolset(
+                    ts, env=team.env, working_dir=team.working_dir, safety=team.safety,
+                    host=team.host,
+                )
             )
             for ts in config.toolsets
         ]

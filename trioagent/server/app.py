@@ -170,7 +170,9 @@ async def serve_agents(
     agents = [options.agent] if options.agent else list(file.agents)
     async with AsyncExitStack() as stack:
         team = await stack.enter_async_context(
-            open_team(file, working_dir=options.working_dir, env=env)
+            open_team(
+                file, working_dir=options.working_dir, env=env, safety=options.tool_safety
+            )
         )
         pool = await stack.enter_async_context(
             open_pool(team, max_idle=options.max_idle_runtimes)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import attrs
 
+from ..tools import Safety  # noqa: TC001 (attrs reads annotations at runtime)
 from .ratelimit import Rate  # noqa: TC001 (attrs reads annotations at runtime)
 
 KIB = 1024
@@ -114,6 +115,16 @@ class ServeOptions:
     working_dir: Path = attrs.field(factory=Path.cwd)
     insecure_no_auth: bool = False
     """Allow a non-loopback listen address without an API key."""
+    safety: Safety | None = None
+    """The tool policy (``tools.policy``); None: ``restricted`` when listening beyond
+    loopback, ``standard`` on loopback."""
+
+    @property
+    def tool_safety(self) -> Safety:
+        """The tool policy in force."""
+        if self.safety is not None:
+            return self.safety
+        return "standard" if is_loopback(self.host) else "restricted"
 
     def check(self) -> None:
         """Refuse settings that would be unsafe or meaningless.

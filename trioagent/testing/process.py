@@ -26,6 +26,7 @@ class ServerProcess:
     process: trio.Process
     url: str
     """``http://127.0.0.1:PORT/v1`` for ``serve chat``, ``.../api/chat`` for ``serve api``."""
+    startup_line: str = ""
 
     @property
     def base_url(self) -> str:
@@ -36,9 +37,10 @@ class ServerProcess:
 
 @asynccontextmanager
 async def open_server_process(
-    api: str, *args: str, env: Mapping[str, str] | None = None
+    api: str, *args: str, env: Mapping[str, str] | None = None, listen: str = "127.0.0.1:0"
 ) -> AsyncIterator[ServerProcess]:
-    """Start ``trioagent serve API ARGS`` on a free loopback port; kill it when done.
+    """Start ``trioagent serve API ARGS`` on ``listen`` (a free loopback port by default);
+    kill it when done.
 
     Waits for the startup line. Whatever the block does (SIGTERM, SIGKILL, nothing), the
     process is gone when it exits.
@@ -47,7 +49,7 @@ async def open_server_process(
         RuntimeError: the server exited before it was listening (its stderr is the message).
     """
     process = await trio.lowlevel.open_process(
-        trioagent_command("serve", api, *args, "-l", "127.0.0.1:0"), stderr=subprocess.PIPE,
+        trioagent_command("serve", api, *args, "-l", listen), stderr=subprocess.PIPE,
         env=env,
     )
     try:
@@ -59,7 +61,7 @@ async def open_server_process(
                 raise RuntimeError(buffer.decode(errors="replace"))
             buffer += data
         line = next(ln for ln in buffer.decode().splitlines() if "listening on" in ln)
-        yield ServerProcess(process, line.split("listening on ")[1].split()[0])
+        yield ServerProcess(process, line.split("listening on ")[1].split()[0], line)
     finally:
         if process.returncode is None:
             process.kill()

@@ -10,6 +10,9 @@ from .base import ToolContext as ToolContext
 from .base import Toolset as Toolset
 from .filesystem import FilesystemToolset as FilesystemToolset
 from .memory import MemoryToolset as MemoryToolset
+from .policy import SAFETY_LEVELS as SAFETY_LEVELS
+from .policy import GuardedToolset as GuardedToolset
+from .policy import Safety as Safety
 from .registry import FilteredToolset as FilteredToolset
 from .registry import ToolBox as ToolBox
 from .registry import build_toolset as build_toolset

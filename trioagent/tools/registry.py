@@ -22,6 +22,7 @@ from trioagent.errors import ConfigError
 
 from .filesystem import FilesystemToolset
 from .memory import DEFAULT_PATH, MemoryToolset
+from .policy import GuardedToolset, refused_tools, shell_environment
 from .shell import DEFAULT_TIMEOUT, ShellToolset
 from .think import ThinkToolset
 from .todo import TodoToolset
@@ -29,10 +30,13 @@ from .todo import TodoToolset
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    import trio
+
     from trioagent.chat import ToolSpec
     from trioagent.config.schema import ToolsetConfig
 
     from .base import ToolContext, Toolset
+    from .policy import Safety
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +46,19 @@ def build_toolset(
     *,
     env: Mapping[str, str] | None = None,
     working_dir: Path | None = None,
+    safety: Safety = "standard",
+    host: trio.Nursery | None = None,
 ) -> Toolset:
     """The toolset a ``toolsets:`` entry describes, not yet opened.
 
     Args:
         cfg: the entry.
-        env: the environment shell commands start from (default: ``os.environ``);
-            the entry's own ``env`` is added on top.
-        working_dir: where a relative memory ``path`` resolves; without it, it resolves
-            against the working directory of each call.
+        env: the server's environment (default: ``os.environ``); shell commands see what
+            ``safety`` keeps of it, plus the entry's own ``env``.
+        working_dir: where a relative memory ``path`` resolves and MCP servers start;
+            without it, the working directory of each call (of the process, for MCP).
+        safety: the server's tool policy (see ``tools.policy``).
+        host: the nursery that runs MCP connections; required for ``mcp`` toolsets.
 
     Raises:
         ConfigError: the type is not supported (``mcp``, for now) or a setting is invalid.
@@ -74,7 +82,8 @@ def build_toolset(
             )
         base = os.environ if env is None else env
         toolset = ShellToolset(
-            env={**base, **cfg.env}, timeout=cfg.timeout or DEFAULT_TIMEOUT
+            env=shell_environment(base, cfg.env, safety),
+            timeout=cfg.timeout or DEFAULT_TIMEOUT,
         )
     elif cfg.type == "mcp":
         raise ConfigError(
@@ -87,6 +96,9 @@ def build_toolset(
         )
     if cfg.tools:
         toolset = FilteredToolset(toolset, cfg.tools, label=cfg.type)
+    refused = refused_tools(cfg, safety)
+    if refused is None or refused:
+        toolset = GuardedToolset(toolset, refused, label=cfg.type)
     return toolset
 
 
