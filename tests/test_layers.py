@@ -14,7 +14,8 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "chat": set(),
     "wire": {"errors"},
-    "config": {"errors"},
+    "oci": {"errors"},
+    "config": {"errors", "oci"},
     "testing": {"wire", "errors"},
     "models": {"chat", "wire", "config", "errors"},
     "tools": {"chat", "config", "errors"},
@@ -23,6 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "server": {"store", "runtime", "models", "tools", "wire", "config", "chat", "errors"},
     "chat_client": {"wire", "errors"},
     "bench": {"wire", "errors"},
+    "oci_command": {"oci", "config", "errors"},
 }
 
 

@@ -39,7 +39,15 @@ examples:
   trioagent serve api agent.yaml --sessions sessions.db --rate-limit 60/min
   trioagent bench http://127.0.0.1:8083/v1 --concurrency 1,8,32
   trioagent chat http://127.0.0.1:8083
+  trioagent serve chat agentcatalog/pirate          # an agent from a registry
+  trioagent push agent.yaml registry.example.com/team/helper:1.2
 """
+
+
+AGENT_SOURCE_HELP = (
+    "the agent YAML file, or an OCI registry reference such as agentcatalog/pirate or "
+    "registry.example.com/team/agent:1.2 (pulled and cached)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run an agent in the terminal: one turn with MESSAGE, or an interactive "
         "prompt without it. The answer streams to stdout; tool activity goes to stderr.",
     )
-    run.add_argument("agent_file", metavar="AGENT_FILE", help="the agent YAML file")
+    run.add_argument("agent_file", metavar="AGENT_FILE_OR_REF", help=AGENT_SOURCE_HELP)
     run.add_argument("message", metavar="MESSAGE", nargs="?",
                      help="the message to send (omit for an interactive prompt)")
     run.add_argument("-a", "--agent", metavar="NAME",
@@ -71,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve every agent of AGENT_FILE as a model of an OpenAI-compatible "
         "Chat Completions API (/v1/models, /v1/chat/completions).",
     )
-    chat.add_argument("agent_file", metavar="AGENT_FILE_OR_REF", help="the agent YAML file")
+    chat.add_argument("agent_file", metavar="AGENT_FILE_OR_REF", help=AGENT_SOURCE_HELP)
     _add_server_flags(chat, "chat")
     api = apis.add_parser(
         "api", help="a simple chat API with sessions that persist",
@@ -79,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with {message, session_id} answers {message, session_id, usage}. Sessions are kept "
         "in a SQLite file and survive restarts.",
     )
-    api.add_argument("agent_file", metavar="AGENT_FILE_OR_REF", help="the agent YAML file")
+    api.add_argument("agent_file", metavar="AGENT_FILE_OR_REF", help=AGENT_SOURCE_HELP)
     _add_server_flags(api, "api")
     _add_chat_command(commands)
     from .bench import DESCRIPTION as BENCH_DESCRIPTION
@@ -90,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=BENCH_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_bench_arguments(bench)
+    from .oci_command import add_pull_parser, add_push_parser
+
+    add_pull_parser(commands)
+    add_push_parser(commands)
     return parser
 
 
@@ -138,6 +150,9 @@ def _add_agent_flags(parser: argparse.ArgumentParser) -> None:
                         help="read KEY=VALUE environment variables from FILE (repeatable)")
     parser.add_argument("--models-gateway", metavar="URL",
                         help="send every model call to this OpenAI-compatible base URL")
+    parser.add_argument("--insecure-registry", action="store_true",
+                        help="pull an agent given by registry reference over plain HTTP "
+                        "(for a registry on loopback)")
     parser.add_argument("--safety", choices=SAFETY_LEVELS,
                         help="tool policy: 'restricted' refuses shell commands and file "
                         "writes unless a toolset sets allow_when_restricted; 'standard' runs "
@@ -258,7 +273,9 @@ def load_environment(env_files: Sequence[str]) -> dict[str, str]:
 
 def load_team_file(args: argparse.Namespace, env: Mapping[str, str]) -> AgentFile:
     """Load the agent file, apply --models-gateway, and check that API keys are set."""
-    file = load_agent_file(args.agent_file, env=env)
+    file = load_agent_file(
+        args.agent_file, env=env, insecure_registry=args.insecure_registry
+    )
     if args.models_gateway:
         file = apply_models_gateway(file, args.models_gateway)
     if args.agent and args.agent not in file.agents:
@@ -285,6 +302,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .chat_client import chat_command
 
             return trio.run(partial(chat_command, args, os.environ))
+        if args.command in ("pull", "push"):  # registry work: no server, no turn
+            from .oci_command import pull_command, push_command
+
+            return pull_command(args) if args.command == "pull" else push_command(args)
         if args.command == "bench":  # a load generator: no agent file
             from .bench import bench_command
 

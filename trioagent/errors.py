@@ -15,6 +15,7 @@ API's error shape and status in one table (``trioagent.server.errors``).
     ├── StoreUnavailable         the conversation store cannot be reached (503)
     ├── ChatConnectionError      `trioagent chat` could not connect, or lost the server
     ├── RegistryError            an OCI registry refused, failed, or sent a bad artifact
+    │   └── RegistryUnreachable  it could not be reached (a pull may use its cache)
     └── ModelError               the model provider failed (502)
         ├── UpstreamHTTPError    it answered with an error status
         │   ├── UpstreamAuthError         401/403: the key is wrong
@@ -151,6 +152,11 @@ class ChatConnectionError(TrioagentError):
 
 class RegistryError(TrioagentError):
     """Pulling or pushing an agent artifact failed; the message says what to fix."""
+
+
+class RegistryUnreachable(RegistryError):
+    """The registry or its token service could not be reached (connection, DNS, TLS,
+    timeout) or said it is unavailable (502/503/504); a pull may use its cached copy."""
 
 
 class ModelError(TrioagentError):

@@ -4,7 +4,7 @@
     check_api_keys(file, os.environ)
     file.model_of(file.default_agent)  # -> ModelConfig
 
-Imports only ``trioagent.errors``.
+Imports only ``trioagent.errors`` and ``trioagent.oci`` (to pull agents by reference).
 """
 
 from .convert import converter as converter

@@ -6,9 +6,11 @@ The steps, each of which reports ``file:line: key: message`` as a ``ConfigError`
 2. expand ``${NAME}`` / ``${env.NAME}`` in the keys listed in :data:`EXPANDED_KEYS`;
 3. structure it with the strict converter (``config.convert``): unknown keys, wrong
    types and missing keys;
-4. check what types cannot say: agent names, ``max_iterations``, which toolset keys go
+4. pull the agent files that ``sub_agents`` entries reference (``config.external``)
+   and merge their agents in;
+5. check what types cannot say: agent names, ``max_iterations``, which toolset keys go
    with which type, sub-agents, providers;
-5. resolve each agent's ``model``: a key of ``models:``, an inline ref
+6. resolve each agent's ``model``: a key of ``models:``, an inline ref
    (``openai/gpt-4o``) or ``auto``; refs and ``auto`` are added to ``models`` under
    that string, so ``file.model_of(agent)`` always works.
 
@@ -24,12 +26,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from trioagent.errors import ConfigError
+from trioagent.errors import ConfigError, RegistryError, TrioagentError
+from trioagent.oci import looks_like_reference, pull
 
 from ._yaml import Document, parse_document
 from .convert import InvalidConfig, KeyPath, Problem, structure_file, suggest
 from .env import UnsetVariable, expand
 from .env import read_env_file as read_env_file
+from .external import MAX_DEPTH, is_agent_reference, merge_external, replace_sub_agent
 from .refs import AUTO, PROVIDERS, parse_model_ref, provider_defaults, resolve_auto
 from .schema import DEFAULT_MAX_ITERATIONS, AgentConfig, AgentFile, ModelConfig, ToolsetConfig
 
@@ -65,14 +69,20 @@ _TOOLSET_KEY_TYPES: Final[dict[str, tuple[str, ...]]] = {
 
 
 def load_agent_file(
-    source: str | os.PathLike[str], *, env: Mapping[str, str] | None = None
+    source: str | os.PathLike[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    insecure_registry: bool = False,
 ) -> AgentFile:
-    """Load and check an agent file.
+    """Load and check an agent file, or an agent pulled from an OCI registry.
 
     Args:
-        source: the YAML file. Errors show it as given.
-        env: where ``${NAME}`` placeholders and ``model: auto`` look; ``os.environ``
-            when ``None``.
+        source: the YAML file, or a registry reference (``agentcatalog/pirate``,
+            ``registry.example.com/team/agent:1.2``, ``...@sha256:...``) when no such file
+            exists. Errors show it as given.
+        env: where ``${NAME}`` placeholders, ``model: auto`` and registry credentials
+            look; ``os.environ`` when ``None``.
+        insecure_registry: reach registries over plain HTTP (for one on loopback).
 
     Returns:
         The agent file, with ``source`` set and every agent's model resolved.
@@ -80,29 +90,52 @@ def load_agent_file(
     Raises:
         ConfigError: the file cannot be read or is invalid; the message is
             ``file:line: key: what to fix``.
+        RegistryError: ``source`` is a reference that cannot be pulled.
     """
-    shown = os.fspath(source)
-    try:
-        with open(source, encoding="utf-8-sig") as f:
-            text = f.read()
-    except UnicodeDecodeError:
-        raise ConfigError("cannot read agent file: not UTF-8 text", path=shown) from None
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ConfigError(f"cannot read agent file: {reason}", path=shown) from None
-    return parse_agent_file(text, source=shown, env=env)
+    return _load(os.fspath(source), env, insecure_registry, depth=0)
+
+
+def _load(shown: str, env: Mapping[str, str] | None, insecure: bool, depth: int) -> AgentFile:
+    if not os.path.exists(shown) and looks_like_reference(shown):
+        try:
+            text = pull(shown, insecure=insecure, env=env).yaml
+        except RegistryError as exc:
+            raise RegistryError(
+                f"{shown} is not a local file, and pulling it from a registry failed: {exc}"
+            ) from None
+    else:
+        try:
+            with open(shown, encoding="utf-8-sig") as f:
+                text = f.read()
+        except UnicodeDecodeError:
+            raise ConfigError("cannot read agent file: not UTF-8 text", path=shown) from None
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise ConfigError(f"cannot read agent file: {reason}", path=shown) from None
+    return _parse(text, shown, env, insecure, depth)
 
 
 def parse_agent_file(
-    text: str, *, source: str = "<string>", env: Mapping[str, str] | None = None
+    text: str,
+    *,
+    source: str = "<string>",
+    env: Mapping[str, str] | None = None,
+    insecure_registry: bool = False,
 ) -> AgentFile:
     """Like :func:`load_agent_file`, for YAML text already in memory.
 
     Args:
         text: the YAML document.
         source: the name errors and ``AgentFile.source`` show.
-        env: as for :func:`load_agent_file`.
+        env, insecure_registry: as for :func:`load_agent_file` (sub-agent references
+            are pulled).
     """
+    return _parse(text, source, env, insecure_registry, depth=0)
+
+
+def _parse(
+    text: str, source: str, env: Mapping[str, str] | None, insecure: bool, depth: int
+) -> AgentFile:
     env = os.environ if env is None else env
     doc = parse_document(text, source)
     if doc.data is None:
@@ -118,7 +151,36 @@ def parse_agent_file(
         file = structure_file(doc.data)
     except InvalidConfig as exc:
         raise _first_error(doc, exc.problems) from None
+    file = _include_sub_agent_refs(doc, file, env, insecure, depth)
     return _resolve(doc, file, env)
+
+
+def _include_sub_agent_refs(
+    doc: Document, file: AgentFile, env: Mapping[str, str], insecure: bool, depth: int
+) -> AgentFile:
+    """Pull the agent files that ``sub_agents`` entries reference and merge them in."""
+    names: dict[str, str] = {}  # reference -> the name its agent got
+    for agent, config in list(file.agents.items()):
+        for index, entry in enumerate(config.sub_agents):
+            if not is_agent_reference(entry, file) or entry in names:
+                continue
+            here: KeyPath = ("agents", agent, "sub_agents", index)
+            if depth + 1 >= MAX_DEPTH:
+                raise doc.error(here, f"sub-agent references nest deeper than {MAX_DEPTH} "
+                                "files: is there a cycle?")
+            try:
+                external = _load(entry, env, insecure, depth + 1)
+            except TrioagentError as exc:
+                raise doc.error(here, f"cannot load sub-agent {entry!r}: {exc}") from None
+            file, names[entry] = merge_external(file, entry, external)
+    if not names:
+        return file
+    agents = dict(file.agents)
+    for agent, config in agents.items():
+        for ref, name in names.items():
+            config = replace_sub_agent(config, ref, name)
+        agents[agent] = config
+    return attrs.evolve(file, agents=agents)
 
 
 def _first_error(doc: Document, problems: list[Problem]) -> ConfigError:

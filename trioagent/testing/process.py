@@ -27,6 +27,8 @@ class ServerProcess:
     url: str
     """``http://127.0.0.1:PORT/v1`` for ``serve chat``, ``.../api/chat`` for ``serve api``."""
     startup_line: str = ""
+    startup_log: str = ""
+    """Everything the server wrote to stderr up to and including its startup line."""
 
     @property
     def base_url(self) -> str:
@@ -61,7 +63,9 @@ async def open_server_process(
                 raise RuntimeError(buffer.decode(errors="replace"))
             buffer += data
         line = next(ln for ln in buffer.decode().splitlines() if "listening on" in ln)
-        yield ServerProcess(process, line.split("listening on ")[1].split()[0], line)
+        yield ServerProcess(
+            process, line.split("listening on ")[1].split()[0], line, buffer.decode()
+        )
     finally:
         if process.returncode is None:
             process.kill()
