@@ -48,9 +48,9 @@ def test_build_toolset_by_type(kind: Any, cls: type) -> None:
     assert isinstance(build_toolset(ToolsetConfig(type=kind)), cls)
 
 
-def test_mcp_is_not_supported_yet() -> None:
-    with pytest.raises(ConfigError, match="MCP toolsets are not supported yet"):
-        build_toolset(ToolsetConfig(type="mcp", command="server"))
+def test_mcp_catalog_refs_are_refused_with_what_to_use_instead() -> None:
+    with pytest.raises(ConfigError, match=r"MCP catalog refs .* are not supported; start"):
+        build_toolset(ToolsetConfig(type="mcp", ref="docker:duckduckgo"))
 
 
 def test_shell_settings_come_from_the_config() -> None:

@@ -86,10 +86,16 @@ def build_toolset(
             timeout=cfg.timeout or DEFAULT_TIMEOUT,
         )
     elif cfg.type == "mcp":
-        raise ConfigError(
-            "MCP toolsets are not supported yet; remove this toolset or use the built-in "
-            "types filesystem, shell, think, todo and memory"
-        )
+        if cfg.ref is not None:
+            raise ConfigError(
+                f"MCP catalog refs ({cfg.ref!r}) are not supported; start the server with "
+                "command/args, or reach it with remote: {url: ...}"
+            )
+        if host is None:
+            raise ConfigError("an mcp toolset needs a host nursery (open it through a Team)")
+        from .mcp import MCPToolset
+
+        toolset = MCPToolset(cfg, host=host, working_dir=working_dir or Path.cwd())
     else:
         raise ConfigError(
             f"unknown toolset type {cfg.type!r}; use filesystem, shell, think, todo or memory"
