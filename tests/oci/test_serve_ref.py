@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import openai
 import trio
 
@@ -113,3 +114,22 @@ def test_unreachable_sub_agent_points_at_its_line(
         raise AssertionError("loading should fail")
     assert message.startswith(f"{main}:5: agents.root.sub_agents[0]: cannot load sub-agent")
     assert "team/missing" in message
+
+
+async def test_serve_api_by_reference(
+    registry: Registry, env: dict[str, str], tmp_path: Path
+) -> None:
+    async with open_fake_openai() as fake:
+        ref = registry.ref("team/pirate@" + push(
+            PIRATE.format(base_url=fake.base_url), registry.ref("team/pirate:2.0"),
+            version=__version__, insecure=True,
+        ))
+        fake.enqueue(text("Aye."))
+        with trio.fail_after(60):
+            async with open_server_process(
+                "api", ref, "--insecure-registry", "--sessions", ":memory:",
+                "--working-dir", str(tmp_path), env=process_env(env),
+            ) as server, httpx.AsyncClient(timeout=30) as client:
+                reply = await client.post(server.url, json={"message": "hi"})
+    assert reply.status_code == 200
+    assert reply.json()["message"] == "Aye."
