@@ -96,6 +96,15 @@ class Usage:
         )
 
 
+@attrs.frozen
+class ToolChoice:
+    """Which tools the model must use in its reply: ``auto`` (its choice), ``required``
+    (at least one tool), or ``tool`` (the tool named ``name``)."""
+
+    mode: Literal["auto", "required", "tool"]
+    name: str | None = None
+
+
 @attrs.frozen(kw_only=True)
 class Sampling:
     """Sampling parameters for a model call; ``None`` means the provider's default."""
@@ -109,6 +118,8 @@ class Sampling:
     frequency_penalty: float | None = None
     parallel_tool_calls: bool | None = None
     response_format: dict[str, Any] | None = None
+    tool_choice: ToolChoice | None = None
+    """Sent only with tools; the agent loop asks for it on the turn's first model call."""
 
     def override(self, other: Sampling) -> Sampling:
         """Return these settings with every field that ``other`` sets taken from it."""

@@ -16,7 +16,7 @@ import trio
 from . import __version__
 from .config import check_api_keys, load_agent_file, read_env_file
 from .config.refs import apply_models_gateway
-from .errors import TrioagentError
+from .errors import TrioagentError, describe
 from .server.errors import unwrap
 from .server.options import ServeOptions, parse_duration, parse_listen, parse_size
 from .server.ratelimit import parse_rate
@@ -330,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         if not isinstance(inner, TrioagentError | ValueError | OSError):
             raise
-        print(f"trioagent: error: {inner}", file=sys.stderr)
+        print(f"trioagent: error: {describe(inner)}", file=sys.stderr)
         return 1
 
 

@@ -160,7 +160,15 @@ class RegistryUnreachable(RegistryError):
 
 
 class ModelError(TrioagentError):
-    """The model provider failed."""
+    """The model provider failed.
+
+    The message never names the provider's address (the servers show it to callers);
+    ``where`` does, for logs and the terminal.
+    """
+
+    def __init__(self, *args: object, where: str | None = None) -> None:
+        super().__init__(*args)
+        self.where = where
 
 
 class UpstreamHTTPError(ModelError):
@@ -199,3 +207,9 @@ class UpstreamTimeout(ModelError):
 
 class UpstreamProtocolError(ModelError):
     """The provider sent something that does not follow its protocol."""
+
+
+def describe(exc: BaseException) -> str:
+    """``exc`` for the terminal: its message, and the model provider's address if known."""
+    where = exc.where if isinstance(exc, ModelError) else None
+    return f"{exc} ({where})" if where else str(exc)

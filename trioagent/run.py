@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TextIO
 import trio
 
 from .chat import Message
-from .errors import TrioagentError
+from .errors import TrioagentError, describe
 from .runtime import (
     Session,
     TextDelta,
@@ -56,7 +56,7 @@ async def run_command(file: AgentFile, args: argparse.Namespace, env: Mapping[st
                 try:
                     await run_one(pool, name, session, line)
                 except* TrioagentError as group:
-                    print(f"trioagent: error: {unwrap(group)}", file=sys.stderr)
+                    print(f"trioagent: error: {describe(unwrap(group))}", file=sys.stderr)
 
 
 def _read_line() -> str | None:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 import trio
 
-from trioagent.chat import Message, Sampling, ToolCall, ToolSpec, Usage
+from trioagent.chat import Message, Sampling, ToolCall, ToolChoice, ToolSpec, Usage
 from trioagent.errors import (
     RequestError,
     UpstreamAuthError,
@@ -308,3 +308,19 @@ def test_unknown_events_and_thinking_are_ignored() -> None:
                 ("content_block_delta", '{"type":"content_block_delta","index":0,'
                                         '"delta":{"type":"thinking_delta","thinking":"hm"}}'),
                 ) == []
+
+
+@pytest.mark.parametrize(
+    ("choice", "parallel", "sent"),
+    [(ToolChoice("required"), None, {"type": "any"}),
+     (ToolChoice("tool", "get_weather"), False,
+      {"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True}),
+     (ToolChoice("auto"), None, None)],
+)
+async def test_tool_choice_is_mapped_to_the_messages_api(
+    fake: FakeAnthropic, client: AnthropicClient, choice: ToolChoice, parallel: bool | None,
+    sent: object,
+) -> None:
+    await collect(client, tools=[WEATHER],
+                  sampling=Sampling(tool_choice=choice, parallel_tool_calls=parallel))
+    assert fake.requests[0].json.get("tool_choice") == sent

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import trio
 
-from trioagent.chat import Message, Sampling, ToolCall, ToolSpec, Usage
+from trioagent.chat import Message, Sampling, ToolCall, ToolChoice, ToolSpec, Usage
 from trioagent.errors import (
     UpstreamAuthError,
     UpstreamConnectError,
@@ -252,8 +252,12 @@ async def test_connection_refused_is_a_connect_error_without_hanging() -> None:
         port = sock.getsockname()[1]
     client = OpenAICompatClient(model="m", base_url=f"http://127.0.0.1:{port}/v1", retry=FAST)
     try:
-        with pytest.raises(UpstreamConnectError, match=r"127\.0\.0\.1"):
+        with pytest.raises(UpstreamConnectError, match="could not connect to the model "
+                           "provider") as caught:
             await collect(client)
+        # The address is for logs and the terminal; callers of a server never see it.
+        assert caught.value.where == f"http://127.0.0.1:{port}"
+        assert "127.0.0.1" not in str(caught.value)
     finally:
         await client.aclose()
 
@@ -413,3 +417,23 @@ async def test_many_concurrent_calls_share_few_connections(fake: FakeOpenAI) -> 
         await client.aclose()
     assert first <= 100
     assert fake.connections == first  # the second wave reused every connection
+
+
+@pytest.mark.parametrize(
+    ("choice", "sent"),
+    [(ToolChoice("auto"), "auto"), (ToolChoice("required"), "required"),
+     (ToolChoice("tool", "get_weather"),
+      {"type": "function", "function": {"name": "get_weather"}})],
+)
+async def test_tool_choice_is_sent_with_tools(
+    fake: FakeOpenAI, choice: ToolChoice, sent: object
+) -> None:
+    client = OpenAICompatClient(model="m", base_url=fake.base_url, retry=FAST)
+    try:
+        await collect(client, tools=[WEATHER], sampling=Sampling(tool_choice=choice))
+        await collect(client, sampling=Sampling(tool_choice=choice))
+    finally:
+        await client.aclose()
+    with_tools, without = (request.json for request in fake.requests)
+    assert with_tools["tool_choice"] == sent
+    assert "tool_choice" not in without

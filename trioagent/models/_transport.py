@@ -171,27 +171,35 @@ def error_code_of(document: Any) -> str | None:
 def map_transport_errors(url: httpx.URL) -> Iterator[None]:
     """Translate httpx and decoding errors into ``ModelError``\\ s, retryable ones wrapped
     in :class:`~trioagent.models.retry.Retryable`."""
-    host = url.host
+    where = f"{url.scheme}://{url.netloc.decode()}"
     try:
         yield
     except httpx.ConnectTimeout as exc:
-        raise classify(UpstreamConnectError(f"timed out connecting to {host}")) from exc
+        raise classify(UpstreamConnectError("timed out connecting to the model provider",
+                                            where=where)) from exc
     except httpx.ConnectError as exc:
-        raise classify(UpstreamConnectError(f"could not connect to {host}")) from exc
+        raise classify(UpstreamConnectError("could not connect to the model provider",
+                                            where=where)) from exc
     except httpx.ReadTimeout as exc:
-        raise UpstreamTimeout(f"{host} stopped sending the answer") from exc
+        raise UpstreamTimeout("the model provider stopped sending the answer",
+                              where=where) from exc
     except httpx.TimeoutException as exc:
-        raise UpstreamTimeout(f"timed out talking to {host}") from exc
+        raise UpstreamTimeout("timed out talking to the model provider", where=where) from exc
     except httpx.UnsupportedProtocol as exc:
-        raise UpstreamConnectError(f"cannot speak to {url.scheme!r} URLs") from exc
+        raise UpstreamConnectError(f"cannot speak to {url.scheme!r} URLs", where=where) from exc
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-        raise classify(UpstreamConnectError(f"the connection to {host} dropped")) from exc
+        raise classify(UpstreamConnectError("the connection to the model provider dropped",
+                                            where=where)) from exc
     except httpx.DecodingError as exc:
-        raise UpstreamProtocolError(f"{host} sent a body we cannot decode") from exc
+        raise UpstreamProtocolError("the model provider sent a body we cannot decode",
+                                    where=where) from exc
     except httpx.TransportError as exc:
-        raise classify(UpstreamConnectError(f"could not talk to {host}")) from exc
+        raise classify(UpstreamConnectError("could not talk to the model provider",
+                                            where=where)) from exc
     except SSEDecodeError as exc:
-        raise UpstreamProtocolError(f"{host} sent a broken event stream: {exc}") from exc
+        raise UpstreamProtocolError(
+            f"the model provider sent a broken event stream: {exc}", where=where
+        ) from exc
 
 
 async def stream_call(
@@ -223,7 +231,8 @@ async def stream_call(
                     raise classify(error, parse_retry_after(response.headers.get))
                 if response.status_code != 200:
                     raise UpstreamProtocolError(
-                        f"{request.url.host} answered {response.status_code} to a model call"
+                        f"the model provider answered {response.status_code} to a model call",
+                        where=str(request.url.copy_with(query=None)),
                     )
                 decoder = SSEDecoder()
                 async with aclosing(_body(response)) as chunks:

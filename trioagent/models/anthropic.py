@@ -145,8 +145,16 @@ def request_body(
         body["system"] = system
     if tools:
         body["tools"] = [tool_to_anthropic(tool) for tool in tools]
+        choice = sampling.tool_choice
+        tool_choice: dict[str, Any] = {"type": "auto"}
+        if choice is not None and choice.mode == "required":
+            tool_choice = {"type": "any"}
+        elif choice is not None and choice.mode == "tool":
+            tool_choice = {"type": "tool", "name": choice.name}
         if sampling.parallel_tool_calls is False:
-            body["tool_choice"] = {"type": "auto", "disable_parallel_tool_use": True}
+            tool_choice["disable_parallel_tool_use"] = True
+        if tool_choice != {"type": "auto"}:
+            body["tool_choice"] = tool_choice
     if sampling.temperature is not None:
         body["temperature"] = min(max(sampling.temperature, 0.0), 1.0)
     if sampling.top_p is not None:

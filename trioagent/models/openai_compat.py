@@ -96,6 +96,12 @@ def request_body(
         body["tools"] = [tool_to_openai(tool) for tool in tools]
         if sampling.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = sampling.parallel_tool_calls
+        choice = sampling.tool_choice
+        if choice is not None:
+            body["tool_choice"] = (
+                {"type": "function", "function": {"name": choice.name}}
+                if choice.mode == "tool" else choice.mode
+            )
     for key in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty",
                 "response_format"):
         value = getattr(sampling, key)
