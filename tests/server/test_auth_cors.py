@@ -120,5 +120,6 @@ async def test_rate_limit_on_serve_chat_is_an_openai_429_the_sdk_retries(
     assert limited.status_code == 429
     assert limited.headers["retry-after"] == "1"
     assert limited.json()["error"]["code"] == "rate_limit_exceeded"
+    assert limited.json()["error"]["type"] == "rate_limit_error"  # openai-wire.md's table
     assert answer.choices[0].message.content == "after waiting"
     assert len(fake.requests) == 2

@@ -226,13 +226,55 @@ async def test_client_tools_end_the_turn_with_tool_calls(server, fake: FakeOpenA
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
-async def test_client_tool_with_agent_tool_name_is_refused(server) -> None:
-    shell = {"type": "function", "function": {"name": "shell", "parameters": {}}}
+async def test_agent_tool_shadows_client_tool_of_the_same_name(server, fake: FakeOpenAI) -> None:
+    # Open WebUI offers built-in tools whose names agent toolsets have too (add_memory);
+    # see test_openwebui_requests.py. The agent's tool is offered, the client's is not.
+    shell = {"type": "function", "function": {
+        "name": "shell", "description": "client shell", "parameters": {}}}
+    fake.enqueue(text("ok"))
+    with trio.fail_after(10):
+        async with server.openai() as client:
+            answer = await client.chat.completions.create(
+                model="root", messages=USER, tools=[shell, WEATHER_TOOL])
+    assert answer.choices[0].message.content == "ok"
+    offered = [t["function"] for t in fake.requests[0].json["tools"]]
+    shells = [f for f in offered if f["name"] == "shell"]
+    assert len(shells) == 1
+    assert shells[0]["description"] != "client shell"
+    assert "get_weather" in {f["name"] for f in offered}
+
+
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "parameters": {"type": "object", "properties": {}}}}
+
+
+async def test_tool_choice_reaches_the_first_model_call_only(server, fake: FakeOpenAI) -> None:
+    forced = {"type": "function", "function": {"name": "think"}}
+    fake.enqueue(tool_calls([("c1", "think", '{"thought": "x"}')]), text("done"),
+                 text("fine"))
+    with trio.fail_after(10):
+        async with server.openai() as client:
+            await client.chat.completions.create(
+                model="root", messages=USER, tools=[WEATHER_TOOL], tool_choice=forced)
+            await client.chat.completions.create(
+                model="root", messages=USER, tools=[WEATHER_TOOL], tool_choice="none")
+    first, second, third = (r.json for r in fake.requests)
+    assert first["tool_choice"] == forced
+    assert "tool_choice" not in second  # after the agent's tool ran: the model's choice
+    assert "tool_choice" not in third
+    assert "get_weather" not in {t["function"]["name"] for t in third["tools"]}
+
+
+async def test_tool_choice_naming_no_offered_tool_is_refused(server, fake: FakeOpenAI) -> None:
     with trio.fail_after(10):
         async with server.openai() as client:
             with pytest.raises(openai.BadRequestError) as caught:
-                await client.chat.completions.create(model="root", messages=USER, tools=[shell])
-    assert caught.value.body["param"] == "tools"
+                await client.chat.completions.create(
+                    model="root", messages=USER, tools=[WEATHER_TOOL],
+                    tool_choice={"type": "function", "function": {"name": "get_time"}})
+    assert caught.value.body["param"] == "tool_choice"
+    assert "get_time" in caught.value.body["message"]
+    assert fake.requests == []
 
 
 async def test_keep_alive_comments_while_a_tool_runs(start_server, fake: FakeOpenAI) -> None:
@@ -363,7 +405,8 @@ async def test_error_mid_stream_is_in_band_and_sdk_raises(server, fake: FakeOpen
             with pytest.raises(openai.APIError) as caught:
                 async for _ in stream:
                     pass
-    assert "model provider" in caught.value.message
+    assert "the connection to the model provider dropped" in caught.value.message
+    assert "127.0.0.1" not in caught.value.message  # where the provider is stays private
 
 
 async def test_request_id_header(server) -> None:

@@ -64,7 +64,7 @@ class ServerState:
     default_agent: str
     """The agent of a request that names none."""
     agent_tools: dict[str, frozenset[str]]
-    """Each exposed agent's own tool names (a client tool may not reuse one)."""
+    """Each exposed agent's own tool names (they shadow client tools of the same name)."""
     limiter: RateLimiter | None = None
     stopping: trio.Event = attrs.Factory(trio.Event)
     """Set when the server begins to shut down (WebSockets close after their turn)."""
@@ -101,7 +101,10 @@ def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
     async def guard() -> Response | None:
         g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
         if request.method == "OPTIONS":
-            headers = preflight_headers(request.headers.get("Origin"), options.cors_origins)
+            headers = preflight_headers(
+                request.headers.get("Origin"), options.cors_origins,
+                request.headers.get("Access-Control-Request-Headers"),
+            )
             return Response(b"", status=204, headers=headers)
         g.key_scope = None
         if is_public(request.path):

@@ -75,7 +75,7 @@ def problem_of(exc: BaseException) -> Problem:
                            message=str(exc), param="X-Conversation-Id",
                            headers={"Retry-After": "1"})
         case errors.RateLimitExceeded():
-            return Problem(status=429, type="requests", code="rate_limit_exceeded",
+            return Problem(status=429, type="rate_limit_error", code="rate_limit_exceeded",
                            message=str(exc),
                            headers={"Retry-After": retry_after_header(exc.retry_after)})
         case errors.TurnTimeout():
@@ -87,7 +87,8 @@ def problem_of(exc: BaseException) -> Problem:
                            message="The conversation store is unavailable; retry shortly.",
                            headers={"Retry-After": "1"})
         case errors.ModelError():
-            logger.warning("model provider failed: %s", exc)
+            logger.warning("model provider failed: %s%s", exc,
+                           f" ({exc.where})" if exc.where else "")
             return Problem(status=502, type="server_error", code="upstream_error",
                            message=f"The model provider failed: {exc}", headers=NO_RETRY)
         case HTTPException() if exc.code in _HTTP:

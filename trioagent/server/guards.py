@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from typing import TYPE_CHECKING
 
 from werkzeug.exceptions import UnsupportedMediaType
@@ -21,6 +22,8 @@ PUBLIC_PREFIXES = ("/static/",)
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Conversation-Id, X-Request-Id"
 EXPOSED_HEADERS = "X-Conversation-Id, X-Request-Id"
 ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
+"""An HTTP header name (RFC 9110 token), as a preflight may ask for it."""
 
 
 class AuthError(Exception):
@@ -120,13 +123,25 @@ def cors_headers(origin: str | None, allowed: Sequence[str]) -> dict[str, str]:
     }
 
 
-def preflight_headers(origin: str | None, allowed: Sequence[str]) -> dict[str, str]:
+def preflight_headers(
+    origin: str | None, allowed: Sequence[str], requested: str | None = None
+) -> dict[str, str]:
+    """The answer to a CORS preflight from ``origin``.
+
+    Besides ``ALLOWED_HEADERS``, the headers the page asks for (``requested``, the
+    ``Access-Control-Request-Headers`` list) are allowed: the openai SDK in a browser sends
+    ``X-Stainless-*`` headers, and a browser refuses the request if one is not allowed.
+    The origin is the gate; auth never depends on a header being absent.
+    """
     headers = cors_headers(origin, allowed)
     if headers:
+        names = [name.strip() for name in (requested or "").split(",")]
+        extra = [name for name in names if _HEADER_NAME.fullmatch(name)]
         headers.update({
             "Access-Control-Allow-Methods": ALLOWED_METHODS,
-            "Access-Control-Allow-Headers": ALLOWED_HEADERS,
+            "Access-Control-Allow-Headers": ", ".join([ALLOWED_HEADERS, *extra]),
             "Access-Control-Max-Age": "600",
+            "Vary": "Origin, Access-Control-Request-Headers",
         })
     return headers
 

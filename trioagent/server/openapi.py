@@ -215,7 +215,8 @@ def _request_schemas() -> dict[str, Schema]:
             "response_format": opt("object", description="`json_object` or `json_schema`; "
                                    "400 with providers that do not support it."),
             "tools": opt("array", items=ref("Tool"), description="Tools the client runs; "
-                         "unique names, none the name of one of the agent's own tools."),
+                         "unique names. One named like an agent tool is not offered: "
+                         "the agent's own tool shadows it."),
             "tool_choice": {"oneOf": [
                 {"type": "string", "enum": ["none", "auto", "required"]},
                 ref("NamedToolChoice"), {"type": "null"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
     from .app import ServerState
 
+log = logging.getLogger(__name__)
 CONVERSATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
     """Add the OpenAI-compatible routes for ``state``'s agents to ``app``."""
@@ -75,14 +77,24 @@ def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
         if parsed.model not in state.agents:
             raise UnknownModel(parsed.model)
         client_tools = client_tools_of(parsed)
-        clash = sorted(state.agent_tools[parsed.model] & {t.name for t in client_tools})
-        if clash:
+        # An agent tool shadows a client tool of the same name: Open WebUI offers its
+        # built-in tools (add_memory, search_memories, ...) on every request, and a user
+        # cannot rename them. The model sees the agent's tool; the client's is not offered.
+        shadowed = state.agent_tools[parsed.model] & {t.name for t in client_tools}
+        if shadowed:
+            log.debug("agent %r: its own tools shadow client tools %s",
+                      parsed.model, sorted(shadowed))
+            client_tools = [t for t in client_tools if t.name not in shadowed]
+        sampling = sampling_of(parsed)
+        forced = sampling.tool_choice.name if sampling.tool_choice else None
+        offered = state.agent_tools[parsed.model] | {t.name for t in client_tools}
+        if forced is not None and forced not in offered:
             raise RequestError(
-                f"Client tool {clash[0]!r} has the name of a tool of agent "
-                f"{parsed.model!r}: rename it.", param="tools",
+                f"tool_choice names the function {forced!r}, which is not among the tools "
+                "offered (the request's tools and the agent's own).", param="tool_choice",
             )
         return TurnRequest(
-            agent=parsed.model, messages=messages_of(parsed), sampling=sampling_of(parsed),
+            agent=parsed.model, messages=messages_of(parsed), sampling=sampling,
             client_tools=client_tools, conversation_id=scoped_conversation_id(),
         )
 

@@ -12,6 +12,7 @@ from hypercorn.trio import serve as hypercorn_serve
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent, Scope
     from quart_trio import QuartTrio
 
     from .options import ServeOptions
@@ -37,6 +38,35 @@ def hypercorn_config(options: ServeOptions) -> Config:
     return config
 
 
+def _shield_last_body(app: QuartTrio) -> Callable[
+    [Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]
+]:
+    """``app`` with the last body message of each HTTP response sent under a shield.
+
+    Hypercorn handles that send in the app's task, all the way to readying the connection
+    for the next request: it restarts the connection's idle timer there. quart-trio cancels
+    the app's task as soon as hypercorn reports the response complete, in the middle of that
+    send, so the timer never restarted: idle keep-alive connections (every pooled client:
+    the openai SDK, LangChain) were never closed, neither after ``keep_alive_timeout`` nor on
+    shutdown, which then waited the whole ``shutdown_grace``. The shielded part does no
+    waiting of its own (hypercorn already shields the socket write).
+    """
+
+    async def shielded_app(
+        scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        async def send_last_shielded(message: ASGISendEvent) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                with trio.CancelScope(shield=True):
+                    await send(message)
+            else:
+                await send(message)
+
+        await app(scope, receive, send_last_shielded if scope["type"] == "http" else send)
+
+    return shielded_app
+
+
 async def serve_app(
     app: QuartTrio,
     options: ServeOptions,
@@ -53,7 +83,7 @@ async def serve_app(
 
     async def started(task_status: trio.TaskStatus[list[str]]) -> None:
         await hypercorn_serve(
-            app, hypercorn_config(options), shutdown_trigger=shutdown_trigger,
+            _shield_last_body(app), hypercorn_config(options), shutdown_trigger=shutdown_trigger,
             task_status=task_status, mode="asgi",
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..chat import Message, Sampling, ToolCall, ToolSpec
+from ..chat import Message, Sampling, ToolCall, ToolChoice, ToolSpec
 from ..wire import openai as w
 
 if TYPE_CHECKING:
@@ -62,7 +62,18 @@ def sampling_of(request: w.ChatCompletionRequest) -> Sampling:
         frequency_penalty=request.frequency_penalty,
         parallel_tool_calls=request.parallel_tool_calls,
         response_format=request.response_format,
+        tool_choice=tool_choice_of(request.tool_choice),
     )
+
+
+def tool_choice_of(choice: w.ToolChoice | None) -> ToolChoice | None:
+    """A request's ``tool_choice`` for the model; ``"none"`` only hides the client's tools
+    (see :func:`client_tools_of`), so the agent's own tools stay at the model's choice."""
+    if choice is None or choice == "none":
+        return None
+    if isinstance(choice, w.NamedToolChoice):
+        return ToolChoice("tool", choice.function.name)
+    return ToolChoice(choice)
 
 
 def client_tools_of(request: w.ChatCompletionRequest) -> list[ToolSpec]:
