@@ -172,6 +172,13 @@ async def test_stop_button_cancels_the_running_turn(
         stop = page.get_by_role("button", name="Stop")
         expect(stop).to_be_visible()
         expect(page.locator(".typing")).to_be_visible()
+        # Stop only once the model call is out: a stop that beats it would leave the
+        # hanging reply queued for the next message.
+        for _ in range(400):
+            if fake.requests:
+                break
+            page.wait_for_timeout(25)
+        assert fake.requests, "the model call never reached the upstream"
         stop.click()
         expect(page.locator(".note.stopped")).to_contain_text("Stopped")
         expect(stop).to_be_hidden()
