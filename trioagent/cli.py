@@ -299,8 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("trio-websocket").setLevel(logging.WARNING)
     # The MCP SDK logs every lost connection with a traceback (some under the name
     # "client"); the toolset reports those failures itself.
-    for name in ("mcp", "client"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+    if not args.verbose:
+        for name in ("mcp", "client"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         if args.command == "chat":  # a client: no agent file
             from .chat_client import chat_command
