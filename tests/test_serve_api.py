@@ -19,6 +19,7 @@ from trioagent.testing import (
     text,
     trioagent_command,
 )
+from trioagent.testing.process import pid_alive as alive
 
 AGENT = """\
 agents:
@@ -194,13 +195,6 @@ def children_of(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             children.append(int(stat.parent.name))
     return children
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 async def test_workers_share_the_port_and_the_sessions(

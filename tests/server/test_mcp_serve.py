@@ -13,6 +13,8 @@ import trio
 
 from trioagent.config import parse_agent_file
 from trioagent.testing import FakeOpenAI, text, tool_calls
+from trioagent.testing.process import pid_alive as alive
+from trioagent.testing.process import wait_dead
 
 MCP_SERVER = Path(__file__).resolve().parent.parent / "tools" / "mcp_server.py"
 USER = [{"role": "user", "content": "go"}]
@@ -35,14 +37,6 @@ models:
     return parse_agent_file(yaml, source="mcp.yaml", env={})
 
 
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
 async def test_model_calls_reach_the_mcp_server(start_server: Any, fake: FakeOpenAI) -> None:
     fake.enqueue(
         tool_calls([("c1", "echo", '{"text": "ahoy"}'), ("c2", "env", '{"name": "GREETING"}'),
@@ -61,8 +55,4 @@ async def test_model_calls_reach_the_mcp_server(start_server: Any, fake: FakeOpe
             assert pid != os.getpid()
             assert alive(pid)
         # The server stopped: its runtimes closed and the MCP process is gone.
-        for _ in range(100):
-            if not alive(pid):
-                break
-            await trio.sleep(0.05)
-        assert not alive(pid)
+        assert await wait_dead(pid, within=5)

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import trio
 
 from trioagent.chat import ToolResult
+from trioagent.testing.process import wait_dead
 from trioagent.tools import ShellToolset, ToolContext
 
 
@@ -15,24 +15,6 @@ async def run(ctx: ToolContext, cmd: str, toolset: ShellToolset | None = None,
     with trio.fail_after(10):
         async with toolset or ShellToolset() as shell:
             return await shell.call("shell", {"cmd": cmd, **arguments}, ctx)
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie waiting for its reaper counts as dead)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
-async def wait_dead(pid: int) -> bool:
-    """Whether ``pid`` is dead within 2 seconds."""
-    for _ in range(100):
-        if not alive(pid):
-            return True
-        await trio.sleep(0.02)
-    return False
 
 
 async def test_output_and_exit_code(ctx: ToolContext) -> None:

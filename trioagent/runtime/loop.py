@@ -68,9 +68,10 @@ async def run_agent(
 
     for _ in range(runtime.max_iterations):
         reply = await _call_model(runtime, session, offered, sampling, emit, texts)
-        # A client's tool_choice shapes the turn's first reply; after the agent's own
-        # tools ran, forcing a tool again would loop until max_iterations.
-        sampling = attrs.evolve(sampling, tool_choice=None)
+        if sampling.tool_choice is not None:
+            # A client's tool_choice shapes the turn's first reply; after the agent's own
+            # tools ran, forcing a tool again would loop until max_iterations.
+            sampling = attrs.evolve(sampling, tool_choice=None)
         usage += reply.usage
         await emit(events.UsageUpdate(usage))
         session.messages.append(Message.assistant(reply.text, reply.tool_calls))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
@@ -71,3 +72,22 @@ async def open_server_process(
             process.kill()
         with trio.CancelScope(shield=True):
             await process.wait()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie waiting for its reaper counts as dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+async def wait_dead(pid: int, within: float = 2.0) -> bool:
+    """Whether process ``pid`` is dead within ``within`` seconds (polled: a process we
+    did not start gives us nothing to wait on)."""
+    for _ in range(max(1, round(within / 0.02))):
+        if not pid_alive(pid):
+            return True
+        await trio.sleep(0.02)
+    return not pid_alive(pid)

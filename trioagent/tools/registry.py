@@ -21,6 +21,7 @@ from trioagent.chat import ToolResult
 from trioagent.errors import ConfigError
 
 from .filesystem import FilesystemToolset
+from .mcp import MCPToolset
 from .memory import DEFAULT_PATH, MemoryToolset
 from .policy import GuardedToolset, refused_tools, shell_environment
 from .shell import DEFAULT_TIMEOUT, ShellToolset
@@ -93,8 +94,6 @@ def build_toolset(
             )
         if host is None:
             raise ConfigError("an mcp toolset needs a host nursery (open it through a Team)")
-        from .mcp import MCPToolset
-
         toolset = MCPToolset(cfg, host=host, working_dir=working_dir or Path.cwd())
     else:
         raise ConfigError(
