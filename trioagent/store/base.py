@@ -56,3 +56,19 @@ class ConversationStore(Protocol):
     async def delete(self, conversation_id: str) -> bool:
         """Forget a conversation; True when it existed."""
         ...
+
+    async def count(self) -> int:
+        """How many conversations the store holds (for metrics).
+
+        Raises:
+            StoreUnavailable: the store cannot be reached.
+        """
+        ...
+
+    async def check(self) -> None:
+        """Return when the store answers (``/readyz``).
+
+        Raises:
+            StoreUnavailable: the store cannot be reached.
+        """
+        ...

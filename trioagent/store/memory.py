@@ -60,6 +60,12 @@ class MemoryStore:
     async def delete(self, conversation_id: str) -> bool:
         return self._entries.pop(conversation_id, None) is not None
 
+    async def count(self) -> int:
+        return len(self)
+
+    async def check(self) -> None:
+        """Always ready: the conversations are in this process."""
+
     @asynccontextmanager
     async def turn(self, conversation_id: str) -> AsyncIterator[Turn]:
         if conversation_id in self._busy:

@@ -87,6 +87,14 @@ class SQLiteStore:
         """
         return await self._run(_count)
 
+    async def check(self) -> None:
+        """Return when the file answers a query.
+
+        Raises:
+            StoreUnavailable: the database failed.
+        """
+        await self._run(_count)
+
     @asynccontextmanager
     async def turn(self, conversation_id: str) -> AsyncIterator[Turn]:
         """Load the conversation for one turn; store it at the end if the turn commits.
