@@ -3,6 +3,7 @@ an agent file pointing at it, a real server."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
@@ -19,6 +20,7 @@ from trioagent.config import AgentFile, parse_agent_file
 from trioagent.server.app import ApiKind, serve_agents
 from trioagent.server.options import ServeOptions
 from trioagent.testing import FakeOpenAI, open_fake_openai
+from trioagent.testing.redis import RedisServer, open_redis_server, redis_available
 
 AGENT_YAML = """\
 agents:
@@ -105,4 +107,21 @@ def start_server(agent_file: AgentFile, tmp_path: Path) -> StartServer:
 @pytest.fixture
 async def server(start_server: StartServer) -> AsyncIterator[Server]:
     async with start_server() as server:
+        yield server
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A real ``redis-server`` on a free loopback port, its data in a temporary directory.
+
+    Skipped when Debian's redis-server is not installed, unless TRIOAGENT_REQUIRE_REDIS=1
+    (as .ci/run sets) makes that a failure.
+    """
+    if not redis_available():
+        if os.environ.get("TRIOAGENT_REQUIRE_REDIS") == "1":
+            pytest.fail("redis-server is not installed (TRIOAGENT_REQUIRE_REDIS=1)")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    directory = tmp_path / "redis"
+    directory.mkdir()
+    async with open_redis_server(directory) as server:
         yield server

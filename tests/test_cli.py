@@ -12,7 +12,8 @@ import pytest
 import trio
 
 from trioagent.cli import build_parser, serve_options
-from trioagent.server.options import parse_duration, parse_size
+from trioagent.server.options import SHARED_CACHE_MAX, parse_duration, parse_size
+from trioagent.store import StoreURL
 from trioagent.testing import (
     FakeOpenAI,
     hang,
@@ -98,10 +99,56 @@ def test_serve_chat_defaults() -> None:
     assert (options.host, options.port) == ("127.0.0.1", 8083)
     assert options.max_request_size == 1024 * 1024
     assert options.request_timeout == 300
-    assert options.conversations_max == 0
+    assert options.store_for("chat") == StoreURL("memory")
+    assert options.cache_size(options.store_for("chat")) == 0
     assert options.conversation_ttl == 1800
     assert options.max_idle_runtimes == 4
     assert options.api_keys == ()
+
+
+@pytest.mark.parametrize(("api", "flags", "store", "cache", "workers"), [
+    ("chat", ["--store", "memory:"], StoreURL("memory"), 0, 1),
+    ("chat", ["--store", "memory:", "--conversations-max", "50"], StoreURL("memory"), 50, 1),
+    ("chat", ["--store", "redis://127.0.0.1:6379/2"],
+     StoreURL("redis", "redis://127.0.0.1:6379/2"), SHARED_CACHE_MAX, os.cpu_count()),
+    ("chat", ["--store", "sqlite:c.db", "--conversations-max", "0"],
+     StoreURL("sqlite", "c.db"), 0, os.cpu_count()),
+    ("api", ["--store", "redis://h:1/0", "--rate-limit", "5/s"],
+     StoreURL("redis", "redis://h:1/0"), SHARED_CACHE_MAX, 1),
+    ("api", ["--sessions", ":memory:"], StoreURL("sqlite", ":memory:"), 0, 1),
+    ("api", ["--store", "memory:"], StoreURL("memory"), 0, 1),
+], ids=["memory", "memory-cache", "redis", "sqlite-off", "api-redis-rate", "api-sessions",
+        "api-memory"])
+def test_store_flag_picks_store_cache_and_workers(
+    api: str, flags: list[str], store: StoreURL, cache: int, workers: int
+) -> None:
+    args = build_parser().parse_args(["serve", api, "a.yaml", *flags])
+    options = serve_options(args, {})
+    assert options.store_for(api) == store
+    if api == "chat":
+        assert options.cache_size(store) == cache
+    assert options.workers == workers
+
+
+@pytest.mark.parametrize("value", ["redis", "sqlite:", "memory:x", "postgres://h/db", "redis:/h"])
+def test_bad_store_url_is_refused_with_the_forms(value: str, capsys) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "chat", "a.yaml", "--store", value])
+    assert "use memory:, sqlite:PATH or redis://HOST:PORT/DB" in capsys.readouterr().err
+
+
+def test_sessions_and_store_together_are_refused() -> None:
+    args = build_parser().parse_args(
+        ["serve", "api", "a.yaml", "--sessions", "a.db", "--store", "memory:"]
+    )
+    with pytest.raises(ValueError, match="pass only --store"):
+        serve_options(args, {})
+
+
+def test_store_url_hides_the_password() -> None:
+    assert str(StoreURL.parse("redis://:s3cret@h:6379/0")) == "redis://:***@h:6379/0"
+    assert str(StoreURL.parse("redis://u:s3cret@h:6379/0")) == "redis://u:***@h:6379/0"
+    assert str(StoreURL.parse("sqlite:/x/y.db")) == "sqlite:/x/y.db"
 
 
 def test_serve_api_flags_fill_options() -> None:
@@ -112,7 +159,7 @@ def test_serve_api_flags_fill_options() -> None:
     ])
     options = serve_options(args, {})
     assert options.agent == "helper"
-    assert options.sessions == "/tmp/s.db"
+    assert options.store_for("api") == StoreURL("sqlite", "/tmp/s.db")
     assert options.rate_limit is not None
     assert (options.rate_limit.requests, options.rate_limit.period) == (60, 60)
     assert options.api_keys == ("k",)
@@ -124,7 +171,7 @@ def test_serve_api_flags_fill_options() -> None:
 def test_serve_api_defaults_and_flags_that_belong_to_chat_only() -> None:
     parser = build_parser()
     options = serve_options(parser.parse_args(["serve", "api", "a.yaml"]), {})
-    assert options.sessions == "trioagent-sessions.db"
+    assert options.store_for("api") == StoreURL("sqlite", "trioagent-sessions.db")
     assert options.rate_limit is None
     with pytest.raises(SystemExit):
         parser.parse_args(["serve", "api", "a.yaml", "--conversations-max", "5"])

@@ -9,7 +9,7 @@ import signal
 import sys
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import trio
 
@@ -18,17 +18,26 @@ from .config import check_api_keys, load_agent_file, read_env_file
 from .config.refs import apply_models_gateway
 from .errors import TrioagentError, describe
 from .server.errors import unwrap
-from .server.options import ServeOptions, parse_duration, parse_listen, parse_size
+from .server.options import (
+    SHARED_CACHE_MAX,
+    ServeOptions,
+    parse_duration,
+    parse_listen,
+    parse_size,
+)
 from .server.ratelimit import parse_rate
 from .server.workers import default_workers
+from .store import StoreURL
 from .tools import SAFETY_LEVELS
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from .config import AgentFile
 
 logger = logging.getLogger("trioagent")
+
+T = TypeVar("T")
 
 DESCRIPTION = """\
 Serve LLM agents defined in docker-agent YAML through OpenAI-compatible APIs.
@@ -161,6 +170,19 @@ def _add_agent_flags(parser: argparse.ArgumentParser) -> None:
                         "else standard); see docs/security.md")
 
 
+def _explained(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """``parse`` for argparse ``type=``: its ValueError's message reaches the user."""
+
+    def parse_flag(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    parse_flag.__name__ = parse.__name__
+    return parse_flag
+
+
 def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
     defaults = ServeOptions()
     if api == "chat":
@@ -169,7 +191,7 @@ def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
         parser.add_argument("-a", "--agent", metavar="NAME",
                             help="the agent to talk to (default: root, else the first); a "
                             "request may pick another with \"agent\" unless this is set")
-    parser.add_argument("-l", "--listen", metavar="HOST:PORT", type=parse_listen,
+    parser.add_argument("-l", "--listen", metavar="HOST:PORT", type=_explained(parse_listen),
                         default=(defaults.host, defaults.port),
                         help="address to listen on; port 0 picks a free port "
                         "(default: 127.0.0.1:8083)")
@@ -181,31 +203,40 @@ def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
                         help="allow a non-loopback address without an API key")
     parser.add_argument("--cors-origin", metavar="ORIGIN", action="append", default=[],
                         help="allow browser calls from this exact origin (repeatable)")
-    parser.add_argument("--max-request-size", metavar="SIZE", type=parse_size,
+    parser.add_argument("--max-request-size", metavar="SIZE", type=_explained(parse_size),
                         default=defaults.max_request_size,
                         help="largest request body, e.g. 512KiB or 1MiB (default: 1MiB)")
-    parser.add_argument("--request-timeout", metavar="DURATION", type=parse_duration,
+    parser.add_argument("--request-timeout", metavar="DURATION", type=_explained(parse_duration),
                         default=defaults.request_timeout,
                         help="time a whole turn may take, e.g. 90s or 5m (default: 5m)")
     if api == "chat":
+        parser.add_argument("--store", metavar="URL", type=_explained(StoreURL.parse),
+                            help="where X-Conversation-Id conversations live: memory: (this "
+                            "process), sqlite:PATH (the processes of one machine) or "
+                            "redis://HOST:PORT/DB (many machines) (default: memory:)")
         parser.add_argument("--conversations-max", metavar="N", type=int,
-                            default=defaults.conversations_max,
                             help="conversations kept server-side for X-Conversation-Id; "
-                            "0 disables the cache (default: 0)")
-        parser.add_argument("--conversation-ttl", metavar="DURATION", type=parse_duration,
+                            f"0 disables the cache (default: 0 with memory:, {SHARED_CACHE_MAX} "
+                            "with a shared --store)")
+        parser.add_argument("--conversation-ttl", metavar="DURATION",
+                            type=_explained(parse_duration),
                             default=defaults.conversation_ttl,
                             help="forget a conversation idle this long (default: 30m)")
     else:
-        parser.add_argument("--sessions", metavar="PATH", default=defaults.sessions,
-                            help="SQLite file that keeps the sessions; ':memory:' keeps "
-                            f"them in memory only (default: ./{defaults.sessions})")
-    parser.add_argument("--rate-limit", metavar="N/UNIT", type=parse_rate,
+        parser.add_argument("--store", metavar="URL", type=_explained(StoreURL.parse),
+                            help="where sessions live: sqlite:PATH (the processes of one "
+                            "machine), redis://HOST:PORT/DB (many machines) or memory: (this "
+                            f"process, until it stops) (default: sqlite:{defaults.sessions})")
+        parser.add_argument("--sessions", metavar="PATH",
+                            help="the same as --store sqlite:PATH; ':memory:' keeps them in "
+                            "memory only")
+    parser.add_argument("--rate-limit", metavar="N/UNIT", type=_explained(parse_rate),
                         help="requests allowed per API key (or client address without "
                         "one), e.g. 60/min; over it: 429 with Retry-After (default: off)")
     parser.add_argument("--max-idle-runtimes", metavar="N", type=int,
                         default=defaults.max_idle_runtimes,
                         help="idle agent runtimes kept open per agent (default: 4)")
-    parser.add_argument("--keep-alive", metavar="DURATION", type=parse_duration,
+    parser.add_argument("--keep-alive", metavar="DURATION", type=_explained(parse_duration),
                         default=defaults.keep_alive_interval,
                         help="SSE keep-alive comment interval while tools run (default: 15s)")
     parser.add_argument("--workers", metavar="N", type=int,
@@ -213,11 +244,11 @@ def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
                         "cores for serve api with a sessions file and no --rate-limit, else "
                         "1; caches and rate limits are per process)")
     parser.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--ws-ping-interval", metavar="DURATION", type=parse_duration,
+    parser.add_argument("--ws-ping-interval", metavar="DURATION", type=_explained(parse_duration),
                         default=defaults.ws_ping_interval,
                         help="ping a quiet WebSocket client after this long; disconnect it "
                         "when it stays silent as long again (default: 20s)")
-    parser.add_argument("--shutdown-grace", metavar="DURATION", type=parse_duration,
+    parser.add_argument("--shutdown-grace", metavar="DURATION", type=_explained(parse_duration),
                         default=defaults.shutdown_grace,
                         help="time running turns may finish on SIGINT/SIGTERM (default: 10s)")
     _add_agent_flags(parser)
@@ -241,19 +272,24 @@ def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOpti
     per_api: dict[str, Any] = (
         {"conversations_max": args.conversations_max,
          "conversation_ttl": args.conversation_ttl}
-        if args.api == "chat" else {"sessions": args.sessions}
+        if args.api == "chat" else {}
     )
+    store = args.store
+    if getattr(args, "sessions", None) is not None:
+        if store is not None:
+            raise ValueError("--sessions and --store both name the store: pass only --store")
+        store = StoreURL("sqlite", args.sessions)
     options = ServeOptions(
-        **per_api,
+        **per_api, store=store,
         host=host, port=port, agent=args.agent, api_keys=tuple(keys),
         cors_origins=tuple(args.cors_origin), max_request_size=args.max_request_size,
         request_timeout=args.request_timeout, rate_limit=args.rate_limit,
         max_idle_runtimes=args.max_idle_runtimes,
         keep_alive_interval=args.keep_alive, shutdown_grace=args.shutdown_grace,
         ws_ping_interval=args.ws_ping_interval, listen_fd=args.worker_fd,
-        # Workers share the sessions file, but not the rate limit's counts.
+        # Workers share a store, but not the rate limit's counts.
         workers=default_workers(
-            args.api == "api" and args.sessions != ":memory:" and args.rate_limit is None
+            _store_of(args.api, store).shared and args.rate_limit is None
         ) if args.workers is None else args.workers,
         working_dir=(args.working_dir or Path.cwd()).resolve(),
         insecure_no_auth=args.insecure_no_auth,
@@ -261,6 +297,10 @@ def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOpti
     )
     options.check()
     return options
+
+
+def _store_of(api: str, store: StoreURL | None) -> StoreURL:
+    return ServeOptions(store=store).store_for(api)
 
 
 def load_environment(env_files: Sequence[str]) -> dict[str, str]:
@@ -363,10 +403,10 @@ async def _serve(
     return 0
 
 
-async def _check_sessions(path: str) -> None:
-    from .store import open_sqlite_store
+async def _check_store(store: StoreURL) -> None:
+    from .store import open_store
 
-    async with open_sqlite_store(path):
+    async with open_store(store, max_items=0, ttl=0, lock_ttl=1):
         pass
 
 
@@ -374,10 +414,13 @@ def _startup_line(api: str, url: str, file: AgentFile, options: ServeOptions) ->
     agents = ", ".join([options.agent] if options.agent else list(file.agents))
     more = f"; {options.workers} workers" if options.workers > 1 else ""
     more += f"; tool safety: {options.tool_safety}"
+    store = options.store_for(api)
     if api == "chat":
+        if size := options.cache_size(store):
+            more = f"; conversations: {store}, at most {size}{more}"
         return f"trioagent serve chat: listening on {url}/v1 (models: {agents}{more})"
     return (f"trioagent serve api: listening on {url}/api/chat "
-            f"(agents: {agents}; sessions: {options.sessions}{more})")
+            f"(agents: {agents}; sessions: {store}{more})")
 
 
 def _serve_workers(
@@ -386,8 +429,8 @@ def _serve_workers(
 ) -> int:
     from .server.workers import bind_socket, serve_workers
 
-    if args.api == "api":  # fail here, once, rather than in every worker; make the schema
-        trio.run(_check_sessions, options.sessions)
+    # Fail here, once, rather than in every worker (and make the SQLite schema).
+    trio.run(_check_store, options.store_for(args.api))
     sock = bind_socket(options.host, options.port)
     host = f"[{options.host}]" if ":" in options.host else options.host
     url = f"http://{host}:{sock.getsockname()[1]}"

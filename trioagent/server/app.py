@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import RateLimitExceeded
 from ..runtime import open_pool, open_team
-from ..store import MemoryStore, open_sqlite_store
+from ..store import open_store
 from .errors import Problem, api_error, openai_error, problem_of
 from .guards import (
     AuthError,
@@ -168,7 +168,7 @@ async def serve_agents(
 
     Raises:
         ConfigError: an agent cannot be opened (its model or toolsets).
-        StoreUnavailable: ``serve api`` cannot open its sessions file.
+        StoreUnavailable: the conversation store cannot be opened or reached.
     """
     agents = [options.agent] if options.agent else list(file.agents)
     async with AsyncExitStack() as stack:
@@ -185,10 +185,15 @@ async def serve_agents(
             async with pool.borrow(name) as runtime:
                 agent_tools[name] = frozenset(spec.name for spec in runtime.tool_specs())
         store: ConversationStore | None = None
-        if api == "api":
-            store = await stack.enter_async_context(open_sqlite_store(options.sessions))
-        elif options.conversations_max:
-            store = MemoryStore(options.conversations_max, options.conversation_ttl)
+        url = options.store_for(api)
+        if api == "api":  # sessions persist: no bound, no expiry
+            store = await stack.enter_async_context(
+                open_store(url, max_items=0, ttl=0, lock_ttl=options.lock_ttl)
+            )
+        elif size := options.cache_size(url):
+            store = await stack.enter_async_context(open_store(
+                url, max_items=size, ttl=options.conversation_ttl, lock_ttl=options.lock_ttl
+            ))
         state = ServerState(
             options=options, team=team, pool=pool, store=store,
             runner=TurnRunner(pool, store, options.request_timeout),

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import attrs
 
+from ..store.open import StoreURL
 from ..tools import Safety  # noqa: TC001 (attrs reads annotations at runtime)
 from .ratelimit import Rate  # noqa: TC001 (attrs reads annotations at runtime)
 
+SHARED_CACHE_MAX = 100_000
+"""``serve chat``'s conversation bound on a shared store when --conversations-max is unset."""
 KIB = 1024
 MIB = 1024 * KIB
 
@@ -93,11 +96,15 @@ class ServeOptions:
     """Seconds a whole turn may take: model calls, tools and streaming."""
     body_timeout: float = 60.0
     """Seconds a client may take to send the request body (408 after)."""
-    conversations_max: int = 0
-    """Conversations kept server-side for X-Conversation-Id; 0 disables the cache."""
+    store: StoreURL | None = None
+    """Where conversations live (``--store``); None: `store_for` the API's default."""
+    conversations_max: int | None = None
+    """Conversations kept server-side for X-Conversation-Id; 0 disables the cache. None:
+    off with the ``memory:`` store, `SHARED_CACHE_MAX` with a shared one."""
     conversation_ttl: float = 1800.0
     sessions: str = "trioagent-sessions.db"
-    """The SQLite file of ``serve api`` sessions; ``:memory:`` keeps them in memory only."""
+    """The SQLite file of ``serve api`` sessions when ``store`` is None; ``:memory:`` keeps
+    them in memory only."""
     rate_limit: Rate | None = None
     """Requests allowed per API key (or client address without one); None: no limit."""
     max_idle_runtimes: int = 4
@@ -118,6 +125,24 @@ class ServeOptions:
     safety: Safety | None = None
     """The tool policy (``tools.policy``); None: ``restricted`` when listening beyond
     loopback, ``standard`` on loopback."""
+
+    def store_for(self, api: str) -> StoreURL:
+        """The store in force: ``store``, else ``serve api``'s sessions file or ``memory:``."""
+        if self.store is not None:
+            return self.store
+        return StoreURL("sqlite", self.sessions) if api == "api" else StoreURL("memory")
+
+    def cache_size(self, store: StoreURL) -> int:
+        """How many conversations ``serve chat`` keeps in ``store``; 0: no cache."""
+        if self.conversations_max is not None:
+            return self.conversations_max
+        return SHARED_CACHE_MAX if store.shared else 0
+
+    @property
+    def lock_ttl(self) -> float:
+        """Seconds a turn's lock on a shared store lives: longer than any turn may take,
+        so it only ever expires under a replica that died or stalled mid-turn."""
+        return self.request_timeout + max(1.0, 0.1 * self.request_timeout)
 
     @property
     def tool_safety(self) -> Safety:
@@ -141,7 +166,7 @@ class ServeOptions:
             raise ValueError("--request-timeout must be positive")
         if self.max_request_size <= 0:
             raise ValueError("--max-request-size must be positive")
-        if self.conversations_max < 0:
+        if self.conversations_max is not None and self.conversations_max < 0:
             raise ValueError("--conversations-max must be 0 (off) or more")
         if self.conversation_ttl <= 0:
             raise ValueError("--conversation-ttl must be positive")
