@@ -103,7 +103,7 @@ def register_api_routes(app: QuartTrio, state: ServerState) -> None:
             )
         session_id = parsed.session_id or uuid.uuid4().hex
         key = session_key(session_id)
-        if store.is_busy(key):  # a fast answer; the store's lock decides
+        if await store.is_taken(key):  # a fast answer before a stream starts
             raise ConversationBusy(session_id)
         turn = TurnRequest(
             agent=agent, messages=[Message.user(parsed.message)], sampling=Sampling(),
@@ -131,7 +131,7 @@ def register_api_routes(app: QuartTrio, state: ServerState) -> None:
     @app.delete("/api/sessions/<session_id>")
     async def delete_session(session_id: str) -> Response:
         key = session_key(session_id)
-        if store.is_busy(key):
+        if await store.is_taken(key):
             raise ConversationBusy(session_id)
         if not await store.delete(key):
             raise SessionNotFound(session_id)

@@ -58,7 +58,7 @@ def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
         body = await request.get_data(cache=False, as_text=False)
         assert isinstance(body, bytes)
         parsed = wire.parse_chat_request(body)
-        turn = turn_request(parsed)
+        turn = await turn_request(parsed)
         conversation_id = request.headers.get("X-Conversation-Id")
         if parsed.stream:
             include_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
@@ -72,7 +72,7 @@ def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
             response.headers["X-Conversation-Id"] = conversation_id
         return response
 
-    def turn_request(parsed: w.ChatCompletionRequest) -> TurnRequest:
+    async def turn_request(parsed: w.ChatCompletionRequest) -> TurnRequest:
         """Decide everything that can fail before the response starts."""
         if parsed.model not in state.agents:
             raise UnknownModel(parsed.model)
@@ -95,10 +95,10 @@ def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
             )
         return TurnRequest(
             agent=parsed.model, messages=messages_of(parsed), sampling=sampling,
-            client_tools=client_tools, conversation_id=scoped_conversation_id(),
+            client_tools=client_tools, conversation_id=await scoped_conversation_id(),
         )
 
-    def scoped_conversation_id() -> str | None:
+    async def scoped_conversation_id() -> str | None:
         conversation_id = request.headers.get("X-Conversation-Id")
         if conversation_id is None or state.store is None:
             return None
@@ -108,7 +108,7 @@ def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
                 "':' or '-'.", param="X-Conversation-Id",
             )
         key = conversation_key(g.key_scope, conversation_id)
-        if state.store.is_busy(key):
+        if await state.store.is_taken(key):  # a fast answer before a stream starts
             raise ConversationBusy(conversation_id)
         return key
 

@@ -46,7 +46,18 @@ class ConversationStore(Protocol):
         ...
 
     def is_busy(self, conversation_id: str) -> bool:
-        """Whether a turn on this id is running (a fast pre-check; ``turn`` decides)."""
+        """Whether a turn of this process on this id is running."""
+        ...
+
+    async def is_taken(self, conversation_id: str) -> bool:
+        """Whether a turn on this id is running here or, for a shared store, anywhere.
+
+        A fast pre-check that lets a route answer 409 (or 503) before its response
+        starts; ``turn`` decides.
+
+        Raises:
+            StoreUnavailable: the store cannot be reached.
+        """
         ...
 
     async def get(self, conversation_id: str) -> Session | None:

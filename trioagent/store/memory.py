@@ -52,6 +52,9 @@ class MemoryStore:
     def is_busy(self, conversation_id: str) -> bool:
         return conversation_id in self._busy
 
+    async def is_taken(self, conversation_id: str) -> bool:
+        return conversation_id in self._busy
+
     async def get(self, conversation_id: str) -> Session | None:
         self._expire()
         entry = self._entries.get(conversation_id)

@@ -100,8 +100,7 @@ return redis.call('ZCARD', KEYS[1])
 class RedisStore:
     """Conversations in Redis; build it with `open_redis_store`.
 
-    ``is_busy`` sees only this process's turns; a turn of another process on the same id
-    surfaces as `ConversationBusy` when this one tries to take the lock.
+    ``is_busy`` sees only this process's turns, ``is_taken`` those of every replica.
     """
 
     _client: coredis.Redis[bytes]
@@ -120,6 +119,16 @@ class RedisStore:
 
     def is_busy(self, conversation_id: str) -> bool:
         return conversation_id in self._busy
+
+    async def is_taken(self, conversation_id: str) -> bool:
+        """Whether a turn here or on another replica holds the lock.
+
+        Raises:
+            StoreUnavailable: Redis cannot be reached.
+        """
+        if conversation_id in self._busy:
+            return True
+        return bool(await self._call(self._client.exists([self._lock(conversation_id)])))
 
     async def get(self, conversation_id: str) -> Session | None:
         """A new copy of the stored conversation, or None.

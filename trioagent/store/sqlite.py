@@ -61,6 +61,10 @@ class SQLiteStore:
     def is_busy(self, conversation_id: str) -> bool:
         return conversation_id in self._busy
 
+    async def is_taken(self, conversation_id: str) -> bool:
+        """This process's turns only: another process's turn shows at commit (409)."""
+        return conversation_id in self._busy
+
     async def get(self, conversation_id: str) -> Session | None:
         """A new copy of the stored conversation, or None.
 
