@@ -213,3 +213,11 @@ def describe(exc: BaseException) -> str:
     """``exc`` for the terminal: its message, and the model provider's address if known."""
     where = exc.where if isinstance(exc, ModelError) else None
     return f"{exc} ({where})" if where else str(exc)
+
+
+def sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The exception a group wraps when it wraps just one (a nursery or task group around
+    one failure), else None."""
+    if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], BaseExceptionGroup):
+        return group.exceptions[0]
+    return None

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import trio
 
+from ..errors import sole_exception
+
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Callable
     from contextlib import AbstractAsyncContextManager
@@ -50,10 +52,8 @@ def buffered_channel(
                     yield receive
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            if len(group.exceptions) == 1 and not isinstance(
-                group.exceptions[0], BaseExceptionGroup
-            ):
-                raise group.exceptions[0] from None
+            if (sole := sole_exception(group)) is not None:
+                raise sole from None
             raise
 
     return context_manager

@@ -29,7 +29,7 @@ import coredis
 import coredis.exceptions
 import trio
 
-from ..errors import ConversationBusy, StoreUnavailable
+from ..errors import ConversationBusy, StoreUnavailable, sole_exception
 from ..runtime.session import Session
 from .base import Turn
 from .codec import dumps_session, loads_session
@@ -280,8 +280,6 @@ async def open_redis_store(
                 ) from exc
             yield store
     except BaseExceptionGroup as group:  # that task group wraps what leaves it
-        if len(group.exceptions) == 1 and not isinstance(
-            group.exceptions[0], BaseExceptionGroup
-        ):
-            raise group.exceptions[0] from None
+        if (sole := sole_exception(group)) is not None:
+            raise sole from None
         raise
