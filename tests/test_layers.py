@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "trioagent"
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "chat": set(),
+    "logs": set(),
     "wire": {"errors"},
     "oci": {"errors"},
     "config": {"errors", "oci"},
@@ -21,7 +22,8 @@ ALLOWED: dict[str, set[str]] = {
     "tools": {"chat", "config", "errors"},
     "runtime": {"models", "tools", "chat", "config", "errors"},
     "store": {"runtime", "chat", "errors"},
-    "server": {"store", "runtime", "models", "tools", "wire", "config", "chat", "errors"},
+    "server": {"store", "runtime", "models", "tools", "wire", "config", "chat", "errors",
+               "logs"},
     "chat_client": {"wire", "errors"},
     "bench": {"wire", "errors"},
     "oci_command": {"oci", "config", "errors"},

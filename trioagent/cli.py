@@ -17,6 +17,7 @@ from . import __version__
 from .config import check_api_keys, load_agent_file, read_env_file
 from .config.refs import apply_models_gateway
 from .errors import TrioagentError, describe
+from .logs import LOG_FORMATS, announce, stderr_handler
 from .server.errors import unwrap
 from .server.options import (
     SHARED_CACHE_MAX,
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"trioagent {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    _add_log_flags(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-a", "--agent", metavar="NAME",
                      help="which agent of the file to run (default: root, else the first)")
     _add_agent_flags(run)
+    _add_log_flags(run, after_command=True)
 
     serve = commands.add_parser("serve", help="serve agents over HTTP")
     apis = serve.add_subparsers(dest="api", required=True, metavar="API")
@@ -150,6 +152,20 @@ def _add_chat_command(commands: Any) -> None:
     # SUPPRESS keeps a `trioagent -v chat` from being reset by this flag's default.
     chat.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                       help="show the agent, the conversation id and token usage")
+    chat.add_argument("--log-format", choices=LOG_FORMATS, default=argparse.SUPPRESS,
+                      help="log lines as text or as JSON objects (default: text)")
+
+
+def _add_log_flags(parser: argparse.ArgumentParser, *, after_command: bool = False) -> None:
+    """``-v`` and ``--log-format``: on the main parser, and again after a command (where
+    SUPPRESS keeps a value given before the command)."""
+    default: dict[str, Any] = {"default": argparse.SUPPRESS} if after_command else {}
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details",
+                        **default)
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default=default.get(
+                        "default", "text"), help="log lines as text, or as one JSON object "
+                        "each (time, level, logger, message, request_id, exception) "
+                        "(default: text)")
 
 
 def _add_agent_flags(parser: argparse.ArgumentParser) -> None:
@@ -251,7 +267,12 @@ def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
     parser.add_argument("--shutdown-grace", metavar="DURATION", type=_explained(parse_duration),
                         default=defaults.shutdown_grace,
                         help="time running turns may finish on SIGINT/SIGTERM (default: 10s)")
+    parser.add_argument("--shutdown-drain", metavar="DURATION", type=_explained(parse_duration),
+                        default=defaults.shutdown_drain,
+                        help="on SIGINT/SIGTERM, go on serving this long with /readyz failing "
+                        "so a load balancer stops sending, then stop (default: 0s)")
     _add_agent_flags(parser)
+    _add_log_flags(parser, after_command=True)
 
 
 def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOptions:
@@ -286,6 +307,7 @@ def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOpti
         request_timeout=args.request_timeout, rate_limit=args.rate_limit,
         max_idle_runtimes=args.max_idle_runtimes,
         keep_alive_interval=args.keep_alive, shutdown_grace=args.shutdown_grace,
+        shutdown_drain=args.shutdown_drain,
         ws_ping_interval=args.ws_ping_interval, listen_fd=args.worker_fd,
         # Workers share a store, but not the rate limit's counts.
         workers=default_workers(
@@ -333,8 +355,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
+        handlers=[stderr_handler(args.log_format)],
     )
+    if args.log_format == "json":  # every line on stderr is JSON: warnings too
+        logging.captureWarnings(True)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("trio-websocket").setLevel(logging.WARNING)
     # The MCP SDK logs every lost connection with a traceback (some under the name
@@ -371,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         if not isinstance(inner, TrioagentError | ValueError | OSError):
             raise
-        print(f"trioagent: error: {describe(inner)}", file=sys.stderr)
+        announce(f"trioagent: error: {describe(inner)}", level=logging.ERROR)
         return 1
 
 
@@ -399,7 +423,7 @@ async def _serve(
             logger.warning("the parent process is gone: stopping now")
             nursery.cancel_scope.cancel()
         else:
-            print(_startup_line(api, url, file, options), file=sys.stderr, flush=True)
+            announce(_startup_line(api, url, file, options))
     return 0
 
 

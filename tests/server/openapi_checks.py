@@ -75,7 +75,8 @@ def check_answer(document: Document, path: str, method: str, response: httpx.Res
 
     Every header the response object lists must be sent, with a value its schema allows; a
     response object without ``content`` means no body. A JSON body is validated whole; an
-    event stream only as a string (its events are the caller's to check).
+    event stream event by event, each as ``{"event": "message", "data": ...}`` (the JSON in
+    its ``data`` is the caller's to check).
     """
     where = _where_response(document, path, method, response.status_code)
     documented = _at(document, where)
@@ -92,4 +93,11 @@ def check_answer(document: Document, path: str, method: str, response: httpx.Res
         return
     kind = media_type(response)
     validator = response_validator(document, path, method, response.status_code, kind)
-    validator.validate(response.json() if kind == "application/json" else response.text)
+    if kind != "text/event-stream":
+        validator.validate(response.json())
+        return
+    for block in response.text.split("\n\n"):
+        data = [line.removeprefix("data:").removeprefix(" ") for line in block.splitlines()
+                if line.startswith("data:")]
+        if data:
+            validator.validate({"event": "message", "data": "\n".join(data)})

@@ -12,6 +12,7 @@ import trio
 from openapi_checks import fetch_document, media_type, response_validator, validator_at
 from openapi_spec_validator import validate as validate_openapi
 
+from trioagent.server.guards import is_public
 from trioagent.testing import FakeOpenAI, text
 
 USER = [{"role": "user", "content": "hi"}]
@@ -27,9 +28,9 @@ async def test_document_is_public_and_valid_openapi_31(start_server) -> None:
     assert (bearer["type"], bearer["scheme"]) == ("http", "bearer")
     for path, operations in document["paths"].items():
         for operation in operations.values():
-            expected = [{"bearerAuth": []}] if path.startswith("/v1/") else []
+            expected = [] if is_public(path) else [{"bearerAuth": []}]
             assert operation["security"] == expected, path
-    assert "security" not in document  # nothing applies to /healthz and /openapi.json
+    assert "security" not in document  # nothing applies to /healthz, /readyz, /openapi.json
 
 
 async def test_document_components_are_valid_json_schemas(server) -> None:
@@ -89,12 +90,16 @@ async def test_stream_chunks_match_the_document(server, fake: FakeOpenAI) -> Non
     assert response.status_code == 200
     assert media_type(response) == "text/event-stream"
     content = document["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
-    assert content["text/event-stream"]["schema"]["type"] == "string"
+    event = validator_at(document, "paths", "/v1/chat/completions", "post", "responses", "200",
+                         "content", "text/event-stream", "schema")
+    assert content["text/event-stream"]["schema"]["required"] == ["data"]
     chunk = validator_at(document, "components", "schemas", "ChatCompletionChunk")
     events = [line.removeprefix("data: ") for line in response.text.split("\n\n") if line]
     assert events[-1] == "[DONE]"
-    for event in events[:-1]:
-        chunk.validate(json.loads(event))
+    for data in events:
+        event.validate({"event": "message", "data": data})
+    for data in events[:-1]:
+        chunk.validate(json.loads(data))
 
 
 async def test_models_and_errors_match_the_document(start_server) -> None:

@@ -16,6 +16,7 @@ from openapi_checks import Document, check_answer, fetch_document, validator_at
 from openapi_spec_validator import validate as validate_openapi
 
 from trioagent import __version__, wire
+from trioagent.server.guards import is_public
 from trioagent.server.openapi_api import NOT_BLANK_PATTERN, api_openapi_document
 from trioagent.server.ratelimit import parse_rate
 from trioagent.testing import FakeOpenAI, error, hang, text, tool_calls
@@ -74,7 +75,7 @@ async def test_document_is_public_and_valid_openapi_31(start_server) -> None:
     assert document["info"]["title"] == "trioagent serve api"
     bearer = document["components"]["securitySchemes"]["bearerAuth"]
     assert (bearer["type"], bearer["scheme"]) == ("http", "bearer")
-    assert "security" not in document  # nothing applies to /healthz and /openapi.json
+    assert "security" not in document  # nothing applies to /healthz, /readyz, /openapi.json
     operations = {
         (path, method): operation
         for path, item in document["paths"].items()
@@ -82,10 +83,10 @@ async def test_document_is_public_and_valid_openapi_31(start_server) -> None:
     }
     assert set(operations) == {
         (CHAT, "post"), (SESSION, "get"), (SESSION, "delete"),
-        ("/healthz", "get"), ("/openapi.json", "get"),
+        ("/healthz", "get"), ("/readyz", "get"), ("/metrics", "get"), ("/openapi.json", "get"),
     }
     for (path, _), operation in operations.items():
-        expected = [{"bearerAuth": []}] if path.startswith("/api/") else []
+        expected = [] if is_public(path) else [{"bearerAuth": []}]
         assert operation["security"] == expected, path
     for name, component in document["components"]["schemas"].items():
         try:

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Literal
 
 import attrs
 import trio
-from quart import Response, g, request
+from quart import Response, g, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from ..errors import RateLimitExceeded
+from ..logs import new_request_id, request_id
 from ..runtime import open_pool, open_team
 from ..store import open_store
+from .access import note_route, observe_requests
 from .errors import Problem, api_error, openai_error, problem_of
 from .guards import (
     AuthError,
@@ -24,9 +25,12 @@ from .guards import (
     authenticate,
     cors_headers,
     is_public,
+    is_rate_limited,
     preflight_headers,
     rate_client,
 )
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import Metrics
 from .ratelimit import RateLimiter
 from .responses import json_response
 from .routes_api import register_api_routes
@@ -49,6 +53,13 @@ logger = logging.getLogger(__name__)
 ApiKind = Literal["chat", "api"]
 """Which API a server speaks: OpenAI Chat Completions, or the simple chat API."""
 
+SHUTTING_DOWN = Problem(
+    status=503, type="server_error", code="shutting_down",
+    message="The server is shutting down; send requests to another instance.",
+    headers={"Retry-After": "1"},
+)
+"""The answer of ``/readyz`` once shutdown began, so that a load balancer drains the server."""
+
 
 @attrs.define(kw_only=True)
 class ServerState:
@@ -67,7 +78,9 @@ class ServerState:
     """Each exposed agent's own tool names (they shadow client tools of the same name)."""
     limiter: RateLimiter | None = None
     stopping: trio.Event = attrs.Factory(trio.Event)
-    """Set when the server begins to shut down (WebSockets close after their turn)."""
+    """Set when the server begins to shut down (WebSockets close after their turn,
+    ``/readyz`` answers 503)."""
+    metrics: Metrics = attrs.Factory(Metrics)
     created: int = attrs.Factory(lambda: int(time.time()))
 
     def check_rate(self, client: str) -> None:
@@ -96,10 +109,14 @@ def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
     )
     app.url_map.strict_slashes = False
     app.url_map.merge_slashes = False
+    app.asgi_app = observe_requests(  # type: ignore[method-assign,assignment]
+        app.asgi_app, state.metrics
+    )
 
     @app.before_request
     async def guard() -> Response | None:
-        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        note_route(request.url_rule.rule if request.url_rule else None)
+        g.request_id = request_id.get() or new_request_id(request.headers.get("X-Request-Id"))
         if request.method == "OPTIONS":
             headers = preflight_headers(
                 request.headers.get("Origin"), options.cors_origins,
@@ -110,8 +127,13 @@ def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
         if is_public(request.path):
             return None
         g.key_scope = authenticate(request, options.api_keys)
-        state.check_rate(rate_client(g.key_scope, request.remote_addr))
+        if is_rate_limited(request.path):
+            state.check_rate(rate_client(g.key_scope, request.remote_addr))
         return None
+
+    @app.before_websocket
+    async def note_websocket_route() -> None:
+        note_route(websocket.url_rule.rule if websocket.url_rule else None)
 
     @app.after_request
     async def decorate(response: Response) -> Response:
@@ -143,6 +165,19 @@ def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
     @app.get("/healthz")
     async def healthz() -> Response:
         return json_response({"status": "ok"})
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        if state.stopping.is_set():
+            return render(SHUTTING_DOWN)
+        if state.store is not None:
+            await state.store.check()  # StoreUnavailable: 503 through the error table
+        return json_response({"status": "ready"})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        body = await state.metrics.exposition(state.store)
+        return Response(body, content_type=METRICS_CONTENT_TYPE)
 
     if api == "chat":
         register_openai_routes(app, state)
@@ -194,9 +229,10 @@ async def serve_agents(
             store = await stack.enter_async_context(open_store(
                 url, max_items=size, ttl=options.conversation_ttl, lock_ttl=options.lock_ttl
             ))
+        metrics = Metrics()
         state = ServerState(
-            options=options, team=team, pool=pool, store=store,
-            runner=TurnRunner(pool, store, options.request_timeout),
+            options=options, team=team, pool=pool, store=store, metrics=metrics,
+            runner=TurnRunner(pool, store, options.request_timeout, metrics),
             agents=agents, default_agent=options.agent or file.default_agent,
             agent_tools=agent_tools,
             limiter=RateLimiter(options.rate_limit) if options.rate_limit else None,
@@ -205,6 +241,8 @@ async def serve_agents(
         async def trigger() -> None:
             await (shutdown_trigger or trio.sleep_forever)()
             state.stopping.set()
+            # Keep serving while a load balancer sees /readyz fail and stops sending.
+            await trio.sleep(options.shutdown_drain)
 
         await serve_app(
             create_app(state, api), options, shutdown_trigger=trigger, task_status=task_status,

@@ -15,6 +15,7 @@ from quart import Response
 from werkzeug.exceptions import HTTPException
 
 from .. import errors, wire
+from ..logs import request_id as current_request_id
 from ..wire import openai as w
 from .ratelimit import retry_after_header
 
@@ -83,6 +84,7 @@ def problem_of(exc: BaseException) -> Problem:
                            message=str(exc) or "The turn ran past the request timeout.",
                            headers=NO_RETRY)
         case errors.StoreUnavailable():
+            logger.warning("%s", exc)  # where and why, for the operator only
             return Problem(status=503, type="server_error", code="unavailable",
                            message="The conversation store is unavailable; retry shortly.",
                            headers={"Retry-After": "1"})
@@ -101,7 +103,8 @@ def problem_of(exc: BaseException) -> Problem:
             status = exc.code or 500
             return Problem(status=status, type="invalid_request_error" if status < 500
                            else "server_error", code=None, message=exc.description or exc.name)
-    request_id = uuid.uuid4().hex[:12]
+    # The exchange's X-Request-Id, so that the client's report leads to this log line.
+    request_id = current_request_id.get() or uuid.uuid4().hex[:12]
     logger.error("internal error (request id %s)", request_id, exc_info=exc)
     return Problem(status=500, type="server_error", code="internal_error",
                    message=f"Internal server error (request id {request_id}).",

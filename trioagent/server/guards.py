@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from quart import Request, Response
     from quart.wrappers import BaseRequestWebsocket
 
-PUBLIC_PATHS = frozenset({"/openapi.json", "/healthz", "/"})
+PUBLIC_PATHS = frozenset({"/openapi.json", "/healthz", "/readyz", "/"})
 """Paths served without an API key (the web page sends its key in the WebSocket hello)."""
+UNLIMITED_PATHS = frozenset({"/metrics"})
+"""Paths behind the API key that --rate-limit does not count: a scraper must always get in."""
 PUBLIC_PREFIXES = ("/static/",)
 """Path prefixes served without an API key: the web page's files."""
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Conversation-Id, X-Request-Id"
@@ -93,6 +95,11 @@ def conversation_key(scope: str | None, conversation_id: str) -> str:
 def is_public(path: str) -> bool:
     """Whether ``path`` is served without an API key."""
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def is_rate_limited(path: str) -> bool:
+    """Whether a request for ``path`` (not public) takes from the caller's --rate-limit."""
+    return path not in UNLIMITED_PATHS
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: Sequence[str]) -> bool:

@@ -70,6 +70,17 @@ HEALTH: Final[Schema] = {
     "type": "object", "properties": {"status": {"const": "ok"}}, "required": ["status"],
 }
 """The ``Health`` schema: the answer of ``GET /healthz``."""
+READY: Final[Schema] = {
+    "type": "object", "properties": {"status": {"const": "ready"}}, "required": ["status"],
+}
+"""The ``Ready`` schema: the answer of ``GET /readyz`` when the server takes requests."""
+METRICS_DESCRIPTION: Final = """\
+Prometheus metrics of this process, in the text exposition format (with `--workers N`, of
+the worker that answered): `trioagent_requests_total{route,method,status}`,
+`trioagent_turn_duration_seconds{agent,outcome}`, `trioagent_time_to_first_token_seconds{agent}`,
+`trioagent_upstream_errors_total{agent,kind}`, `trioagent_active_turns`,
+`trioagent_active_streams` and, with a store, `trioagent_cached_conversations`. Not rate
+limited."""
 
 HEADERS: Final[dict[str, Schema]] = {
     name: {"description": description, "schema": schema} for name, description, schema in (
@@ -122,6 +133,24 @@ def tagged(tag: str, members: dict[str, str]) -> Schema:
             value: ref(name)["$ref"] for value, name in members.items()
         }},
     }
+
+
+def sse_event(description: str, payload: Schema, *, last: str | None = None) -> Schema:
+    """The ``schema`` of a ``text/event-stream`` answer: what each of its events is.
+
+    OpenAPI 3.1 has no ``itemSchema``, so tools (schemathesis among them) read the schema
+    of an event stream as each event's, parsed as ``{"event", "data", "id", "retry"}``.
+    Every event here is a default ``message`` event (no ``event:`` line) whose ``data`` is
+    JSON matching ``payload``, or the text ``last`` (a sentinel that ends the stream).
+    """
+    data: Schema = {"type": "string", "contentMediaType": "application/json",
+                    "contentSchema": payload}
+    if last is not None:
+        data = {"anyOf": [{"const": last, "description": "The last event."}, data]}
+    return object_of({
+        "event": {"const": "message", "description": "No event names: never an `event:` line."},
+        "data": data,
+    }, ("data",), description=description)
 
 
 def json_answer(schema: Schema, description: str, **more: Any) -> Schema:
@@ -294,24 +323,51 @@ def _response_schemas() -> dict[str, Schema]:
             "message": STRING, "type": STRING, "param": opt("string"), "code": opt("string"),
         }, ("message", "type", "param", "code"))}, ("error",)),
         "Health": HEALTH,
+        "Ready": READY,
     }
 
 
 def public_paths() -> Schema:
     """The paths without auth that both servers have: ``/healthz`` and ``/openapi.json``.
 
-    Their document needs ``HEALTH`` as ``components.schemas.Health``.
+    Their document needs ``HEALTH`` as ``components.schemas.Health``, ``READY`` as
+    ``components.schemas.Ready`` and a ``ServiceUnavailable`` response.
     """
     return {
         "/healthz": {"get": {
             "operationId": "health", "summary": "Liveness, without auth.", "security": [],
             "responses": {"200": json_answer(ref("Health"), "The server is up.")},
         }},
+        "/readyz": {"get": {
+            "operationId": "ready", "summary": "Readiness, without auth: whether the store "
+            "answers and the server is not shutting down.", "security": [],
+            "responses": {
+                "200": json_answer(ref("Ready"), "The server takes requests.",
+                                   headers={"X-Request-Id": ref("X-Request-Id", "headers")}),
+                "503": ref("ServiceUnavailable", "responses"),
+            },
+        }},
         "/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document, without auth.", "security": [],
             "responses": {"200": json_answer({"type": "object"}, "The OpenAPI 3.1 document.")},
         }},
     }
+
+
+def metrics_path() -> Schema:
+    """``/metrics``, which both servers have, behind the API key.
+
+    Its document needs an ``Unauthorized`` response.
+    """
+    return {"/metrics": {"get": {
+        "operationId": "metrics", "summary": "Prometheus metrics.", "security": BEARER,
+        "responses": {
+            "200": {"description": METRICS_DESCRIPTION,
+                    "headers": {"X-Request-Id": ref("X-Request-Id", "headers")},
+                    "content": {"text/plain": {"schema": STRING}}},
+            "401": ref("Unauthorized", "responses"),
+        },
+    }}}
 
 
 def _paths() -> Schema:
@@ -326,7 +382,9 @@ def _paths() -> Schema:
         "headers": {name: ref(name, "headers") for name in ("X-Conversation-Id", "X-Request-Id")},
         "content": {
             "application/json": {"schema": ref("ChatCompletion")},
-            "text/event-stream": {"schema": {"type": "string", "description": SSE_DESCRIPTION}},
+            "text/event-stream": {"schema": sse_event(SSE_DESCRIPTION, {"anyOf": [
+                ref("ChatCompletionChunk"), ref("ErrorEnvelope"),
+            ]}, last="[DONE]")},
         },
     }
     return {
@@ -352,6 +410,7 @@ def _paths() -> Schema:
             }},
             "responses": {"200": chat_answer, **error_refs(_ERRORS, *_ERRORS)},
         }},
+        **metrics_path(),
         **public_paths(),
     }
 

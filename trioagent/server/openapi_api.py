@@ -18,6 +18,7 @@ from .openapi import (
     CONVERSATION_ID,
     HEADERS,
     HEALTH,
+    READY,
     SECURITY_SCHEMES,
     STRING,
     USAGE,
@@ -26,10 +27,12 @@ from .openapi import (
     error_refs,
     error_responses,
     json_answer,
+    metrics_path,
     object_of,
     or_null,
     public_paths,
     ref,
+    sse_event,
     tagged,
 )
 
@@ -68,8 +71,8 @@ _ERRORS: Final[ErrorTable] = {
     500: ("InternalError", "`Failed to get response: <reason>`: the model provider failed "
           "(after trioagent's own retries), or a bug (the reason holds a request id for the "
           "server log). The session is unchanged.", ("x-should-retry",)),
-    503: ("ServiceUnavailable", "The sessions file cannot be read or written; nothing ran.",
-          ("Retry-After",)),
+    503: ("ServiceUnavailable", "The session store cannot be read or written, or (`/readyz`) "
+          "the server is shutting down; nothing ran.", ("Retry-After",)),
     504: ("GatewayTimeout", "The turn ran past `--request-timeout`; the session is "
           "unchanged.", ("x-should-retry",)),
 }
@@ -140,6 +143,7 @@ def _schemas() -> dict[str, Schema]:
             "error": STRING, "code": {"type": "integer", "description": "The HTTP status."},
         }, ("error", "code"), additionalProperties=False),
         "Health": HEALTH,
+        "Ready": READY,
     }
 
 
@@ -149,7 +153,7 @@ def _paths() -> Schema:
         "headers": _REQUEST_ID,
         "content": {
             "application/json": {"schema": ref("ChatReply")},
-            "text/event-stream": {"schema": {"type": "string", "description": SSE_DESCRIPTION}},
+            "text/event-stream": {"schema": sse_event(SSE_DESCRIPTION, ref("StreamEvent"))},
         },
     }
     session_id = {
@@ -187,6 +191,7 @@ def _paths() -> Schema:
                 },
             },
         },
+        **metrics_path(),
         **public_paths(),
     }
 

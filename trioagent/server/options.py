@@ -115,6 +115,9 @@ class ServeOptions:
     """Seconds of silence on an SSE stream before a ``: keep-alive`` comment."""
     shutdown_grace: float = 10.0
     """Seconds running turns may finish after SIGINT/SIGTERM before they are cancelled."""
+    shutdown_drain: float = 0.0
+    """Seconds the server goes on serving after SIGINT/SIGTERM, with ``/readyz`` failing, so
+    that a load balancer stops sending to it; then the listener closes."""
     workers: int = 1
     """Server processes sharing the port (see `trioagent.server.workers`)."""
     listen_fd: int | None = None

@@ -290,8 +290,9 @@ def register_ws_routes(app: QuartTrio, state: ServerState) -> None:
         store, runner = state.store, state.runner
         if store is None:
             store = MemoryStore(max_items=1, ttl=math.inf)
-            runner = TurnRunner(state.pool, store, options.request_timeout)
-        await ChatSocket(state=state, store=store, runner=runner, scope=scope,
-                         authenticated=authenticated).serve()
+            runner = TurnRunner(state.pool, store, options.request_timeout, state.metrics)
+        with state.metrics.open_stream():
+            await ChatSocket(state=state, store=store, runner=runner, scope=scope,
+                             authenticated=authenticated).serve()
         return None
 

@@ -130,6 +130,7 @@ class TurnBody(ResponseBody):
         self._events = await self._stack.enter_async_context(
             self._runner.open_turn(self._request)
         )
+        self._stack.enter_context(self._runner.metrics.open_stream())  # cannot fail
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -17,8 +17,9 @@ import attrs
 import trio
 
 from ..errors import TurnTimeout
-from ..runtime import RuntimeEvent, Session, TurnFinished, run_agent
-from .errors import Problem, problem_of
+from ..runtime import RuntimeEvent, Session, TextDelta, TurnFinished, run_agent
+from .errors import Problem, problem_of, unwrap
+from .metrics import Metrics
 from .translate import extend_conversation
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from ..chat import Message, Sampling, ToolSpec
     from ..runtime import RuntimePool
     from ..store import ConversationStore
+    from .metrics import TurnTrack
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +70,12 @@ class TurnRequest:
 
 @attrs.define
 class TurnRunner:
-    """Runs turns for one server: its pool, its store, its timeout."""
+    """Runs turns for one server: its pool, its store, its timeout, its metrics."""
 
     pool: RuntimePool
     store: ConversationStore | None
     timeout: float
+    metrics: Metrics = attrs.Factory(Metrics)
 
     @asynccontextmanager
     async def open_turn(
@@ -102,44 +105,66 @@ class TurnRunner:
         self, request: TurnRequest, send: trio.MemorySendChannel[TurnEvent]
     ) -> None:
         async with send:
-            deadline = trio.current_time() + self.timeout
-            event: TurnEvent
-            try:
-                with trio.fail_at(deadline):
-                    event = await self._run(request, send)
-            except _Stopped:
-                event = TurnCancelled()
-            except trio.TooSlowError:
-                event = TurnFailed(problem_of(TurnTimeout(
-                    f"The turn took longer than the server's request timeout "
-                    f"({self.timeout:g} s) and was cancelled; nothing was saved."
-                )))
-                deadline = trio.current_time() + 1
-            except Exception as exc:
-                event = TurnFailed(problem_of(exc))
-            # The reader may be gone or stuck; never wait past the deadline to tell it.
-            with trio.move_on_at(deadline):
-                await send.send(event)
+            with self.metrics.track_turn(request.agent) as track:
+                logger.debug("turn of agent %s: started", request.agent)
+                try:
+                    event, deadline = await self._outcome(request, send, track)
+                    # The reader may be gone or stuck; never wait past the deadline to tell it.
+                    with trio.move_on_at(deadline):
+                        await send.send(event)
+                finally:
+                    logger.debug("turn of agent %s: %s after %.3f s", request.agent,
+                                 track.outcome, track.duration)
+
+    async def _outcome(
+        self, request: TurnRequest, send: trio.MemorySendChannel[TurnEvent], track: TurnTrack
+    ) -> tuple[TurnEvent, float]:
+        """Run the turn under the request timeout; return its last event and the time by
+        which to deliver it."""
+        deadline = trio.current_time() + self.timeout
+        event: TurnEvent
+        try:
+            with trio.fail_at(deadline):
+                event = await self._run(request, send, track)
+            track.end("ok")
+        except _Stopped:
+            event = TurnCancelled()
+            track.end("cancelled")
+        except trio.TooSlowError:
+            event = TurnFailed(problem_of(TurnTimeout(
+                f"The turn took longer than the server's request timeout "
+                f"({self.timeout:g} s) and was cancelled; nothing was saved."
+            )))
+            track.end("timeout")
+            deadline = trio.current_time() + 1
+        except Exception as exc:
+            event = TurnFailed(problem_of(exc))
+            track.end("error", unwrap(exc))
+        return event, deadline
 
     async def _run(
-        self, request: TurnRequest, send: trio.MemorySendChannel[TurnEvent]
+        self, request: TurnRequest, send: trio.MemorySendChannel[TurnEvent], track: TurnTrack
     ) -> TurnFinished:
         """Run the turn; return its TurnFinished only once the conversation is committed."""
         if self.store is None or request.conversation_id is None:
-            return await self._loop(request, Session.from_messages(request.messages), send)
+            session = Session.from_messages(request.messages)
+            return await self._loop(request, session, send, track)
         async with self.store.turn(request.conversation_id) as turn:
             if turn.existed:
                 extend_conversation(turn.session, request.messages)
             else:
                 turn.session.messages.extend(request.messages)
-            finished = await self._loop(request, turn.session, send)
+            finished = await self._loop(request, turn.session, send, track)
             turn.commit()
         return finished
 
     async def _loop(
-        self, request: TurnRequest, session: Session, send: trio.MemorySendChannel[TurnEvent]
+        self, request: TurnRequest, session: Session, send: trio.MemorySendChannel[TurnEvent],
+        track: TurnTrack,
     ) -> TurnFinished:
         async def emit(event: RuntimeEvent) -> None:
+            if isinstance(event, TextDelta) and event.text:
+                track.text()
             if not isinstance(event, TurnFinished):  # sent by _produce after the commit
                 await send.send(event)
 

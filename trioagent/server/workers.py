@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from ..errors import TrioagentError
+from ..logs import announce as announce_line
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -71,7 +72,7 @@ async def serve_workers(
                     for worker in workers:
                         await _wait_ready(worker)
                 sock.close()  # the workers hold it now
-                print(announce, file=sys.stderr, flush=True)
+                announce_line(announce)
                 stopped = trio.Event()
                 for worker in workers:
                     nursery.start_soon(_watch, worker, stopped)
