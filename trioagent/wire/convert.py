@@ -13,6 +13,7 @@ value, except the fields in `_WRITE_NULL`, which OpenAI always writes, as ``null
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import re
@@ -376,6 +377,40 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when a key repeats: parsers disagree on which value wins
+    (first or last), so a proxy and this server could read two different requests."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        counts = collections.Counter(key for key, _ in pairs)
+        twice = next(key for key, count in counts.items() if count > 1)
+        raise _body_error(f"The request body has the key {_show(twice)} twice in one object.")
+    return obj
+
+
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
+"""A ``\\u`` escape of a UTF-16 surrogate: only these can put one in a decoded string."""
+
+
+def _lone_surrogate(obj: object) -> bool:
+    """Whether a string (key or value) holds half of a surrogate pair: not Unicode text,
+    so it can be neither stored nor sent on as UTF-8."""
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str) and not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return True
+    return False
+
+
 def _too_deep(obj: object) -> bool:
     """Whether arrays and objects nest more than `MAX_DEPTH` levels (the top one is level 1)."""
     stack: list[tuple[object, int]] = [(obj, 1)]
@@ -402,7 +437,8 @@ def loads(data: bytes) -> dict[str, Any]:
 
     Raises:
         RequestError: the body is empty, not UTF-8, not JSON (``NaN`` and ``Infinity``
-            included), nested deeper than `MAX_DEPTH`, or not an object.
+            included), nested deeper than `MAX_DEPTH`, not an object, or has a key twice
+            in one object or a lone surrogate (``"\\ud800"``) in a string.
     """
     if not data.strip():
         raise _body_error("The request body is empty: send a JSON object.")
@@ -411,7 +447,8 @@ def loads(data: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise _body_error(f"The request body is not valid UTF-8 (at byte {exc.start}).") from None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
+                         object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
         raise _body_error(f"The request body is not valid JSON: {exc.msg} ({where}).") from None
@@ -421,6 +458,9 @@ def loads(data: bytes) -> dict[str, Any]:
         raise _body_error("The request body has a number with too many digits.") from None
     if _too_deep(obj):
         raise _body_error(_TOO_DEEP)
+    if _SURROGATE_ESCAPE.search(text) and _lone_surrogate(obj):
+        raise _body_error("The request body has a string with a lone UTF-16 surrogate "
+                          "(such as \\ud800 without its pair): send valid Unicode text.")
     if type(obj) is not dict:
         raise _body_error(f"The request body must be a JSON object, not {_KIND[type(obj)]}.")
     return obj

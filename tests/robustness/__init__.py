@@ -1,0 +1,1 @@
+"""Robustness: property-based fuzzing, hostile input, faults and shutdown."""
