@@ -138,8 +138,7 @@ async def test_replica_killed_mid_turn_leaves_last_commit_and_lock_frees_on_expi
                         await say(http, doomed, "lost with the replica")
 
                 nursery.start_soon(doomed_turn)
-                while len(fake.requests) < 2:  # the turn holds the lock, waiting on the model
-                    await trio.sleep(0.01)
+                await fake.wait_requests(2)  # the turn holds the lock, waiting on the model
                 doomed.process.send_signal(signal.SIGKILL)
             await doomed.process.wait()
 
