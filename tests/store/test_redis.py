@@ -13,6 +13,7 @@ from typing import Any
 import coredis
 import pytest
 import trio
+from coredis.tokens import PureToken
 
 from trioagent.chat import Message
 from trioagent.errors import ConversationBusy, StoreUnavailable
@@ -83,6 +84,24 @@ async def test_failed_or_uncommitted_turn_leaves_conversation_unchanged(
     assert await texts(store, "c1") == ["first"]
     await commit_turn(store, "c1", "second")  # and the lock was freed every time
     assert await texts(store, "c1") == ["first", "second"]
+
+
+async def test_a_turn_cancelled_while_taking_the_lock_frees_it(
+    redis_server: RedisServer,
+) -> None:
+    """Regression: a turn cancelled after Redis got its lock script but before the answer
+    came back (a client that hung up as its stream opened) left the lock held for lock_ttl."""
+    async with open_replica(redis_server) as store:
+        pauser: coredis.Redis[bytes] = coredis.Redis.from_url(redis_server.url)
+        async with pauser:
+            await pauser.client_pause(1000, PureToken.ALL)  # Redis holds every command
+        with trio.move_on_after(0.1) as waited:  # the script is sent; no answer comes
+            async with store.turn("c1"):
+                pass
+        assert waited.cancelled_caught
+        assert not await store.is_taken("c1")  # Redis ran the script, then the release
+        await commit_turn(store, "c1", "after")
+        assert await texts(store, "c1") == ["after"]
 
 
 async def test_a_turn_on_one_replica_makes_the_other_busy(redis_server: RedisServer) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import httpx
 import openai
 import pytest
 import trio
+import trio.testing
 
 from trioagent.testing import (
     hang,
@@ -163,3 +165,20 @@ async def test_unknown_paths_are_404(opener: object) -> None:
         async with opener() as fake, httpx.AsyncClient() as http:  # type: ignore[operator]
             response = await http.get(f"http://127.0.0.1:{fake.port}/nope")
     assert response.status_code == 404
+
+
+async def test_in_flight_counts_answers_still_being_given() -> None:
+    with trio.fail_after(5):
+        async with open_fake_openai() as fake, httpx.AsyncClient() as http:
+            url = f"{fake.base_url}/chat/completions"
+            await http.post(url, json=CHAT)
+            await trio.testing.wait_all_tasks_blocked()  # the handler's last steps
+            assert fake.in_flight == 0  # answered; its connection idles, kept alive
+            fake.enqueue(hang())
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(partial(http.post, url, json=CHAT))
+                await fake.wait_requests(2)
+                assert fake.in_flight == 1
+                nursery.cancel_scope.cancel()
+            await fake.wait_disconnects(1)
+            assert fake.in_flight == 0

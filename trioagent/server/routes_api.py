@@ -19,7 +19,7 @@ from .errors import Problem, api_error, api_error_body
 from .guards import conversation_key, require_json
 from .openapi_api import api_openapi_document
 from .responses import json_response, sse_response
-from .streaming import TurnBody, usage_of
+from .streaming import TurnBody, cut_short, usage_of
 from .turn import TurnFailed, TurnRequest
 
 if TYPE_CHECKING:
@@ -51,10 +51,7 @@ class ReplyEncoder:
         return None
 
     def end(self) -> bytes:
-        return self.error(Problem(
-            status=500, type="server_error", code=None,
-            message="the turn was stopped before it could answer; nothing was saved.",
-        ))
+        return self.error(cut_short())
 
     @staticmethod
     def error(problem: Problem) -> bytes:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import hypercorn.trio.run
 import trio
 from hypercorn.config import Config
+from hypercorn.events import Event, Updated
 from hypercorn.trio import serve as hypercorn_serve
+from hypercorn.trio.tcp_server import TCPServer
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -18,6 +21,33 @@ if TYPE_CHECKING:
     from .options import ServeOptions
 
 logger = logging.getLogger(__name__)
+
+
+class _TCPServer(TCPServer):
+    """Hypercorn's trio connection, released as soon as the client has gone.
+
+    Hypercorn's own stops reading when the client closes, then waits for its keep-alive
+    timer before it closes the socket; nothing stops that timer, and a response that ends
+    after the client left even starts it again. So every connection a client closed (after
+    any kept-alive response: each SSE stream) kept its socket in CLOSE_WAIT and two tasks
+    for ``keep_alive_timeout``: clients that open a connection per request could run the
+    server out of file descriptors.
+    """
+
+    _reading = True
+
+    async def protocol_send(self, event: Event) -> None:
+        if isinstance(event, Updated) and event.idle and not self._reading:
+            return  # the client is gone: no keep-alive to wait for
+        await super().protocol_send(event)
+
+    async def _read_data(self) -> None:
+        await super()._read_data()
+        self._reading = False
+        await self.idle_task.stop()
+
+
+setattr(hypercorn.trio.run, "TCPServer", _TCPServer)  # noqa: B010 (what hypercorn's worker builds)
 
 
 def hypercorn_config(options: ServeOptions) -> Config:

@@ -19,9 +19,10 @@ import trio
 from quart.wrappers.response import ResponseBody
 
 from .. import wire
+from ..errors import TurnTimeout
 from ..runtime import TextDelta, TurnFinished
 from ..wire import openai as w
-from .errors import error_envelope
+from .errors import Problem, error_envelope, problem_of
 from .translate import tool_call_deltas
 from .turn import TurnFailed
 
@@ -39,6 +40,16 @@ def usage_of(usage: Usage) -> w.CompletionUsage:
         prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
         total_tokens=usage.total_tokens,
     )
+
+
+def cut_short() -> Problem:
+    """Why a stream ends without its last event: the turn ran past the request timeout
+    while the client was not reading, so the producer could not deliver it. The client
+    must still see an error, not a stream that merely stops."""
+    return problem_of(TurnTimeout(
+        "The turn ran past the server's request timeout while this stream was not being "
+        "read, so its end could not be sent."
+    ))
 
 
 class EventEncoder(Protocol):
@@ -92,7 +103,7 @@ class ChunkEncoder:
         return None
 
     def end(self) -> bytes:
-        return wire.DONE
+        return wire.encode_error(error_envelope(cut_short())) + wire.DONE
 
     def finish(self, event: TurnFinished) -> bytes:
         parts = []

@@ -183,9 +183,15 @@ class RedisStore:
         keys = [lock, self._conv(conversation_id), self._index]
         taken = False
         try:
-            found = await self._script(_BEGIN, keys, [
-                token, self._ms(self.lock_ttl), self._ms(self.ttl), conversation_id,
-            ])
+            try:
+                found = await self._script(_BEGIN, keys, [
+                    token, self._ms(self.lock_ttl), self._ms(self.ttl), conversation_id,
+                ])
+            except trio.Cancelled:
+                # Redis may have run the script, and so taken the lock, before the answer
+                # was lost (a client that hung up): free it, or it would hold for lock_ttl.
+                await self._release(lock, token)
+                raise
             if found == 0:
                 raise ConversationBusy(conversation_id)
             taken = True

@@ -62,6 +62,11 @@ class FakeUpstream:
         return self._server.connections if self._server is not None else 0
 
     @property
+    def in_flight(self) -> int:
+        """Requests being answered right now (see :attr:`HTTPServer.in_flight`)."""
+        return self._server.in_flight if self._server is not None else 0
+
+    @property
     def pending(self) -> int:
         """Replies still queued."""
         return len(self._queue)

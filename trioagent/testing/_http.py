@@ -116,7 +116,17 @@ class HTTPServer:
     """Responses cut short because the client closed the connection."""
     connections: int = 0
     """Connections accepted so far."""
+    _in_flight: int = 0
     _changed: trio.Event = attrs.Factory(trio.Event)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests whose handler is still running: answers not yet ended or cut short.
+
+        Idle keep-alive connections do not count; a request the client gave up on
+        stops counting once the server has seen the connection close.
+        """
+        return self._in_flight
 
     async def wait_disconnects(self, count: int = 1) -> None:
         """Wait until at least ``count`` responses were cut short by their client."""
@@ -172,7 +182,12 @@ async def _serve_connection(
         if request is None:
             return
         responder = HTTPResponder(conn, stream)
-        if not await _run_handler(handler, request, responder, conn, stream, server):
+        server._in_flight += 1
+        try:
+            go_on = await _run_handler(handler, request, responder, conn, stream, server)
+        finally:
+            server._in_flight -= 1
+        if not go_on:
             return
         if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
             return
