@@ -49,9 +49,11 @@ def bind_socket(host: str, port: int) -> socket.socket:
 async def serve_workers(
     command: Sequence[str], sock: socket.socket, count: int, *, announce: str
 ) -> int:
-    """Run ``count`` workers of ``command`` on ``sock`` until a signal; return the status.
+    """Run ``count`` workers of ``command`` on ``sock`` until a signal; return the status:
+    0 when every worker stopped cleanly, 1 when one did not (its turns were lost), 130
+    after a second signal.
 
-    ``announce`` is printed on stderr once every worker is listening.
+    ``announce`` is written on stderr once every worker is listening.
 
     Raises:
         TrioagentError: a worker failed to start, or exited on its own.
@@ -93,7 +95,12 @@ async def serve_workers(
                         if worker.returncode is None:
                             _send(worker, signal.SIGKILL)
                         await worker.wait()
-    return 0
+    # A worker that did not stop cleanly (killed during the grace...) lost its turns.
+    failed = [worker for worker in workers if worker.returncode != 0]
+    for worker in failed:
+        logger.warning("worker %d ended with status %s while stopping",
+                       worker.pid, worker.returncode)
+    return 1 if failed else 0
 
 
 async def _wait_ready(worker: trio.Process) -> None:
