@@ -390,3 +390,52 @@ async def test_rate_limit_without_keys_is_per_client_address(
     assert_api_error(limited, 429)
     assert int(limited.headers["retry-after"]) == 60
     assert health.status_code == 200  # public paths are not limited
+
+
+@pytest.mark.parametrize("which", ["api", "chat"])
+async def test_a_turn_another_process_overtook_is_409_naming_only_the_clients_id(
+    start_server, fake: FakeOpenAI, tmp_path, which: str
+) -> None:
+    """Two servers on one SQLite file: a turn whose session another process committed to
+    while it ran is refused at its commit. The 409 names the id the client sent, never
+    the store's key (which holds a fingerprint of the API key)."""
+    from trioagent.server.guards import key_scope
+    from trioagent.store.open import StoreURL
+    from trioagent.testing import held
+
+    release = trio.Event()
+    fake.enqueue(text("first"), held(text("overtaken"), release), text("overtaking"))
+    store = StoreURL.parse(f"sqlite:{tmp_path / 'shared.db'}")
+    options: dict[str, Any] = {"api": which, "store": store, "api_keys": ("sk-a",)}
+    auth = {"Authorization": "Bearer sk-a"}
+    sid = "shared-1"
+
+    async def say(http: httpx.AsyncClient, message: str) -> httpx.Response:
+        if which == "api":
+            return await chat(http, message, sid)
+        return await http.post(
+            "/v1/chat/completions", headers={"X-Conversation-Id": sid},
+            json={"model": "root", "messages": [{"role": "user", "content": message}]},
+        )
+
+    with trio.fail_after(20):
+        async with start_server(**options) as one, start_server(**options) as two, \
+                one.http(headers=auth) as http_one, two.http(headers=auth) as http_two:
+            assert (await say(http_one, "hello")).status_code == 200
+            async with trio.open_nursery() as nursery:
+                slow: list[httpx.Response] = []
+
+                async def overtaken() -> None:
+                    slow.append(await say(http_one, "slow"))
+
+                nursery.start_soon(overtaken)
+                await fake.wait_requests(2)  # the first server's turn is at the model
+                assert (await say(http_two, "fast")).status_code == 200
+                release.set()
+    busy = slow[0]
+    assert busy.status_code == 409
+    message = busy.json()["error"] if which == "api" else busy.json()["error"]["message"]
+    assert repr(sid) in message
+    assert key_scope("sk-a") not in busy.text
+    if which == "chat":
+        assert busy.json()["error"]["code"] == "conversation_busy"

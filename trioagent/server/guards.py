@@ -92,6 +92,12 @@ def conversation_key(scope: str | None, conversation_id: str) -> str:
     return f"{scope or 'open'}/{conversation_id}"
 
 
+def client_conversation_id(key: str) -> str:
+    """The id the client sent, from its store key (`conversation_key`): what messages show,
+    never the scope (a fingerprint of the caller's API key)."""
+    return key.partition("/")[2]
+
+
 def is_public(path: str) -> bool:
     """Whether ``path`` is served without an API key."""
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
-from ..errors import TurnTimeout
+from ..errors import ConversationBusy, TurnTimeout
 from ..runtime import RuntimeEvent, Session, TextDelta, TurnFinished, run_agent
 from .errors import Problem, problem_of, unwrap
+from .guards import client_conversation_id
 from .metrics import Metrics
 from .translate import extend_conversation
 
@@ -138,8 +139,12 @@ class TurnRunner:
             track.end("timeout")
             deadline = trio.current_time() + 1
         except Exception as exc:
-            event = TurnFailed(problem_of(exc))
-            track.end("error", unwrap(exc))
+            failure = unwrap(exc)
+            if isinstance(failure, ConversationBusy) and request.conversation_id is not None:
+                # The store names its key; the client knows only the id it sent.
+                failure = ConversationBusy(client_conversation_id(request.conversation_id))
+            event = TurnFailed(problem_of(failure))
+            track.end("error", failure)
         return event, deadline
 
     async def _run(

@@ -19,6 +19,7 @@ from .process import trioagent_command as trioagent_command
 from .replies import DropReply as DropReply
 from .replies import ErrorReply as ErrorReply
 from .replies import HangReply as HangReply
+from .replies import HeldReply as HeldReply
 from .replies import MalformedReply as MalformedReply
 from .replies import Reply as Reply
 from .replies import ScriptedCall as ScriptedCall
@@ -27,6 +28,7 @@ from .replies import ToolCallsReply as ToolCallsReply
 from .replies import drop as drop
 from .replies import error as error
 from .replies import hang as hang
+from .replies import held as held
 from .replies import malformed as malformed
 from .replies import text as text
 from .replies import tool_calls as tool_calls

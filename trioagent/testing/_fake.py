@@ -10,7 +10,7 @@ import attrs
 import trio
 
 from ._http import open_http_server
-from .replies import ErrorReply, Reply, text
+from .replies import ErrorReply, HeldReply, Reply, text
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -77,6 +77,14 @@ class FakeUpstream:
 
     def next_reply(self) -> Reply:
         return self._queue.popleft() if self._queue else self.default
+
+    async def take_reply(self) -> Reply:
+        """The next reply to play, once a `held` one is released."""
+        reply = self.next_reply()
+        while isinstance(reply, HeldReply):
+            await reply.release.wait()
+            reply = reply.reply
+        return reply
 
     async def wait_disconnects(self, count: int = 1) -> None:
         """Wait until ``count`` responses in all were cut short by their client."""

@@ -167,7 +167,7 @@ class FakeOpenAI(FakeUpstream):
             await responder.respond_json(
                 400, error_body(400, "the body must be a JSON object with messages"))
             return
-        await self.answer(self.next_reply(), body, responder)
+        await self.answer(await self.take_reply(), body, responder)
 
     async def answer(
         self, reply: Reply, body: dict[str, Any], responder: HTTPResponder

@@ -18,6 +18,8 @@ import attrs
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    import trio
+
 Finish = Literal["stop", "length", "tool_calls", "content_filter"]
 """A finish reason in OpenAI's words; the Anthropic fake translates it."""
 
@@ -121,7 +123,17 @@ class DropReply:
     delay: float = 0.0
 
 
-Reply = TextReply | ToolCallsReply | ErrorReply | MalformedReply | HangReply | DropReply
+@attrs.frozen(kw_only=True)
+class HeldReply:
+    """``reply``, once ``release`` is set: the test decides when the upstream answers."""
+
+    reply: Reply
+    release: trio.Event
+
+
+Reply = (
+    TextReply | ToolCallsReply | ErrorReply | MalformedReply | HangReply | DropReply | HeldReply
+)
 
 
 def _usage(usage: Sequence[int] | None) -> tuple[int, int] | None:
@@ -196,3 +208,8 @@ def hang() -> HangReply:
 def drop(content: str = "partial", *, delay: float = 0.0) -> DropReply:
     """Stream ``content`` (nothing if empty), then close the connection mid-response."""
     return DropReply(chunks=split_words(content), delay=delay)
+
+
+def held(reply: Reply, release: trio.Event) -> HeldReply:
+    """``reply``, sent only once ``release`` is set (the request is received at once)."""
+    return HeldReply(reply=reply, release=release)
