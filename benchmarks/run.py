@@ -7,11 +7,13 @@ One run, one fake upstream (``benchmarks.fake_fast``, in its own process), and
 ``trioagent serve`` in its own process too, so that the load generator (this process),
 the fake and the server never share an event loop:
 
-1. Latency: the fake called directly (the baseline), then the same answers through
-   ``serve chat`` (``chat``, ``stream``, ``ws``) and ``serve api`` (``api``,
-   ``api-stream``), at each concurrency level. Each mode is reported as latency added
-   over the baseline (p50, p99, in ms) and as a ratio to it. Streams are compared with
-   the streamed baseline, JSON answers with the JSON one.
+1. Latency: the fake called directly (the baseline), then through the stack floor
+   (``benchmarks.floor``: the same stack with no agent work, ``chat`` and ``stream``;
+   ``--no-floor`` skips it), then the same answers through ``serve chat`` (``chat``,
+   ``stream``, ``ws``) and ``serve api`` (``api``, ``api-stream``), at each concurrency
+   level. Each mode is reported as latency added over the baseline (p50, p99, in ms) and
+   as a ratio to it. Streams are compared with the streamed baseline, JSON answers with
+   the JSON one.
 2. Long streams (``--streams N --tokens M --token-rate R``): N concurrent streams of M
    tokens, the fake pausing 1/R s between tokens; inter-token latency against that
    interval, direct and through ``serve chat``, and the server's RSS before, at the peak
@@ -35,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +57,8 @@ if TYPE_CHECKING:
     from trioagent.bench import Distribution, LevelReport
 
 DEFAULT_OUTPUT_DIR = Path("benchmarks/results")
+CHECKOUT = Path(__file__).resolve().parent.parent
+"""Where ``python -m benchmarks.fake_fast`` (and ``.floor``) run from, wherever we run."""
 AGENT_YAML = """\
 models:
   upstream:
@@ -101,7 +105,9 @@ class Settings:
     fake: str = "fast"
     """``fast`` (benchmarks.fake_fast) or ``testing`` (trioagent.testing's fake)."""
     workers: int = 1
-    """``--workers`` of the measured servers."""
+    """``--workers`` of the measured servers (the floor's too)."""
+    floor: bool = True
+    """Whether to measure the stack floor (``benchmarks.floor``) as well."""
     progress: bool = True
 
 
@@ -127,32 +133,49 @@ class Fake:
 
 
 @asynccontextmanager
-async def open_fake(settings: Settings) -> AsyncIterator[Fake]:
-    """Run the fake upstream in its own process, with both kinds of answers."""
-    command = [sys.executable, "-m", "benchmarks.fake_fast", "--impl", settings.fake,
-               "--words", str(settings.words), "--long-words", str(max(settings.tokens, 1)),
-               "--long-chunk-delay", str(1 / settings.token_rate)]
-    process = await trio.lowlevel.open_process(command, stderr=subprocess.PIPE)
+async def open_helper(command: list[str], name: str) -> AsyncIterator[str]:
+    """Run ``command`` in its own process until the block ends; yield what it wrote on
+    stderr up to the line that says where it is listening, then drain the rest."""
+    process = await trio.lowlevel.open_process(command, stderr=subprocess.PIPE,
+                                               cwd=CHECKOUT)
     try:
         assert process.stderr is not None
         buffer = b""
         while b"listening on " not in buffer or not buffer.endswith(b"\n"):
             data = await process.stderr.receive_some(4096)
             if not data:
-                raise RuntimeError(f"the fake upstream did not start: {buffer.decode()}")
+                raise RuntimeError(f"{name} did not start: {buffer.decode()}")
             buffer += data
-        line = buffer.decode()
-        fake = Fake(url=line.split("listening on ")[1].split()[0],
-                    long_url=line.split("long answers on ")[1].split(")")[0])
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_drain, process.stderr)
-            yield fake
+            yield buffer.decode()
             nursery.cancel_scope.cancel()
     finally:
         if process.returncode is None:
             process.kill()
         with trio.CancelScope(shield=True):
             await process.wait()
+
+
+@asynccontextmanager
+async def open_fake(settings: Settings) -> AsyncIterator[Fake]:
+    """Run the fake upstream in its own process, with both kinds of answers."""
+    command = [sys.executable, "-m", "benchmarks.fake_fast", "--impl", settings.fake,
+               "--words", str(settings.words), "--long-words", str(max(settings.tokens, 1)),
+               "--long-chunk-delay", str(1 / settings.token_rate)]
+    async with open_helper(command, "the fake upstream") as line:
+        yield Fake(url=line.split("listening on ")[1].split()[0],
+                   long_url=line.split("long answers on ")[1].split(")")[0])
+
+
+@asynccontextmanager
+async def open_floor(upstream: str, *, workers: int = 1) -> AsyncIterator[str]:
+    """Run the stack floor (``benchmarks.floor``) on ``upstream`` in its own process;
+    yield its base URL (``.../v1``)."""
+    command = [sys.executable, "-m", "benchmarks.floor", "--upstream", upstream,
+               "--workers", str(workers)]
+    async with open_helper(command, "the stack floor") as line:
+        yield line.split("listening on ")[1].split()[0]
 
 
 @asynccontextmanager
@@ -208,12 +231,18 @@ async def bench(settings: Settings, url: str, mode: Mode, *, model: str, **overr
 
 
 async def latency_part(settings: Settings, fake: Fake, server: ServerProcess,
-                       api_server: ServerProcess) -> dict[str, BenchReport]:
-    """Every mode at every level, the baselines first; keys ``direct chat``,
-    ``serve chat: stream``, ``serve api: api``..."""
+                       api_server: ServerProcess, floor: str | None = None
+                       ) -> dict[str, BenchReport]:
+    """Every mode at every level, the baselines first, then the stack floor at ``floor``
+    (if given); keys ``direct chat``, ``stack floor: chat``, ``serve chat: stream``,
+    ``serve api: api``..."""
     reports: dict[str, BenchReport] = {}
     for mode in ("chat", "stream"):
         reports[f"direct {mode}"] = await bench(settings, fake.url, mode, model="m")
+    if floor is not None:
+        for mode in ("chat", "stream"):
+            reports[f"stack floor: {mode}"] = await bench(settings, floor, mode,
+                                                          model="root")
     for mode in ("chat", "stream", "ws"):
         reports[f"serve chat: {mode}"] = await bench(settings, server.url, mode,
                                                      model="root")
@@ -400,6 +429,10 @@ def markdown_report(results: dict[str, Any]) -> str:
         "",
         comparison_table(results["comparison"]),
     ]
+    if any(name.startswith("stack floor") for name in results["reports"]):
+        out += ["", "`stack floor` is `benchmarks.floor`: a Quart-trio route on hypercorn that "
+                "makes one streamed httpx call to the fake and answers, with no agent work. "
+                "A served row minus the floor row at the same level is trioagent's own share."]
     out += ["", "### Every mode", ""]
     for name, report in results["reports"].items():
         out += [f"#### {name}", "", markdown_table(report), ""]
@@ -427,10 +460,14 @@ async def run_suite(settings: Settings, workdir: Path) -> dict[str, Any]:
     async with open_fake(settings) as fake:
         agent_file = write_agent_file(workdir, fake)
         workers = ("--workers", str(settings.workers))
-        async with open_server("chat", agent_file, *workers) as server:
-            async with open_server("api", agent_file, "--sessions", ":memory:",
-                                   *workers) as api_server:
-                reports = await latency_part(settings, fake, server, api_server)
+        async with AsyncExitStack() as stack:
+            server = await stack.enter_async_context(
+                open_server("chat", agent_file, *workers))
+            api_server = await stack.enter_async_context(
+                open_server("api", agent_file, "--sessions", ":memory:", *workers))
+            floor = await stack.enter_async_context(
+                open_floor(fake.url, workers=settings.workers)) if settings.floor else None
+            reports = await latency_part(settings, fake, server, api_server, floor)
         results["reports"] = reports
         results["comparison"] = comparisons(reports)
         if settings.streams:
@@ -470,6 +507,9 @@ def main(argv: list[str] | None = None) -> int:
                         "trioagent.testing's")
     parser.add_argument("--workers", type=int,
                         help="--workers of the measured servers (default 1)")
+    parser.add_argument("--no-floor", dest="floor", action="store_false", default=None,
+                        help="skip the stack floor (benchmarks.floor: the same stack with no "
+                        "agent work)")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
                         help=f"where latest.md and latest.json go (default {DEFAULT_OUTPUT_DIR})")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -477,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = QUICK if args.quick else Settings()
     overrides = {key: getattr(args, key) for key in (
         "concurrency", "requests", "warmup", "words", "streams", "tokens", "token_rate",
-        "memory", "fake", "workers") if getattr(args, key) is not None}
+        "memory", "fake", "workers", "floor") if getattr(args, key) is not None}
     settings = attrs.evolve(settings, progress=not args.quiet, **overrides)
     with tempfile.TemporaryDirectory(prefix="trioagent-bench-") as workdir:
         results = trio.run(partial(run_suite, settings, Path(workdir)))

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trio
 
@@ -33,6 +34,10 @@ from trioagent.bench.stats import Distribution, RequestResult
 from trioagent.testing import FakeOpenAI, error, hang, text
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # benchmarks/ is not installed; `pytest` may not run from ROOT
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.run import open_floor  # noqa: E402
 
 
 def assert_ordered(dist: Distribution | None) -> None:
@@ -327,8 +332,92 @@ async def test_benchmark_suite_quick_run_succeeds(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "latest.json").read_text())
     assert data["machine"]["cpus"]
     assert {row["path"] for row in data["comparison"]} == {
-        "serve chat: chat", "serve chat: stream", "serve chat: ws", "serve api: api",
-        "serve api: api-stream"}
+        "stack floor: chat", "stack floor: stream", "serve chat: chat", "serve chat: stream",
+        "serve chat: ws", "serve api: api", "serve api: api-stream"}
     assert all(row["errors"] == 0 for row in data["comparison"])
+    floor = {row["path"]: row for row in data["comparison"] if row["concurrency"] == 1}
+    assert floor["stack floor: chat"]["baseline"] == "direct chat"
+    assert floor["stack floor: stream"]["baseline"] == "direct stream"
+    assert floor["stack floor: stream"]["ttft_p50"] is not None
+    assert all(level["requests"] == 12 for name, report in data["reports"].items()
+               if name.startswith("stack floor") for level in report["levels"])
     assert data["memory"]["errors"] == 0
     assert (tmp_path / "latest.md").read_text().startswith("## Latency")
+
+
+def sse_data(body: bytes) -> list[Any]:
+    """The ``data:`` payloads of the complete events of an SSE body, JSON-decoded but for
+    ``[DONE]``."""
+    payloads = [line[len(b"data: "):] for event in body.split(b"\n\n")[:-1]
+                for line in event.splitlines() if line.startswith(b"data: ")]
+    return [p.decode() if p == b"[DONE]" else json.loads(p) for p in payloads]
+
+
+def contents(chunks: list[Any]) -> list[str]:
+    return [chunk["choices"][0]["delta"]["content"] for chunk in chunks
+            if isinstance(chunk, dict) and chunk["choices"]
+            and chunk["choices"][0]["delta"].get("content")]
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-workers"])
+async def test_stack_floor_answers_with_the_upstreams_text_and_relays_its_stream(
+    fake: FakeOpenAI, workers: int
+) -> None:
+    fake.enqueue(text("Hello from the floor", usage=(7, 4)), text("one two three"))
+    question = {"model": "root", "messages": [{"role": "user", "content": "Hi"}]}
+    with trio.fail_after(60):
+        async with open_floor(fake.base_url, workers=workers) as url, httpx.AsyncClient(
+            base_url=url, timeout=10
+        ) as client:
+            models = await client.get("/models")
+            answer = await client.post("/chat/completions", json=question)
+            streamed = await client.post("/chat/completions",
+                                         json={**question, "stream": True})
+
+    assert models.json()["data"][0]["id"] == "root"
+    assert answer.status_code == 200
+    document = answer.json()
+    assert document["object"] == "chat.completion"
+    assert document["model"] == "root"
+    assert document["choices"][0]["message"] == {"role": "assistant",
+                                                 "content": "Hello from the floor"}
+    assert document["choices"][0]["finish_reason"] == "stop"
+    assert document["usage"] == {"prompt_tokens": 7, "completion_tokens": 4,
+                                 "total_tokens": 11}
+
+    assert streamed.status_code == 200
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    chunks = sse_data(streamed.content)
+    assert contents(chunks) == ["one ", "two ", "three"]
+    assert chunks[-1] == "[DONE]"
+    # Relayed as the upstream wrote them: its model name, its usage chunk.
+    assert all(chunk["model"] == "m" for chunk in chunks[:-1])
+    assert chunks[-2]["usage"]["completion_tokens"] == 3
+
+    # Sent on as trioagent sends it: to model m, streamed, with usage.
+    sent = [r.json for r in fake.requests if r.method == "POST"]
+    assert len(sent) == 2
+    assert all(body["model"] == "m" and body["stream"] is True
+               and body["stream_options"] == {"include_usage": True}
+               and body["messages"] == question["messages"] for body in sent)
+
+
+async def test_stack_floor_relays_each_chunk_before_the_upstream_ends(
+    fake: FakeOpenAI
+) -> None:
+    # The second piece comes a minute after the first: only a relay that passes each
+    # chunk on as it arrives delivers the first one within the test's time limit.
+    fake.enqueue(text(chunks=["first ", "second"], chunk_delay=60))
+    question = {"model": "root", "stream": True,
+                "messages": [{"role": "user", "content": "Hi"}]}
+    with trio.fail_after(30):
+        async with open_floor(fake.base_url) as url, httpx.AsyncClient(
+            base_url=url, timeout=10
+        ) as client, client.stream("POST", "/chat/completions", json=question) as response:
+            body = b""
+            async for data in response.aiter_bytes():
+                body += data
+                if contents(sse_data(body)):
+                    break
+            assert contents(sse_data(body)) == ["first "]
+            assert fake.in_flight == 1  # the upstream is still answering
