@@ -50,6 +50,10 @@ class _TCPServer(TCPServer):
 setattr(hypercorn.trio.run, "TCPServer", _TCPServer)  # noqa: B010 (what hypercorn's worker builds)
 
 
+LISTEN_BACKLOG = 1024
+"""Connections the kernel queues for accept (capped by net.core.somaxconn)."""
+
+
 def hypercorn_config(options: ServeOptions) -> Config:
     """Hypercorn settings derived from ``options``."""
     config = Config()
@@ -61,6 +65,9 @@ def hypercorn_config(options: ServeOptions) -> Config:
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.keep_alive_timeout = 75
+    # Hypercorn's 100 overflows when hundreds of clients connect at once: the kernel drops
+    # their handshakes, and they wait seconds for a retry or fail (1000 streams did).
+    config.backlog = LISTEN_BACKLOG
     config.h11_max_incomplete_size = 64 * 1024
     # Frames up to the request size get an error frame from the app; far bigger ones are
     # refused by hypercorn itself (close code 1009) before they are buffered.

@@ -22,6 +22,7 @@ import trio
 
 from ..errors import TrioagentError
 from ..logs import announce as announce_line
+from .serve import LISTEN_BACKLOG
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -41,7 +42,7 @@ def default_workers(shared_store: bool) -> int:
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket the workers will inherit."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, backlog=1024)
+    sock = socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG)
     sock.set_inheritable(True)
     return sock
 
