@@ -30,6 +30,7 @@ from .base import coalesce
 from .retry import classify, parse_retry_after
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import AsyncGenerator, Iterator, Mapping
 
     from ._sse import ServerSentEvent
@@ -91,6 +92,8 @@ class HTTPShards:
         self._transport = transport
         self._clients: list[httpx.AsyncClient] = []
         self._busy: list[int] = []
+        # Loading the CA bundle takes milliseconds: once, not per client opened under load.
+        self._verify: ssl.SSLContext | None = None
 
     @contextmanager
     def lease(self) -> Iterator[httpx.AsyncClient]:
@@ -101,9 +104,11 @@ class HTTPShards:
         if index < 0 and len(self._clients) < MAX_SHARDS and not (
             self._transport and self._clients
         ):
+            if self._verify is None:
+                self._verify = httpx.create_ssl_context()
             self._clients.append(httpx.AsyncClient(
                 headers=self._headers, timeout=self._timeout, limits=DEFAULT_LIMITS,
-                transport=self._transport, follow_redirects=False,
+                transport=self._transport, follow_redirects=False, verify=self._verify,
             ))
             self._busy.append(0)
             index = len(self._clients) - 1
