@@ -259,6 +259,10 @@ async def long_stream_part(settings: Settings, fake: Fake, agent_file: Path
     overrides = {"concurrency": (settings.streams,), "requests": settings.streams,
                  "warmup": 0}
     direct = await bench(settings, fake.long_url, "stream", model="m", **overrides)
+    floor = None
+    if settings.floor:
+        async with open_floor(fake.long_url) as floor_url:
+            floor = await bench(settings, floor_url, "stream", model="root", **overrides)
     async with open_server("chat", agent_file) as server:
         await bench(settings, server.url, "stream", model="root", concurrency=(2,),
                     requests=4, warmup=0)  # imports and first calls are not the streams'
@@ -272,7 +276,7 @@ async def long_stream_part(settings: Settings, fake: Fake, agent_file: Path
         after = rss_kib(pid)
     return {"streams": settings.streams, "tokens": settings.tokens,
             "token_rate": settings.token_rate, "interval_ms": 1000 / settings.token_rate,
-            "direct": direct, "served": served,
+            "direct": direct, "floor": floor, "served": served,
             "rss_kib": {"before": before, "peak": watch.peak, "after": after}}
 
 
@@ -387,11 +391,14 @@ def long_stream_table(part: dict[str, Any]) -> str:
     lines = ["| path | streams x tokens | upstream interval ms | ITL p50 | ITL p99 | ITL max "
              "| TTFT p99 | stream p99 ms | errors |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name in ("direct", "served"):
+    names = {"direct": "direct", "floor": "stack floor", "served": "serve chat"}
+    for name, label in names.items():
+        if part.get(name) is None:
+            continue
         level = part[name].levels[0]
         itl, ttft, latency = level.itl, level.ttft, level.latency
         lines.append(
-            f"| {'direct' if name == 'direct' else 'serve chat'} "
+            f"| {label} "
             f"| {part['streams']} x {part['tokens']} | {part['interval_ms']:.1f} "
             f"| {_f(itl.p50 if itl else None)} | {_f(itl.p99 if itl else None)} "
             f"| {_f(itl.max if itl else None)} | {_f(ttft.p99 if ttft else None)} "

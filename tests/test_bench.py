@@ -341,8 +341,15 @@ async def test_benchmark_suite_quick_run_succeeds(tmp_path: Path) -> None:
     assert floor["stack floor: stream"]["ttft_p50"] is not None
     assert all(level["requests"] == 12 for name, report in data["reports"].items()
                if name.startswith("stack floor") for level in report["levels"])
+    streams = data["long_streams"]
+    for name in ("direct", "floor", "served"):  # the floor relays the same long answers
+        [level] = streams[name]["levels"]
+        assert (level["requests"], level["errors"]) == (4, {}), name
+        assert level["itl"] is not None, name
     assert data["memory"]["errors"] == 0
-    assert (tmp_path / "latest.md").read_text().startswith("## Latency")
+    report = (tmp_path / "latest.md").read_text()
+    assert report.startswith("## Latency")
+    assert "| stack floor | 4 x 10 |" in report
 
 
 def sse_data(body: bytes) -> list[Any]:

@@ -1,17 +1,21 @@
-"""trioagent against LiteLLM proxy and agno AgentOS, on the same fake upstream.
+"""trioagent and its stack floor against LiteLLM proxy and agno AgentOS, on one fake upstream.
 
-    python -m benchmarks.peers.run [-c 1,32] [-n 300] [--warmup 50] [--peers litellm,agno]
+    python -m benchmarks.peers.run [-c 1,32] [-n 300] [--warmup 50] [--peers floor,litellm,agno]
                                    [--cache-dir DIR] [--reinstall] [-o FILE.json] [-q]
 
 1. Installs each peer from PyPI into its own venv under ``--cache-dir`` (default
    ``${TMPDIR:-/tmp}/trioagent-peers``), reused while its package list is unchanged:
    ``litellm[proxy]``; ``agno[os]`` with ``openai`` and ``uvicorn[standard]`` (what agno's
-   AgentOS docs install). A peer that fails to install is reported and skipped.
+   AgentOS docs install). A peer that fails to install is reported and skipped. The stack
+   floor installs nothing: it runs with this interpreter, from the repository.
 2. Starts ``benchmarks.fake_fast`` (the fake upstream, one process for the whole run),
    then each server in turn, alone, waits until it answers one real request (a startup
    timeout, then it is reported and skipped), measures it and stops it:
 
    - ``trioagent serve chat`` with one agent (``root``) whose model is the fake;
+   - the stack floor (``python -m benchmarks.floor --upstream the fake``, peer name
+     ``floor``): a Quart-trio route on hypercorn making one streamed httpx call to the
+     fake, with no agent work and no auth, what trioagent's stack costs by itself;
    - LiteLLM proxy (``litellm --config``, one worker) mapping model ``m`` to ``openai/m``
      with ``api_base`` = the fake;
    - agno AgentOS (``AgentOS(agents=[...]).serve(...)``, uvicorn, one worker) with one
@@ -19,13 +23,15 @@
 
 3. Loads each the same way, with ``trioagent bench``'s runner (one keep-alive connection
    per worker, warm-up requests, a barrier before the clock starts, the same request
-   count per level). trioagent, LiteLLM and the fake itself (the ``fake upstream`` row)
-   get ``POST /v1/chat/completions`` exactly as ``trioagent bench URL --mode chat`` sends
-   it. AgentOS has no OpenAI-compatible endpoint: it gets its own run endpoint,
+   count per level). trioagent, the stack floor (model ``root``; it ignores the bearer
+   key every server is sent), LiteLLM and the fake itself (the ``fake upstream`` row) get
+   ``POST /v1/chat/completions`` exactly as ``trioagent bench URL --mode chat`` sends it.
+   AgentOS has no OpenAI-compatible endpoint: it gets its own run endpoint,
    ``POST /agents/root/runs`` with the form ``message=...&stream=false``, which answers
    one JSON ``RunOutput``: the same one-message, one-answer turn.
-4. Prints a Markdown table (server, c, req/s, p50, p99, errors, trioagent's req/s over
-   each server's) and writes every number to ``benchmarks/results/peers.json``.
+4. Prints a Markdown table (server, c, req/s, p50, p99, errors, then trioagent's and the
+   stack floor's req/s over each server's) and writes every number to
+   ``benchmarks/results/peers.json``.
 
 Every process it starts runs in its own process group, and the group is stopped (SIGTERM,
 then SIGKILL) when its part ends, on an error, on Ctrl-C and on SIGTERM. Logs go to
@@ -79,8 +85,13 @@ UPSTREAM_KEY = "sk-bench"
 SERVER_KEY = f"sk-{secrets.token_hex(24)}"
 """Every measured server requires ``Authorization: Bearer SERVER_KEY``, as a deployed one
 would (LiteLLM refuses to start without a master key): trioagent ``--api-key``, LiteLLM
-``LITELLM_MASTER_KEY``, AgentOS ``OS_SECURITY_KEY``."""
-PEERS = ("litellm", "agno")
+``LITELLM_MASTER_KEY``, AgentOS ``OS_SECURITY_KEY``. The stack floor has no auth: it is
+sent the key too and ignores it."""
+FLOOR = "floor"
+"""The ``--peers`` name of the stack floor (``benchmarks.floor``), which needs no install."""
+FLOOR_SERVER = "stack floor"
+"""Its server name in the report."""
+PEERS = (FLOOR, "litellm", "agno")
 
 
 class PeerError(Exception):
@@ -383,7 +394,7 @@ def fixed_url(url: str, _log: Path) -> str:
 
 
 def setups(fake: Fake, workdir: Path, venvs: dict[str, Path], startup_limit: float,
-           workers: int = 1) -> list[Setup]:
+           workers: int = 1, *, floor: bool = True) -> list[Setup]:
     base_env = {**os.environ, "OPENAI_API_KEY": UPSTREAM_KEY}
     trioagent_env = {**base_env, "TRIOAGENT_BENCH_KEY": SERVER_KEY}
     out = []
@@ -397,6 +408,14 @@ def setups(fake: Fake, workdir: Path, venvs: dict[str, Path], startup_limit: flo
          "--workers", str(workers)],
         log=workdir / "trioagent.log", env=trioagent_env, cwd=workdir, url=url_in_log,
         check=chat_check("root", SERVER_KEY), startup_limit=startup_limit), "chat", "root"))
+
+    if floor:  # with trioagent's --workers: it stands for trioagent's stack, so it scales alike
+        out.append(Setup(FLOOR_SERVER, partial(
+            open_server, FLOOR_SERVER,
+            [sys.executable, "-m", "benchmarks.floor", "--upstream", fake.url,
+             "--listen", "127.0.0.1:0", "--workers", str(workers)],
+            log=workdir / "floor.log", env=base_env, cwd=REPO, url=url_in_log,
+            check=chat_check("root", SERVER_KEY), startup_limit=startup_limit), "chat", "root"))
 
     if "litellm" in venvs:
         config = workdir / "litellm.yaml"
@@ -516,7 +535,8 @@ class Settings:
     startup_timeout: float = 180.0
     progress: bool = True
     workers: int = 1
-    """``--workers`` of trioagent (the peers run as they start by default)."""
+    """``--workers`` of trioagent and of the stack floor (the peers run as they start by
+    default)."""
 
 
 async def bench_chat(url: str, model: str | None, key: str | None, settings: Settings
@@ -561,7 +581,9 @@ async def run_all(settings: Settings) -> dict[str, Any]:
     # 1. Install first, so that pip never competes with a measurement.
     venvs: dict[str, Path] = {}
     for name in settings.peers:
-        peer = PEER_PACKAGES[name]
+        peer = PEER_PACKAGES.get(name)
+        if peer is None:  # the floor: this interpreter, nothing to install
+            continue
         try:
             venvs[name] = await ensure_installed(peer, cache, reinstall=settings.reinstall,
                                                  limit=settings.install_timeout)
@@ -580,7 +602,8 @@ async def run_all(settings: Settings) -> dict[str, Any]:
             servers["fake upstream"] = {"url": fake.url, "command": fake.command,
                                         "endpoint": "POST /v1/chat/completions",
                                         "report": report}
-        for setup in setups(fake, workdir, venvs, settings.startup_timeout, settings.workers):
+        for setup in setups(fake, workdir, venvs, settings.startup_timeout, settings.workers,
+                            floor=FLOOR in settings.peers):
             try:
                 async with setup.open() as server:
                     if setup.load == "chat":
@@ -604,23 +627,33 @@ async def run_all(settings: Settings) -> dict[str, Any]:
     return results
 
 
+def throughputs(servers: dict[str, Any], name: str) -> dict[int, float]:
+    """The req/s of server ``name`` at each concurrency ({} when it was not measured)."""
+    report: BenchReport | None = servers.get(name, {}).get("report")
+    return {lv.concurrency: lv.throughput for lv in report.levels} if report else {}
+
+
+def ratio(mine: float | None, theirs: float) -> float | None:
+    return mine / theirs if mine is not None and theirs else None
+
+
 def rows(servers: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per server and level, with trioagent's req/s over the server's."""
-    ours = servers.get("trioagent", {}).get("report")
-    ours_at = {lv.concurrency: lv.throughput for lv in ours.levels} if ours else {}
+    """One row per server and level, with trioagent's and the stack floor's req/s over the
+    server's."""
+    ours_at = throughputs(servers, "trioagent")
+    floor_at = throughputs(servers, FLOOR_SERVER)
     out = []
     for name, server in servers.items():
         report: BenchReport = server["report"]
         for level in report.levels:
-            mine = ours_at.get(level.concurrency)
             out.append({
                 "server": name, "concurrency": level.concurrency,
                 "requests": level.requests, "throughput": level.throughput,
                 "p50": level.latency.p50 if level.latency else None,
                 "p99": level.latency.p99 if level.latency else None,
                 "errors": level.failed, "error_reasons": level.errors,
-                "trioagent_ratio": (mine / level.throughput
-                                    if mine is not None and level.throughput else None),
+                "trioagent_ratio": ratio(ours_at.get(level.concurrency), level.throughput),
+                "floor_ratio": ratio(floor_at.get(level.concurrency), level.throughput),
             })
     return out
 
@@ -629,13 +662,18 @@ def _f(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _x(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
 def markdown(results: dict[str, Any]) -> str:
-    lines = ["| server | c | req/s | p50 ms | p99 ms | errors | trioagent ÷ server |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| server | c | req/s | p50 ms | p99 ms | errors | trioagent ÷ server "
+             "| floor ÷ server |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in results["rows"]:
-        ratio = "-" if row["trioagent_ratio"] is None else f"{row['trioagent_ratio']:.2f}x"
         lines.append(f"| {row['server']} | {row['concurrency']} | {_f(row['throughput'], 0)} "
-                     f"| {_f(row['p50'])} | {_f(row['p99'])} | {row['errors']} | {ratio} |")
+                     f"| {_f(row['p50'])} | {_f(row['p99'])} | {row['errors']} "
+                     f"| {_x(row['trioagent_ratio'])} | {_x(row.get('floor_ratio'))} |")
     notes = []
     for name, server in results["servers"].items():
         notes.append(f"- {name}: {server['endpoint']}")
@@ -706,7 +744,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--words", type=int, default=16,
                         help="words of the fake's answer (default 16)")
     parser.add_argument("--peers", type=_peers, default=PEERS,
-                        help="peers to measure besides trioagent (default litellm,agno)")
+                        help="servers to measure besides trioagent: floor (the stack "
+                        "floor), litellm, agno (default all three)")
     parser.add_argument("--no-baseline", action="store_true",
                         help="do not measure the fake upstream alone")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
@@ -721,7 +760,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
                         help="the JSON report (default benchmarks/results/peers.json)")
     parser.add_argument("--trioagent-workers", type=int, default=1, metavar="N",
-                        help="run trioagent with --workers N (default 1)")
+                        help="run trioagent and the stack floor with --workers N "
+                        "(default 1)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     settings = Settings(
