@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -242,3 +243,37 @@ async def test_the_documented_metrics_are_the_served_ones(
     names = {s.name for s in served.samples if not s.name.endswith("_created")}
     families = {re.sub(r"_(bucket|count|sum)$", "", name) for name in names}
     assert documented == families
+
+
+async def test_clients_leaving_mid_stream_are_cancelled_turns_not_internal_errors(
+    start_server, fake: FakeOpenAI, caplog
+) -> None:
+    """A client that hangs up while the answer flows stops its turn: counted as cancelled,
+    never as failed, and nothing logged as an error (the turn's producer, waiting to hand
+    over its next event, must see the cancellation, not the closed channel's error)."""
+    leavers = 8  # on SSE, then on the WebSocket
+    for _ in range(2 * leavers):  # an answer that lasts seconds: the client leaves first
+        fake.enqueue(text("word " * 400, chunk_delay=0.005))
+    body = {"model": "root", "messages": USER, "stream": True}
+    with trio.fail_after(30):
+        async with start_server() as server, server.http() as http:
+            for _ in range(leavers):
+                async with server.http() as leaver, leaver.stream(
+                    "POST", "/v1/chat/completions", json=body
+                ) as response:
+                    async for line in response.aiter_lines():
+                        if "word" in line:
+                            break  # the answer is flowing: hang up
+            ws_url = server.url.replace("http://", "ws://") + "/v1/ws"
+            for _ in range(leavers):
+                async with open_websocket_url(ws_url) as socket:
+                    await socket.send_message('{"type": "hello"}')
+                    await socket.get_message()  # ready
+                    await socket.send_message('{"type": "message", "text": "hi"}')
+                    while '"delta"' not in await socket.get_message():
+                        pass  # the answer is flowing: hang up
+            found = await settled(http, "trioagent_active_turns", 0)
+    assert found.value("trioagent_turn_duration_seconds_count",
+                       outcome="cancelled") == 2 * leavers
+    assert found.value("trioagent_turn_duration_seconds_count", outcome="error") == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -87,10 +87,12 @@ class TurnRunner:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._produce, request, send)
             try:
-                with receive:
-                    yield receive
+                yield receive
             finally:
+                # Cancel first: closing first would wake a producer waiting in send() with
+                # BrokenResourceError, a failed turn, instead of a cancelled one.
                 nursery.cancel_scope.cancel()
+                receive.close()
 
     async def run_to_end(self, request: TurnRequest) -> TurnFinished | Problem:
         """Run ``request``'s turn with nobody reading along; return how it ended."""
