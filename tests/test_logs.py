@@ -23,19 +23,14 @@ from trioagent.logs import (
     request_id,
     valid_request_id,
 )
-from trioagent.testing import FakeOpenAI, open_fake_openai, open_server_process, text
+from trioagent.testing import (
+    FakeOpenAI,
+    open_fake_openai,
+    open_server_process,
+    text,
+    write_test_agent,
+)
 
-AGENT = """\
-agents:
-  root:
-    model: upstream
-    instruction: Test agent.
-models:
-  upstream:
-    provider: openai
-    model: gpt-test
-    base_url: {base_url}
-"""
 USER = [{"role": "user", "content": "hi"}]
 NEW_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -148,8 +143,7 @@ def answered_id(answer: bytes) -> str:
 async def test_json_logs_of_a_real_server_carry_each_request_id(
     fake: FakeOpenAI, tmp_path: Path
 ) -> None:
-    agent = tmp_path / "agent.yaml"
-    agent.write_text(AGENT.format(base_url=fake.base_url))
+    agent = write_test_agent(tmp_path, fake.base_url)
     fake.enqueue(text("first"), text("second"))
     hostile = [b"X-Request-Id: HOSTILE1\r\n HOSTILE2",  # a folded line: a newline inside
                b"X-Request-Id: " + b"a" * 1000,
@@ -217,8 +211,7 @@ async def test_json_logs_of_a_real_server_carry_each_request_id(
 async def test_the_startup_line_stays_plain_text_by_default(
     fake: FakeOpenAI, tmp_path: Path
 ) -> None:
-    agent = tmp_path / "agent.yaml"
-    agent.write_text(AGENT.format(base_url=fake.base_url))
+    agent = write_test_agent(tmp_path, fake.base_url)
     with trio.fail_after(30):
         async with open_server_process("chat", str(agent)) as server:
             server.process.send_signal(signal.SIGTERM)

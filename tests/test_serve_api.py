@@ -18,20 +18,9 @@ from trioagent.testing import (
     open_server_process,
     text,
     trioagent_command,
+    write_test_agent,
 )
 from trioagent.testing.process import pid_alive as alive
-
-AGENT = """\
-agents:
-  root:
-    model: upstream
-    instruction: Test agent.
-models:
-  upstream:
-    provider: openai
-    model: gpt-test
-    base_url: {base_url}
-"""
 
 
 @pytest.fixture
@@ -42,9 +31,7 @@ async def fake() -> FakeOpenAI:
 
 @pytest.fixture
 def agent_path(fake: FakeOpenAI, tmp_path: Path) -> Path:
-    path = tmp_path / "agent.yaml"
-    path.write_text(AGENT.format(base_url=fake.base_url))
-    return path
+    return write_test_agent(tmp_path, fake.base_url)
 
 
 def seen(fake: FakeOpenAI) -> list[tuple[str, str]]:

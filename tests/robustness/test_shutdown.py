@@ -27,19 +27,8 @@ import trio
 
 from trioagent.server.guards import conversation_key
 from trioagent.store import open_sqlite_store
-from trioagent.testing import FakeOpenAI, open_server_process, text
+from trioagent.testing import FakeOpenAI, open_server_process, text, write_test_agent
 
-AGENT = """\
-agents:
-  root:
-    model: upstream
-    instruction: Test agent.
-models:
-  upstream:
-    provider: openai
-    model: gpt-test
-    base_url: {base_url}
-"""
 TURNS = 20
 SIGNALLED = "received: finishing running turns"
 """What each serving process logs when SIGTERM reaches it."""
@@ -186,9 +175,7 @@ async def stored_messages(sessions: Path, conversation: str) -> list[str] | None
 
 
 def write_agent(tmp_path: Path, upstream: FakeOpenAI) -> Path:
-    path = tmp_path / "agent.yaml"
-    path.write_text(AGENT.format(base_url=upstream.base_url))
-    return path
+    return write_test_agent(tmp_path, upstream.base_url)
 
 
 @pytest.mark.parametrize("setup", SETUPS, ids=SETUP_IDS)

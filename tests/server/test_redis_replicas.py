@@ -22,20 +22,9 @@ from trioagent.testing import (
     hang,
     open_server_process,
     text,
+    write_test_agent,
 )
 from trioagent.testing.redis import RedisServer
-
-AGENT = """\
-agents:
-  root:
-    model: upstream
-    instruction: Test agent.
-models:
-  upstream:
-    provider: openai
-    model: gpt-test
-    base_url: {base_url}
-"""
 
 Replica = Callable[..., AbstractAsyncContextManager[ServerProcess]]
 
@@ -43,8 +32,7 @@ Replica = Callable[..., AbstractAsyncContextManager[ServerProcess]]
 @pytest.fixture
 def replica(fake: FakeOpenAI, redis_server: RedisServer, tmp_path: Path) -> Replica:
     """``async with replica(*flags) as server:`` a serve chat process on the shared Redis."""
-    agent = tmp_path / "agent.yaml"
-    agent.write_text(AGENT.format(base_url=fake.base_url))
+    agent = write_test_agent(tmp_path, fake.base_url)
 
     def start(*flags: str, api: str = "chat") -> AbstractAsyncContextManager[ServerProcess]:
         return open_server_process(api, str(agent), "--store", redis_server.url, *flags)

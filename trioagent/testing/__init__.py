@@ -16,6 +16,7 @@ from .fake_openai import open_fake_openai as open_fake_openai
 from .process import ServerProcess as ServerProcess
 from .process import open_server_process as open_server_process
 from .process import trioagent_command as trioagent_command
+from .process import write_test_agent as write_test_agent
 from .replies import DropReply as DropReply
 from .replies import ErrorReply as ErrorReply
 from .replies import HangReply as HangReply

@@ -15,6 +15,27 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
 
 
+TEST_AGENT = """\
+agents:
+  root:
+    model: upstream
+    instruction: Test agent.
+models:
+  upstream:
+    provider: openai
+    model: gpt-test
+    base_url: {base_url}
+"""
+
+
+def write_test_agent(directory: Path, base_url: str) -> Path:
+    """Write ``directory/agent.yaml``: one agent, ``root``, with no tools, whose model is
+    the OpenAI-compatible upstream at ``base_url`` (a fake's); return its path."""
+    path = directory / "agent.yaml"
+    path.write_text(TEST_AGENT.format(base_url=base_url))
+    return path
+
+
 def trioagent_command(*args: str) -> list[str]:
     """The command line that runs ``trioagent ARGS`` with this interpreter."""
     return [sys.executable, "-m", "trioagent", *args]
