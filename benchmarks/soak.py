@@ -72,6 +72,7 @@ from benchmarks.soak_upstream import SoakUpstream, answer_text, open_soak_upstre
 from trioagent.bench.progress import open_progress
 from trioagent.bench.stats import Distribution
 from trioagent.server.options import parse_duration
+from trioagent.testing.process import children_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -385,7 +386,7 @@ async def open_soak(settings: Settings, workdir: Path) -> AsyncIterator[Soak]:
                 workers = int(args[args.index("--workers") + 1])
                 pid = server.process.pid
                 # Workers are listening once the server has printed its line.
-                pids = children_of(pid) if workers > 1 else (pid,)
+                pids = tuple(children_of(pid)) if workers > 1 else (pid,)
                 targets[api] = Target(api, server.base_url, pids, workers)
             progress = open_progress("soak", None, enabled=settings.progress)
             try:
@@ -412,19 +413,6 @@ def server_args(api: Api, settings: Settings, workdir: Path) -> list[str]:
         # full, its memory steady, well within the warm-up of a 5-minute run.
         return [*flags, "--conversations-max", str(2 * settings.conversations)]
     return flags if store else [*flags, "--sessions", str(workdir / "sessions.db")]
-
-
-def children_of(pid: int) -> tuple[int, ...]:
-    """The processes whose parent is ``pid``."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return tuple(children)
 
 
 async def run_soak(settings: Settings, workdir: Path) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from trioagent.testing import (
     trioagent_command,
     write_test_agent,
 )
+from trioagent.testing.process import children_of
 from trioagent.testing.process import pid_alive as alive
 
 
@@ -170,18 +171,6 @@ async def test_unusable_sessions_file_fails_at_start_up(
     assert str(not_a_db) in message[0]
     assert "--sessions" in message[0]
     assert not_a_db.read_text().startswith("these are not sessions")  # left untouched
-
-
-def children_of(pid: int) -> list[int]:
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return children
 
 
 async def test_workers_share_the_port_and_the_sessions(

@@ -28,6 +28,7 @@ import trio
 from trioagent.server.guards import conversation_key
 from trioagent.store import open_sqlite_store
 from trioagent.testing import FakeOpenAI, open_server_process, text, write_test_agent
+from trioagent.testing.process import children_of
 
 TURNS = 20
 SIGNALLED = "received: finishing running turns"
@@ -279,18 +280,6 @@ async def test_turns_slower_than_the_grace_are_cancelled_and_commit_nothing(
         for number in range(stalled):
             assert await stored_messages(tmp_path / "sessions.db", f"c{number}") == [
                 f"first {number}", answer_to(f"first {number}")]
-
-
-def children_of(pid: int) -> list[int]:
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return children
 
 
 async def test_a_worker_lost_while_stopping_makes_the_exit_status_fail(
