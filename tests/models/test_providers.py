@@ -56,9 +56,12 @@ def test_a_missing_key_is_a_config_error() -> None:
 
 
 def test_the_local_provider_gets_the_embedded_model_client() -> None:
-    pytest.importorskip("llama_cpp")
+    from local_model import missing_local_model
+
     from trioagent.models.local import LocalClient
 
+    if reason := missing_local_model():
+        pytest.skip(reason)
     client = open_model_client(ModelConfig(provider="local", model="smollm2"), env={})
     assert isinstance(client, LocalClient)
 

@@ -1,53 +1,53 @@
-"""ChatML prompts and ``<tool_call>`` tags, for a model that has no tool-calling API.
+"""Tools for a model whose chat template knows no tools: ``<tool_call>`` tags.
 
-The embedded model (:mod:`trioagent.models.local`) reads the conversation as a ChatML
-prompt, the format SmolLM2, Qwen and many small instruct models were trained on, and
-answers in plain text. Tools are described in the system message, and the model calls
-one by writing a JSON object between tags (the Hermes / Qwen convention)::
+The embedded model (:mod:`trioagent.models.local`) gives llama.cpp the conversation and
+lets the model's own chat template render it. When that template has no tool support
+(SmolLM2's has none), tools are described in the system message instead, and the model
+calls one by writing a JSON object between tags (the Hermes / Qwen convention)::
 
-    <|im_start|>system
-    You are a helpful assistant.
+    system:    You are a helpful assistant.
 
-    # Tools
-    ...<tools>
-    {"name": "read_file", "description": "...", "parameters": {...}}
-    </tools>...<|im_end|>
-    <|im_start|>user
-    What is in README.md?<|im_end|>
-    <|im_start|>assistant
-    <tool_call>
-    {"name": "read_file", "arguments": {"path": "README.md"}}
-    </tool_call><|im_end|>
+               # Tools
+               ...<tools>
+               {"name": "read_file", "description": "...", "parameters": {...}}
+               </tools>...
+    user:      What is in README.md?
+    assistant: <tool_call>
+               {"name": "read_file", "arguments": {"path": "README.md"}}
+               </tool_call>
+    user:      <tool_response>
+               ...
+               </tool_response>
 
-:func:`render_chatml` builds the prompt, :class:`ToolCallParser` turns the answer, fed
-piece by piece, into model events, and :class:`StopScanner` cuts the answer at a stop
-sequence. Everything here is pure: no model, no I/O.
+:func:`as_text_messages` writes a conversation so, and :class:`ToolCallParser` turns the
+answer, fed piece by piece, into model events. :func:`without_markup` keeps a message
+from ending its own turn. Everything here is pure: no model, no I/O.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from trioagent.chat import ToolCall
+from trioagent.chat import Message, ToolCall
 
 from .base import TextDelta, ToolCallDelta
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from trioagent.chat import Message, Role, ToolSpec
+    from trioagent.chat import Role, ToolSpec
 
     from .base import ModelEvent
 
-IM_START: Final = "<|im_start|>"
-IM_END: Final = "<|im_end|>"
 CALL_OPEN: Final = "<tool_call>"
 CALL_CLOSE: Final = "</tool_call>"
 DEFAULT_SYSTEM: Final = "You are a helpful assistant."
+IMAGE_NOTE: Final = "(An image was attached here, but you cannot see images.)"
 
 TOOLS_SECTION: Final = """\
 # Tools
@@ -65,91 +65,59 @@ per call:
 </tool_call>
 Each result comes back inside <tool_response></tool_response> tags."""
 
-
-@attrs.frozen
-class Segment:
-    """A piece of prompt text. Only ``control`` pieces (our ChatML markup) may become
-    special tokens: message content is tokenized as plain text, so a user who types
-    ``<|im_end|>`` cannot end their own message."""
-
-    text: str
-    control: bool = False
+_MARKUP: Final = re.compile(r"<(\||/?(?:start_of_turn|end_of_turn|s)>)")
 
 
-@attrs.frozen
-class Turn:
-    """One rendered message: a message of the conversation, or a run of tool results."""
-
-    role: Role
-    """The chat role it came from (tool results are shown to the model as ``user``)."""
-    segments: tuple[Segment, ...]
+def without_markup(text: str) -> str:
+    """``text`` with chat-template markup (``<|im_end|>``, ``<|eot_id|>``,
+    ``<start_of_turn>``...) broken by a zero-width joiner, so llama.cpp reads it as plain
+    text: a user who types ``<|im_end|>`` cannot end their own message."""
+    return _MARKUP.sub("<\u200d\\1", text)
 
 
-@attrs.frozen
-class ChatPrompt:
-    """A ChatML prompt in three parts, so the oldest turns can be dropped to fit."""
-
-    head: tuple[Segment, ...]
-    """The system message, with the tool descriptions."""
-    turns: tuple[Turn, ...]
-    tail: tuple[Segment, ...]
-    """``<|im_start|>assistant``: the model writes from here."""
-
-    @property
-    def segments(self) -> tuple[Segment, ...]:
-        return (*self.head, *(s for turn in self.turns for s in turn.segments), *self.tail)
-
-    @property
-    def text(self) -> str:
-        """The whole prompt as one string (for logs and tests)."""
-        return "".join(segment.text for segment in self.segments)
+def plain_message(message: Message) -> Message:
+    """``message`` as a text model can read it: markup broken, images replaced by a note."""
+    content = without_markup(message.content)
+    if message.images:
+        content = f"{content}\n{IMAGE_NOTE}".lstrip("\n")
+    return attrs.evolve(message, content=content, images=())
 
 
-def render_chatml(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ChatPrompt:
-    """The ChatML prompt for a conversation.
+def as_text_messages(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[Message]:
+    """The conversation with tools, calls and results written as text (see above).
 
-    The first message, if it is a system message, heads the prompt (else a short default
-    does); the tool descriptions are appended to it. Assistant tool calls are written
-    back as ``<tool_call>`` tags, and each run of tool results becomes one ``user`` turn
-    of ``<tool_response>`` tags. Images cannot be shown to a text model: a note says so.
+    The first message, if it is a system message, heads the conversation (else a short
+    default does); the tool descriptions are appended to it. Assistant tool calls are
+    written as ``<tool_call>`` tags, and each run of tool results becomes one ``user``
+    message of ``<tool_response>`` tags.
 
     Args:
-        messages: the conversation so far.
+        messages: the conversation so far, as :func:`plain_message` leaves it.
         tools: the tools offered; none means no tool section.
     """
     rest = list(messages)
-    system = DEFAULT_SYSTEM
-    if rest and rest[0].role == "system":
-        system = rest.pop(0).content
+    system = rest.pop(0).content if rest and rest[0].role == "system" else DEFAULT_SYSTEM
     if tools:
         listing = "\n".join(_dumps({"name": t.name, "description": t.description,
                                     "parameters": t.parameters}) for t in tools)
         system = f"{system.rstrip()}\n\n{TOOLS_SECTION.format(tools=listing)}".lstrip()
-    turns: list[Turn] = []
+    out = [Message.system(system)]
     results: list[str] = []
     for message in rest:
         if message.role == "tool":
             results.append(f"<tool_response>\n{message.content}\n</tool_response>")
             continue
         if results:
-            turns.append(Turn("tool", _message("user", "\n".join(results))))
+            out.append(Message.user("\n".join(results)))
             results = []
-        turns.append(Turn(message.role, _message(message.role, _content_of(message))))
+        out.append(Message(message.role, _content_of(message)))
     if results:
-        turns.append(Turn("tool", _message("user", "\n".join(results))))
-    return ChatPrompt(_message("system", system), tuple(turns),
-                      (Segment(IM_START, control=True), Segment("assistant\n")))
-
-
-def _message(role: str, content: str) -> tuple[Segment, ...]:
-    return (Segment(IM_START, control=True), Segment(f"{role}\n{content}"),
-            Segment(IM_END, control=True), Segment("\n"))
+        out.append(Message.user("\n".join(results)))
+    return out
 
 
 def _content_of(message: Message) -> str:
     content = message.content
-    if message.images:
-        content += "\n(An image was attached here, but you cannot see images.)"
     for call in message.tool_calls:
         try:
             arguments = json.loads(call.arguments or "{}")
@@ -323,39 +291,3 @@ def parse_tool_calls(text: str) -> tuple[str, list[ToolCall]]:
     calls = [ToolCall(e.id or "", e.name or "", e.arguments)
              for e in events if isinstance(e, ToolCallDelta)]
     return "".join(e.text for e in events if isinstance(e, TextDelta)), calls
-
-
-def _non_empty(stops: Sequence[str]) -> tuple[str, ...]:
-    return tuple(stop for stop in stops if stop)
-
-
-@attrs.define
-class StopScanner:
-    """Cuts generated text at the first stop sequence, streaming what comes before it.
-
-    An end of the text that could begin a stop sequence is held until the next piece
-    shows whether it does.
-    """
-
-    stops: tuple[str, ...] = attrs.field(converter=_non_empty)
-    _pending: str = ""
-
-    def feed(self, text: str) -> tuple[str, bool]:
-        """Take the next piece; return the text now safe to send, and whether a stop
-        sequence was reached (the text then ends just before it)."""
-        if not self.stops:
-            return text, False
-        self._pending += text
-        hits = [index for stop in self.stops if (index := self._pending.find(stop)) >= 0]
-        if hits:
-            out, self._pending = self._pending[:min(hits)], ""
-            return out, True
-        keep = max(partial_suffix(self._pending, stop) for stop in self.stops)
-        cut = len(self._pending) - keep
-        out, self._pending = self._pending[:cut], self._pending[cut:]
-        return out, False
-
-    def flush(self) -> str:
-        """The generation ended without a stop sequence: return the text held back."""
-        out, self._pending = self._pending, ""
-        return out

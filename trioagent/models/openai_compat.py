@@ -140,6 +140,10 @@ class OpenAIStreamParser:
             raise UpstreamProtocolError("the provider sent an event that is not JSON") from None
         if not isinstance(chunk, dict):
             raise UpstreamProtocolError("the provider sent an event that is not an object")
+        return self.feed_chunk(chunk)
+
+    def feed_chunk(self, chunk: dict[str, Any]) -> list[ModelEvent]:
+        """Take one decoded chunk (an object); return the events it completes."""
         if chunk.get("error") is not None:
             raise _in_band_error(chunk)
         usage = chunk.get("usage")

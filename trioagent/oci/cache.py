@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from trioagent.errors import RegistryError
+from trioagent.paths import user_cache_dir
 
 from .digest import check_digest, sha256_digest, verify_content
 
@@ -34,10 +35,7 @@ def default_cache_dir(env: Mapping[str, str]) -> Path:
     """Where the cache lives, given the environment (see the module docstring)."""
     if env.get("TRIOAGENT_CACHE_DIR"):
         return Path(env["TRIOAGENT_CACHE_DIR"])
-    if env.get("XDG_CACHE_HOME"):
-        return Path(env["XDG_CACHE_HOME"]) / "trioagent" / "oci"
-    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
-    return home / ".cache" / "trioagent" / "oci"
+    return user_cache_dir(env) / "oci"
 
 
 @attrs.define
