@@ -131,12 +131,15 @@ async def test_client_tool_calls_plain_and_streamed(server, fake: FakeOpenAI) ->
     deltas = [d for c in chunks for d in c["choices"][0]["delta"].get("tool_calls", ())]
     assert all("index" in d for d in deltas)
     heads = [d for d in deltas if "id" in d]
-    assert heads == [
+    assert heads == [  # as OpenAI sends them: the head holds the start of the arguments
         {"index": 0, "id": "call_p", "type": "function",
-         "function": {"name": "get_weather", "arguments": ""}},
+         "function": {"name": "get_weather", "arguments": calls[0][2]}},
         {"index": 1, "id": "call_r", "type": "function",
-         "function": {"name": "get_weather", "arguments": ""}},
+         "function": {"name": "get_weather", "arguments": calls[1][2]}},
     ]
+    for chunk in chunks:  # one entry per index per chunk
+        entries = chunk["choices"][0]["delta"].get("tool_calls", [])
+        assert len({d["index"] for d in entries}) == len(entries)
     for delta in deltas:
         if "id" not in delta:
             assert set(delta) == {"index", "function"}

@@ -269,16 +269,18 @@ async def test_openai_streamed_tool_call_deltas(node: str, server: Any,
     chunks = (await run_js(node, "openai.mjs", "tools_stream", server))["chunks"]
     with_choice = check_chunks(chunks, include_usage=True)
     assert with_choice[-1]["choices"][0]["finish_reason"] == "tool_calls"
+    for chunk in with_choice:  # one entry per index per chunk, as OpenAI sends them
+        entries = chunk["choices"][0]["delta"].get("tool_calls", [])
+        assert len({d["index"] for d in entries}) == len(entries)
     deltas = [d for c in with_choice for d in c["choices"][0]["delta"].get("tool_calls", [])]
     assert all("index" in d for d in deltas)
     calls: dict[int, dict[str, Any]] = {}
     for delta in deltas:
-        if "id" in delta:  # the first delta of a call
+        if "id" in delta:  # the first delta of a call: the start of its arguments too
             assert delta["index"] not in calls
             assert delta["type"] == "function"
-            assert delta["function"]["arguments"] == ""
             calls[delta["index"]] = {"id": delta["id"], "name": delta["function"]["name"],
-                                     "arguments": ""}
+                                     "arguments": delta["function"]["arguments"]}
         else:
             assert set(delta) == {"index", "function"}
             assert set(delta["function"]) == {"arguments"}

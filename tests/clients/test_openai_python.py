@@ -343,6 +343,11 @@ async def test_streamed_client_tool_call_deltas(
                                       stream_options={"include_usage": True})
     deltas = [d for c in chunks if c.choices for d in c.choices[0].delta.tool_calls or ()]
     assert all(d.index in (0, 1) for d in deltas)
+    for chunk in chunks:  # one entry per index per chunk, as OpenAI sends them
+        entries = chunk.choices[0].delta.tool_calls or [] if chunk.choices else []
+        assert len({d.index for d in entries}) == len(entries)
+        # instructor's partial streaming reads tool_calls[0]: its arguments are there
+        assert all(json.loads(d.function.arguments) for d in entries if d.id is not None)
     heads = [d for d in deltas if d.id is not None]
     assert [(d.index, d.id, d.type, d.function.name) for d in heads] == [
         (0, "call_p", "function", "get_weather"), (1, "call_r", "function", "get_weather")]

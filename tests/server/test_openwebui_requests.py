@@ -164,7 +164,7 @@ async def test_open_webui_tool_round_trip(server, fake: FakeOpenAI) -> None:
     chunks = data_events(first.text)[:-1]
     calls = [tc for c in chunks for tc in c["choices"][0]["delta"].get("tool_calls", [])]
     assert calls[0] == {"index": 0, "id": "call_time_1", "type": "function",
-                        "function": {"name": "get_current_timestamp", "arguments": ""}}
+                        "function": {"name": "get_current_timestamp", "arguments": "{}"}}
     assert "".join(c["function"].get("arguments", "") for c in calls) == "{}"
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
 

@@ -113,17 +113,14 @@ def extend_conversation(session: Session, messages: Sequence[Message]) -> None:
 
 
 def tool_call_deltas(calls: Sequence[ToolCall]) -> list[w.DeltaToolCall]:
-    """Client tool calls as stream deltas: a head (index, id, type, name) then the arguments."""
-    deltas: list[w.DeltaToolCall] = []
-    for index, call in enumerate(calls):
-        deltas.append(w.DeltaToolCall(
-            index=index, id=call.id, type="function",
-            function=w.DeltaFunction(name=call.name, arguments=""),
-        ))
-        deltas.append(w.DeltaToolCall(
-            index=index, function=w.DeltaFunction(arguments=call.arguments)
-        ))
-    return deltas
+    """Client tool calls as stream deltas, one entry per call, as OpenAI sends them: the
+    only entry for an index carries id, type, name and the arguments (clients such as
+    instructor read ``tool_calls[0]`` of a chunk, so one index never appears twice)."""
+    return [
+        w.DeltaToolCall(index=index, id=call.id, type="function",
+                        function=w.DeltaFunction(name=call.name, arguments=call.arguments))
+        for index, call in enumerate(calls)
+    ]
 
 
 def response_tool_calls(calls: Sequence[ToolCall]) -> tuple[w.ResponseToolCall, ...] | None:
