@@ -254,7 +254,12 @@ def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
         parser.add_argument("--conversation-ttl", metavar="DURATION",
                             type=_explained(parse_duration),
                             default=defaults.conversation_ttl,
-                            help="forget a conversation idle this long (default: 30m)")
+                            help="forget a conversation (or a stored response) idle this "
+                            "long (default: 30m)")
+        parser.add_argument("--responses-max", metavar="N", type=int,
+                            default=defaults.responses_max,
+                            help="Responses API responses kept for previous_response_id; "
+                            f"0 keeps none (default: {defaults.responses_max})")
     else:
         parser.add_argument("--store", metavar="URL", type=_explained(StoreURL.parse),
                             help="where sessions live: sqlite:PATH (the processes of one "
@@ -309,7 +314,7 @@ def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOpti
     host, port = args.listen
     per_api: dict[str, Any] = (
         {"conversations_max": args.conversations_max,
-         "conversation_ttl": args.conversation_ttl}
+         "conversation_ttl": args.conversation_ttl, "responses_max": args.responses_max}
         if args.api == "chat" else {}
     )
     store = args.store

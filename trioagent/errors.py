@@ -9,6 +9,7 @@ API's error shape and status in one table (``trioagent.server.errors``).
     ├── RequestError             a client sent something we cannot run (400)
     │   └── UnknownModel         no exposed agent has that name (404)
     ├── SessionNotFound          no stored session has that id (404)
+    ├── UnknownResponse          no stored response has that id (404)
     ├── ConversationBusy         a turn on this conversation id is running (409)
     ├── RateLimitExceeded        the caller sent more than --rate-limit allows (429)
     ├── TurnTimeout              the request timeout expired (504)
@@ -111,13 +112,38 @@ class SessionNotFound(TrioagentError):
         super().__init__(f"No session {session_id!r}: it never existed, or was deleted.")
 
 
-class ConversationBusy(TrioagentError):
-    """A turn on this conversation is already running."""
+class UnknownResponse(TrioagentError):
+    """No stored response has this id (for this API key): never made, not stored, failed,
+    expired or deleted.
 
-    def __init__(self, conversation_id: str) -> None:
-        self.conversation_id = conversation_id
+    Args:
+        response_id: the id the client sent.
+        param: the request field that named it (``previous_response_id``), if any.
+    """
+
+    def __init__(self, response_id: str, *, param: str | None = None) -> None:
+        self.response_id = response_id
+        self.param = param
         super().__init__(
-            f"Conversation {conversation_id!r} is busy with another request; retry when it ends."
+            f"No response {response_id!r}: it was never stored (store: false, or it failed), "
+            "or it expired or was deleted."
+        )
+
+
+class ConversationBusy(TrioagentError):
+    """A turn on this conversation is already running.
+
+    Args:
+        conversation_id: the id the client sent.
+        param: where the client sent it (``X-Conversation-Id``, ``previous_response_id``).
+    """
+
+    def __init__(self, conversation_id: str, *, param: str = "X-Conversation-Id") -> None:
+        self.conversation_id = conversation_id
+        self.param = param
+        what = "Response" if param == "previous_response_id" else "Conversation"
+        super().__init__(
+            f"{what} {conversation_id!r} is busy with another request; retry when it ends."
         )
 
 

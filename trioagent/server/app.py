@@ -36,6 +36,7 @@ from .responses import json_response
 from .routes_api import register_api_routes
 from .routes_openai import register_openai_routes
 from .routes_page import register_page_routes
+from .routes_responses import register_responses_routes
 from .routes_ws import register_ws_routes
 from .serve import serve_app
 from .turn import TurnRunner
@@ -70,6 +71,8 @@ class ServerState:
     pool: RuntimePool
     store: ConversationStore | None
     runner: TurnRunner
+    responses: ConversationStore | None = None
+    """Where stored Responses API responses live (``serve chat``); None: none are kept."""
     agents: list[str]
     """The exposed agents, in file order."""
     default_agent: str
@@ -181,6 +184,7 @@ def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
 
     if api == "chat":
         register_openai_routes(app, state)
+        register_responses_routes(app, state)
     else:
         register_api_routes(app, state)
     register_ws_routes(app, state)
@@ -229,9 +233,16 @@ async def serve_agents(
             store = await stack.enter_async_context(open_store(
                 url, max_items=size, ttl=options.conversation_ttl, lock_ttl=options.lock_ttl
             ))
+        responses: ConversationStore | None = None
+        if api == "chat" and options.responses_max:
+            responses = await stack.enter_async_context(open_store(
+                url, max_items=options.responses_max, ttl=options.conversation_ttl,
+                lock_ttl=options.lock_ttl, namespace="responses",
+            ))
         metrics = Metrics()
         state = ServerState(
             options=options, team=team, pool=pool, store=store, metrics=metrics,
+            responses=responses,
             runner=TurnRunner(pool, store, options.request_timeout, metrics),
             agents=agents, default_agent=options.agent or file.default_agent,
             agent_tools=agent_tools,

@@ -71,10 +71,12 @@ def problem_of(exc: BaseException) -> Problem:
         case errors.SessionNotFound():
             return Problem(status=404, type="invalid_request_error", code="not_found",
                            message=str(exc), param="session_id")
+        case errors.UnknownResponse():
+            return Problem(status=404, type="invalid_request_error", code="not_found",
+                           message=str(exc), param=exc.param)
         case errors.ConversationBusy():
             return Problem(status=409, type="conflict_error", code="conversation_busy",
-                           message=str(exc), param="X-Conversation-Id",
-                           headers={"Retry-After": "1"})
+                           message=str(exc), param=exc.param, headers={"Retry-After": "1"})
         case errors.RateLimitExceeded():
             return Problem(status=429, type="rate_limit_error", code="rate_limit_exceeded",
                            message=str(exc),

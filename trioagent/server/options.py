@@ -102,6 +102,10 @@ class ServeOptions:
     """Conversations kept server-side for X-Conversation-Id; 0 disables the cache. None:
     off with the ``memory:`` store, `SHARED_CACHE_MAX` with a shared one."""
     conversation_ttl: float = 1800.0
+    responses_max: int = 1000
+    """Responses API responses kept for ``previous_response_id`` and ``GET``, least
+    recently used dropped first, each forgotten after ``conversation_ttl`` idle; 0 keeps
+    none (``store`` is then ignored)."""
     sessions: str = "trioagent-sessions.db"
     """The SQLite file of ``serve api`` sessions when ``store`` is None; ``:memory:`` keeps
     them in memory only."""
@@ -169,6 +173,8 @@ class ServeOptions:
             raise ValueError("--request-timeout must be positive")
         if self.max_request_size <= 0:
             raise ValueError("--max-request-size must be positive")
+        if self.responses_max < 0:
+            raise ValueError("--responses-max must be 0 or more")
         if self.conversations_max is not None and self.conversations_max < 0:
             raise ValueError("--conversations-max must be 0 (off) or more")
         if self.conversation_ttl <= 0:

@@ -131,3 +131,14 @@ def response_tool_calls(calls: Sequence[ToolCall]) -> tuple[w.ResponseToolCall, 
                                                                arguments=call.arguments))
         for call in calls
     )
+
+
+def add_input(session: Session, messages: Sequence[Message]) -> None:
+    """Add a turn's input to the conversation it continues (a ``previous_response_id``):
+    every message is new, but a system message the conversation already has (the same
+    ``instructions`` sent again) is not added twice."""
+    known_system = {m.content for m in session.messages if m.role == "system"}
+    session.messages.extend(
+        message for message in messages
+        if not (message.role == "system" and message.content in known_system)
+    )

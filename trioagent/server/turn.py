@@ -10,21 +10,21 @@ whatever still runs (upstream call, tools) and commits nothing.
 from __future__ import annotations
 
 import logging
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
-from ..errors import ConversationBusy, TurnTimeout
+from ..errors import ConversationBusy, TurnTimeout, UnknownResponse
 from ..runtime import RuntimeEvent, Session, TextDelta, TurnFinished, run_agent
 from .errors import Problem, problem_of, unwrap
 from .guards import client_conversation_id
 from .metrics import Metrics
-from .translate import extend_conversation
+from .translate import add_input, extend_conversation
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from ..chat import Message, Sampling, ToolSpec
     from ..runtime import RuntimePool
@@ -64,6 +64,15 @@ class TurnRequest:
     client_tools: list[ToolSpec]
     conversation_id: str | None = None
     """The store key (already scoped to the caller's API key), or None for no cache."""
+    continues: str | None = None
+    """A stored conversation (a store key) this turn starts from, held for the turn so that
+    no other turn continues it meanwhile, and left as it is: the turn is committed under
+    ``conversation_id`` (if any). A Responses API ``previous_response_id``."""
+    store: ConversationStore | None = None
+    """The store of ``conversation_id`` and ``continues``, when not the runner's own."""
+    on_commit: Callable[[Session, TurnFinished], None] | None = None
+    """Called with the finished conversation just before it is committed (to record what
+    the front needs with it, in ``session.tool_state``)."""
     stop: trio.CancelScope = attrs.Factory(trio.CancelScope)
     """Cancel it to stop the turn: only the agent's work stops, so a turn that already
     finished its work still commits and ends with `TurnFinished`, never half of each."""
@@ -142,7 +151,10 @@ class TurnRunner:
             deadline = trio.current_time() + 1
         except Exception as exc:
             failure = unwrap(exc)
-            if isinstance(failure, ConversationBusy) and request.conversation_id is not None:
+            if isinstance(failure, ConversationBusy) and request.continues is not None:
+                failure = ConversationBusy(client_conversation_id(request.continues),
+                                           param="previous_response_id")
+            elif isinstance(failure, ConversationBusy) and request.conversation_id is not None:
                 # The store names its key; the client knows only the id it sent.
                 failure = ConversationBusy(client_conversation_id(request.conversation_id))
             event = TurnFailed(problem_of(failure))
@@ -153,15 +165,35 @@ class TurnRunner:
         self, request: TurnRequest, send: trio.MemorySendChannel[TurnEvent], track: TurnTrack
     ) -> TurnFinished:
         """Run the turn; return its TurnFinished only once the conversation is committed."""
-        if self.store is None or request.conversation_id is None:
+        store = self.store if request.store is None else request.store
+        if store is None or (request.conversation_id is None and request.continues is None):
             session = Session.from_messages(request.messages)
             return await self._loop(request, session, send, track)
-        async with self.store.turn(request.conversation_id) as turn:
-            if turn.existed:
+        async with AsyncExitStack() as stack:
+            start: Session | None = None
+            if request.continues is not None:
+                previous = await stack.enter_async_context(store.turn(request.continues))
+                if not previous.existed:  # gone since the route looked (expired, deleted)
+                    raise UnknownResponse(client_conversation_id(request.continues),
+                                          param="previous_response_id")
+                start = previous.session
+            if request.conversation_id is None:
+                assert start is not None
+                add_input(start, request.messages)
+                return await self._loop(request, start, send, track)
+            turn = await stack.enter_async_context(store.turn(request.conversation_id))
+            if start is not None:
+                turn.session.messages[:] = start.messages
+                turn.session.usage = start.usage
+                turn.session.tool_state = start.tool_state
+                add_input(turn.session, request.messages)
+            elif turn.existed:
                 extend_conversation(turn.session, request.messages)
             else:
                 turn.session.messages.extend(request.messages)
             finished = await self._loop(request, turn.session, send, track)
+            if request.on_commit is not None:
+                request.on_commit(turn.session, finished)
             turn.commit()
         return finished
 

@@ -77,7 +77,7 @@ def _without_password(url: str) -> str:
 
 @asynccontextmanager
 async def open_store(
-    url: StoreURL, *, max_items: int, ttl: float, lock_ttl: float
+    url: StoreURL, *, max_items: int, ttl: float, lock_ttl: float, namespace: str = "",
 ) -> AsyncIterator[ConversationStore]:
     """Open the store ``url`` names; close it on exit.
 
@@ -87,6 +87,8 @@ async def open_store(
             A SQLite file keeps every conversation until it is deleted.
         ttl: seconds an idle conversation is kept; 0: forever (SQLite: always forever).
         lock_ttl: seconds a turn's lock outlives a replica that died mid-turn (Redis).
+        namespace: keeps this store's keys (and Redis's bound and index) apart from
+            another store's on the same server, e.g. ``responses``.
 
     Raises:
         StoreUnavailable: the file cannot be opened, or Redis cannot be reached.
@@ -100,6 +102,7 @@ async def open_store(
         from .redis import open_redis_store  # coredis loads only when Redis is used
 
         async with open_redis_store(
-            url.target, max_items=max_items, ttl=ttl, lock_ttl=lock_ttl
+            url.target, max_items=max_items, ttl=ttl, lock_ttl=lock_ttl,
+            prefix=f"trioagent:{namespace}:" if namespace else "trioagent:",
         ) as redis_store:
             yield redis_store

@@ -260,6 +260,7 @@ class RedisStore:
 @asynccontextmanager
 async def open_redis_store(
     url: str, *, max_items: int, ttl: float, lock_ttl: float, op_timeout: float = 5.0,
+    prefix: str = "trioagent:",
 ) -> AsyncIterator[RedisStore]:
     """Connect to Redis at ``url`` (``redis://[:password@]host:port/db``), check it answers.
 
@@ -276,7 +277,7 @@ async def open_redis_store(
         async with client:  # coredis runs its connections in a task group of its own
             store = RedisStore(
                 client=client, where=where, max_items=max_items, ttl=ttl, lock_ttl=lock_ttl,
-                op_timeout=op_timeout,
+                op_timeout=op_timeout, prefix=prefix,
             )
             try:
                 await store.check()

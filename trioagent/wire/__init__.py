@@ -23,6 +23,7 @@ from .convert import make_converter as make_converter
 from .convert import parse_api_chat_request as parse_api_chat_request
 from .convert import parse_chat_request as parse_chat_request
 from .convert import parse_client_frame as parse_client_frame
+from .convert import parse_responses_request as parse_responses_request
 from .convert import structure as structure
 from .openai import OMIT as OMIT
 from .openai import AssistantMessage as AssistantMessage
@@ -62,6 +63,7 @@ from .sse import DONE as DONE
 from .sse import KEEP_ALIVE as KEEP_ALIVE
 from .sse import encode_error as encode_error
 from .sse import encode_event as encode_event
+from .sse import encode_named_event as encode_named_event
 from .ws import RESULT_PREVIEW as RESULT_PREVIEW
 from .ws import CancelFrame as CancelFrame
 from .ws import CancelledFrame as CancelledFrame

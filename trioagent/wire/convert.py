@@ -47,6 +47,13 @@ from .openai import (
     Omit,
     UserMessage,
 )
+from .responses import (
+    InputItem,
+    InputPart,
+    MessageItem,
+    ResponseCreateRequest,
+    ResponseObject,
+)
 from .ws import ClientFrame, HelloFrame, MessageFrame
 
 T = TypeVar("T")
@@ -59,11 +66,16 @@ _WRITE_NULL: Final[dict[type, frozenset[str]]] = {
     AssistantMessage: frozenset({"content"}),
     ChunkChoice: frozenset({"finish_reason"}),
     ErrorBody: frozenset({"param", "code"}),
+    ResponseObject: frozenset({
+        "error", "incomplete_details", "instructions", "max_output_tokens",
+        "previous_response_id", "temperature", "top_p", "usage", "user",
+    }),
 }
 """Fields that default to ``None`` but that OpenAI writes as ``null`` rather than leave out."""
 
 _TAGGED: Final[tuple[tuple[Any, str], ...]] = (
     (ChatMessage, "role"), (ContentPart, "type"), (ClientFrame, "type"),
+    (InputItem, "type"), (InputPart, "type"),
 )
 """Unions of attrs classes, each told apart by a ``Literal`` field with a default: the tag."""
 
@@ -537,6 +549,61 @@ def parse_chat_request(data: bytes) -> ChatCompletionRequest:
     """
     request = structure(loads(data), ChatCompletionRequest)
     _check_chat_request(request)
+    return request
+
+
+_RESPONSE_RANGES: Final[tuple[tuple[str, Callable[[float], bool], str], ...]] = (
+    ("temperature", lambda x: 0 <= x <= 2, "a number from 0 to 2"),
+    ("top_p", lambda x: 0 < x <= 1, "a number above 0 and at most 1"),
+    ("max_output_tokens", lambda x: x > 0, "an integer above 0"),
+)
+
+
+def parse_responses_request(data: bytes) -> ResponseCreateRequest:
+    """Read and check the body of ``POST /v1/responses``.
+
+    A message item may leave out ``"type": "message"`` (the SDKs' "easy" input messages).
+
+    Raises:
+        RequestError: the body breaks the wire contract; ``param`` names the field.
+    """
+    body = loads(data)
+    items = body.get("input")
+    if type(items) is list:
+        body["input"] = [
+            {"type": "message", **item}
+            if type(item) is dict and "type" not in item and "role" in item else item
+            for item in items
+        ]
+    request = structure(body, ResponseCreateRequest)
+    if isinstance(request.input, tuple) and not request.input:
+        raise _invalid("input", "expected a string or a non-empty array, but got an empty array")
+    if isinstance(request.input, str) and not request.input:
+        raise _invalid("input", "expected a non-empty string")
+    for name, in_range, expected in _RESPONSE_RANGES:
+        value = getattr(request, name)
+        if value is not None and not in_range(value):
+            raise _invalid(name, f"expected {expected}, but got {value:g}")
+    if request.background:
+        raise _invalid("background", "background responses are not supported")
+    if request.conversation is not None:
+        raise _invalid("conversation", "conversations are not supported: use "
+                                       "previous_response_id")
+    if request.prompt is not None:
+        raise _invalid("prompt", "prompt templates are not supported")
+    if request.top_logprobs:
+        raise _invalid("top_logprobs", "log probabilities are not supported")
+    if request.stream_options is not None and not request.stream:
+        raise _invalid("stream_options", "only allowed when 'stream' is true")
+    for i, item in enumerate(request.input if isinstance(request.input, tuple) else ()):
+        if isinstance(item, MessageItem) and isinstance(item.content, tuple):
+            for j, part in enumerate(item.content):
+                where = f"input[{i}].content[{j}]"
+                if part.type == "input_file":
+                    raise _invalid(where, "file inputs are not supported: send the text, "
+                                          "or let the agent read the file with its tools")
+                if part.type == "input_image" and not getattr(part, "image_url", None):
+                    raise _invalid(where, "expected an image_url (file_id is not supported)")
     return request
 
 

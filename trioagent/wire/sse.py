@@ -1,8 +1,9 @@
 """Server-sent events, encoded: each event is one ``data:`` line of compact JSON.
 
 A pure encoder (no I/O). JSON from `dumps` never holds a raw newline, so every event is
-exactly one line plus the blank line that ends it. There are never ``event:`` lines: the
-OpenAI SDK fails on an event without JSON data.
+exactly one line plus the blank line that ends it. Chat Completions streams never have
+``event:`` lines (the OpenAI SDK fails on an event without JSON data); the Responses API
+names each event, with JSON data always.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ KEEP_ALIVE: Final = b": keep-alive\n\n"
 def encode_event(obj: object) -> bytes:
     """Encode one wire value (usually a `ChatCompletionChunk`) as an SSE event."""
     return b"data: " + dumps(obj) + b"\n\n"
+
+
+def encode_named_event(name: str, obj: object) -> bytes:
+    """Encode one event with an ``event:`` line, as the Responses API streams them."""
+    return b"event: " + name.encode() + b"\ndata: " + dumps(obj) + b"\n\n"
 
 
 def encode_error(envelope: ErrorEnvelope) -> bytes:
