@@ -103,3 +103,14 @@ async def test_idle_conversation_expires_after_ttl(autojump_clock: trio.testing.
     await trio.sleep(20 * 60)
     assert len(store) == 0
 
+
+
+async def test_an_idle_conversation_whose_id_comes_back_starts_afresh(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    store = MemoryStore(max_items=10, ttl=2)
+    await commit_turn(store, "c", "1")
+    await trio.sleep(12)  # idle past the TTL; nothing else touched the store meanwhile
+    async with store.turn("c") as turn:
+        assert not turn.existed
+        assert turn.session.messages == []

@@ -73,9 +73,9 @@ class MemoryStore:
     async def turn(self, conversation_id: str) -> AsyncIterator[Turn]:
         if conversation_id in self._busy:
             raise ConversationBusy(conversation_id)
+        self._expire()  # before the id is busy: _expire() keeps busy ids
         self._busy.add(conversation_id)
         try:
-            self._expire()
             entry = self._entries.get(conversation_id)
             if entry is not None:
                 entry.last_used = trio.current_time()
