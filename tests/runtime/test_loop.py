@@ -274,3 +274,31 @@ async def test_a_failed_turn_does_not_return_its_runtime_to_the_pool(pool: Runti
     with pytest.raises(RuntimeError):
         await fail()
     assert pool.idle_count("root") == 0
+
+
+async def test_a_call_of_a_tool_nobody_offered_gets_an_error_result_and_the_loop_goes_on(
+    pool: RuntimePool, fake: FakeOpenAI,
+) -> None:
+    from trioagent.chat import ToolSpec
+
+    weather = ToolSpec("get_weather", "The weather in a city.")
+    fake.enqueue(
+        tool_calls([("c1", "search_web", '{"q": "x"}'), ("c2", "think", '{"thought": "t"}')]),
+        text("Sorry, I cannot search the web."),
+    )
+    session = start()
+    with trio.fail_after(10):
+        events = await run(pool, session, client_tools=[weather])
+    finished = events[-1]
+    assert isinstance(finished, TurnFinished)
+    assert (finished.reason, finished.client_tool_calls) == ("stop", ())
+    assert finished.text == "Sorry, I cannot search the web."
+    failed = next(e for e in events if isinstance(e, ToolFinished) and e.name == "search_web")
+    assert failed.is_error
+    results = {m.tool_call_id: m.content for m in session.messages if m.role == "tool"}
+    assert results["c1"].startswith("unknown tool 'search_web'; the tools you can call are:")
+    assert "get_weather" in results["c1"]  # the client's tools are callable too
+    assert "shell" in results["c1"]
+    # Every call of the assistant message has its result: the history stays valid.
+    assert set(results) == {"c1", "c2"}
+    assert fake.requests[1].json["messages"][-2]["tool_call_id"] == "c1"

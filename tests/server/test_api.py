@@ -68,6 +68,24 @@ async def test_chat_answers_with_message_new_session_and_usage(
         "role": "system", "content": "You are a helpful test agent."}
 
 
+async def test_a_tool_nobody_offered_gets_an_error_result_and_a_real_answer(
+    start_server, fake: FakeOpenAI,
+) -> None:
+    fake.enqueue(tool_calls([("call_h", "hallucinated", "{}")]), text("No such tool, sorry."),
+                 text("Fine."))
+    with trio.fail_after(10):
+        async with start_server(**api()) as server, server.http() as http:
+            first = await chat(http, "hi")
+            second = await chat(http, "and now?", session_id=first.json()["session_id"])
+    assert first.json()["message"] == "No such tool, sorry."
+    assert second.status_code == 200
+    # The stored history the next turn sent upstream is whole: the call has its result.
+    sent = fake.requests[2].json["messages"]
+    calls = [m for m in sent if m.get("tool_calls")]
+    assert [c["tool_calls"][0]["id"] for c in calls] == ["call_h"]
+    assert any(m.get("tool_call_id") == "call_h" for m in sent)
+
+
 async def test_second_message_sees_the_first(start_server, fake: FakeOpenAI) -> None:
     fake.enqueue(text("Nice to meet you, Ada."), text("Your name is Ada."))
     with trio.fail_after(10):

@@ -226,6 +226,22 @@ async def test_client_tools_end_the_turn_with_tool_calls(server, fake: FakeOpenA
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
+async def test_a_tool_nobody_offered_is_never_handed_to_the_client(
+    server, fake: FakeOpenAI,
+) -> None:
+    fake.enqueue(tool_calls([("call_h", "hallucinated", "{}")]), text("I have no such tool."))
+    with trio.fail_after(10):
+        async with server.openai() as client:
+            answer = await client.chat.completions.create(model="root", messages=USER)
+    assert answer.choices[0].finish_reason == "stop"
+    assert answer.choices[0].message.tool_calls is None
+    assert answer.choices[0].message.content == "I have no such tool."
+    result = fake.requests[1].json["messages"][-1]
+    assert result["role"] == "tool"
+    assert result["tool_call_id"] == "call_h"
+    assert result["content"].startswith("unknown tool 'hallucinated'")
+
+
 async def test_agent_tool_shadows_client_tool_of_the_same_name(server, fake: FakeOpenAI) -> None:
     # Open WebUI offers built-in tools whose names agent toolsets have too (add_memory);
     # see test_openwebui_requests.py. The agent's tool is offered, the client's is not.

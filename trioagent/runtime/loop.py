@@ -60,7 +60,9 @@ async def run_agent(
     """The loop itself; ``emit`` receives each event. Returns the final event (also emitted)."""
     agent_tools = runtime.tool_specs()
     agent_tool_names = {spec.name for spec in agent_tools}
+    client_tool_names = {spec.name for spec in client_tools}
     offered = [*agent_tools, *client_tools]
+    offered_names = [spec.name for spec in offered]
     usage = Usage()
     texts: list[str] = []
     reason: FinishReason = "length"
@@ -78,9 +80,13 @@ async def run_agent(
         if reply.reason != "tool_calls" or not reply.tool_calls:
             reason = "length" if reply.reason == "length" else "stop"
             break
-        own = [call for call in reply.tool_calls if call.name in agent_tool_names]
-        client_calls = tuple(c for c in reply.tool_calls if c.name not in agent_tool_names)
-        usage += await _run_tools(runtime, session, own, emit)
+        # A name that is neither the agent's nor the client's (a hallucination, or a tool
+        # left out with `tools:`) is answered here with an error result, like a failed
+        # tool: handing it to a client that never offered it would break the history.
+        client_calls = tuple(c for c in reply.tool_calls
+                             if c.name not in agent_tool_names and c.name in client_tool_names)
+        own = [c for c in reply.tool_calls if c not in client_calls]
+        usage += await _run_tools(runtime, session, own, emit, offered=offered_names)
         if client_calls:
             reason = "tool_calls"
             break
@@ -159,9 +165,13 @@ async def _events_of(
 
 
 async def _run_tools(
-    runtime: Runtime, session: Session, calls: Sequence[ToolCall], emit: Emit
+    runtime: Runtime, session: Session, calls: Sequence[ToolCall], emit: Emit,
+    *, offered: Sequence[str],
 ) -> Usage:
-    """Run the agent's tool calls concurrently; append their results in call order."""
+    """Run the agent's tool calls concurrently; append their results in call order.
+
+    A call of a tool that is not ``offered`` gets an error result naming the tools that are.
+    """
     results: list[ToolResult | None] = [None] * len(calls)
     sub_usage = [Usage()]
 
@@ -176,7 +186,12 @@ async def _run_tools(
 
     async def run_one(i: int, call: ToolCall) -> None:
         await emit(events.ToolStarted(call.id, call.name, call.arguments))
-        result = await runtime.toolbox.call(call.name, call.arguments, ctx)
+        if call.name in offered:
+            result = await runtime.toolbox.call(call.name, call.arguments, ctx)
+        else:
+            result = ToolResult.error(
+                f"unknown tool {call.name!r}; the tools you can call are: "
+                f"{', '.join(offered) or 'none'}")
         results[i] = result
         await emit(events.ToolFinished(call.id, call.name, result.content, result.is_error))
 
