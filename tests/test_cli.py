@@ -246,6 +246,28 @@ async def test_run_prints_the_streamed_answer_and_tool_activity(
     assert fake.requests[1].json["messages"][-1]["content"] == "remember the milk"
 
 
+async def test_run_takes_flags_between_the_file_and_the_message(
+    fake: FakeOpenAI, agent_path: Path, tmp_path: Path
+) -> None:
+    # The command at the top of examples/coder.yaml.
+    fake.enqueue(text("Hello from between."))
+    with trio.fail_after(30):
+        result = await trio.run_process(
+            trioagent("run", str(agent_path), "--working-dir", str(tmp_path), "Say hello"),
+            capture_stdout=True, capture_stderr=True, check=False,
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().strip() == "Hello from between."
+    assert fake.requests[0].json["messages"][-1]["content"] == "Say hello"
+    with trio.fail_after(30):
+        extra = await trio.run_process(
+            trioagent("run", str(agent_path), "--working-dir", str(tmp_path), "one", "two"),
+            capture_stdout=True, capture_stderr=True, check=False,
+        )
+    assert extra.returncode == 2
+    assert b"unrecognized arguments: one two" in extra.stderr
+
+
 async def test_run_fails_with_one_line_error(fake: FakeOpenAI, agent_path: Path,
                                              tmp_path: Path) -> None:
     from trioagent.testing import error

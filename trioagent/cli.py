@@ -374,7 +374,14 @@ def load_team_file(args: argparse.Namespace, env: Mapping[str, str]) -> AgentFil
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``trioagent`` command; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # `run FILE --working-dir . "MESSAGE"`: argparse gives the optional MESSAGE up when a
+    # flag sits between the two positionals (and cannot intermix with subcommands).
+    if args.command == "run" and args.message is None and len(extra) == 1 \
+            and not extra[0].startswith("-"):
+        args.message, extra = extra[0], []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         handlers=[stderr_handler(args.log_format)],
