@@ -14,6 +14,7 @@ import trio
 from trioagent.testing import (
     FakeOpenAI,
     hang,
+    held,
     open_fake_openai,
     open_server_process,
     text,
@@ -199,6 +200,46 @@ async def test_workers_share_the_port_and_the_sessions(
     assert [m["content"] for m in history["messages"]][::2] == [
         f"message {n}" for n in range(20)]
     assert not any(alive(pid) for pid in workers)
+
+
+async def test_a_busy_session_is_409_on_every_worker_before_anything_runs(
+    fake: FakeOpenAI, agent_path: Path, tmp_path: Path
+) -> None:
+    sessions = tmp_path / "sessions.db"
+    release = trio.Event()
+    fake.enqueue(held(text("The first turn's answer."), release))
+    with trio.fail_after(60):
+        async with open_server_process("api", str(agent_path), "--sessions", str(sessions),
+                                       "--workers", "2") as server:
+            first: list[httpx.Response] = []
+
+            async def first_turn() -> None:
+                async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+                    first.append(await http.post("/api/chat", json={
+                        "message": "first", "session_id": "shared"}))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(first_turn)
+                await fake.wait_requests(1)  # the first turn runs, on one of the workers
+                busy = []
+                for n in range(8):  # new connections: the kernel spreads them over both
+                    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+                        busy.append(await http.post("/api/chat", json={
+                            "message": f"second {n}", "session_id": "shared"}))
+                        busy.append(await http.delete("/api/sessions/shared"))
+                release.set()
+            fake.enqueue(text("The next answer."))
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+                after = await http.post("/api/chat", json={
+                    "message": "next", "session_id": "shared"})
+                history = (await http.get("/api/sessions/shared")).json()
+    assert [r.status_code for r in busy] == [409] * 16
+    assert all(r.headers["retry-after"] == "1" for r in busy)
+    assert len(fake.requests) == 2  # the 409s ran nothing: only the first and the next
+    assert first[0].status_code == 200
+    assert after.status_code == 200
+    assert [m["content"] for m in history["messages"]] == [
+        "first", "The first turn's answer.", "next", "The next answer."]
 
 
 async def test_workers_stop_when_their_parent_is_killed(

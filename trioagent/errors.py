@@ -11,6 +11,7 @@ API's error shape and status in one table (``trioagent.server.errors``).
     ├── SessionNotFound          no stored session has that id (404)
     ├── UnknownResponse          no stored response has that id (404)
     ├── ConversationBusy         a turn on this conversation id is running (409)
+    ├── ConversationConflict     a turn outlived its lease and was not saved (409)
     ├── RateLimitExceeded        the caller sent more than --rate-limit allows (429)
     ├── TurnTimeout              the request timeout expired (504)
     ├── StoreUnavailable         the conversation store cannot be reached (503)
@@ -144,6 +145,18 @@ class ConversationBusy(TrioagentError):
         what = "Response" if param == "previous_response_id" else "Conversation"
         super().__init__(
             f"{what} {conversation_id!r} is busy with another request; retry when it ends."
+        )
+
+
+class ConversationConflict(TrioagentError):
+    """A turn ran past its lease on the conversation, another turn took it meanwhile, and
+    so this turn's result was not saved (it ran; its tools may have had effects)."""
+
+    def __init__(self, conversation_id: str) -> None:
+        self.conversation_id = conversation_id
+        super().__init__(
+            f"Conversation {conversation_id!r} was taken by another request while this turn "
+            "ran past its lease, so this turn was not saved."
         )
 
 

@@ -411,18 +411,19 @@ async def test_rate_limit_without_keys_is_per_client_address(
 
 
 @pytest.mark.parametrize("which", ["api", "chat"])
-async def test_a_turn_another_process_overtook_is_409_naming_only_the_clients_id(
+async def test_a_turn_another_process_runs_is_409_naming_only_the_clients_id(
     start_server, fake: FakeOpenAI, tmp_path, which: str
 ) -> None:
-    """Two servers on one SQLite file: a turn whose session another process committed to
-    while it ran is refused at its commit. The 409 names the id the client sent, never
-    the store's key (which holds a fingerprint of the API key)."""
+    """Two servers on one SQLite file: a request for a session whose turn runs in the other
+    process gets 409 before anything runs (the turn holds a lease in the file). The 409
+    names the id the client sent, never the store's key (which holds a fingerprint of the
+    API key)."""
     from trioagent.server.guards import key_scope
     from trioagent.store.open import StoreURL
     from trioagent.testing import held
 
     release = trio.Event()
-    fake.enqueue(text("first"), held(text("overtaken"), release), text("overtaking"))
+    fake.enqueue(text("first"), held(text("second"), release))
     store = StoreURL.parse(f"sqlite:{tmp_path / 'shared.db'}")
     options: dict[str, Any] = {"api": which, "store": store, "api_keys": ("sk-a",)}
     auth = {"Authorization": "Bearer sk-a"}
@@ -443,14 +444,15 @@ async def test_a_turn_another_process_overtook_is_409_naming_only_the_clients_id
             async with trio.open_nursery() as nursery:
                 slow: list[httpx.Response] = []
 
-                async def overtaken() -> None:
+                async def running() -> None:
                     slow.append(await say(http_one, "slow"))
 
-                nursery.start_soon(overtaken)
+                nursery.start_soon(running)
                 await fake.wait_requests(2)  # the first server's turn is at the model
-                assert (await say(http_two, "fast")).status_code == 200
+                busy = await say(http_two, "fast")
                 release.set()
-    busy = slow[0]
+    assert slow[0].status_code == 200
+    assert len(fake.requests) == 2  # the refused request ran nothing
     assert busy.status_code == 409
     message = busy.json()["error"] if which == "api" else busy.json()["error"]["message"]
     assert repr(sid) in message

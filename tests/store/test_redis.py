@@ -16,7 +16,7 @@ import trio
 from coredis.tokens import PureToken
 
 from trioagent.chat import Message
-from trioagent.errors import ConversationBusy, StoreUnavailable
+from trioagent.errors import ConversationBusy, ConversationConflict, StoreUnavailable
 from trioagent.store import StoreURL, open_store
 from trioagent.store.codec import dumps_session
 from trioagent.store.redis import RedisStore, open_redis_store
@@ -133,7 +133,7 @@ async def test_replica_that_outlived_its_lock_cannot_overwrite_a_newer_turn(
                 await commit_turn(healthy, "c1", "newer")  # ...which another replica took
                 late.commit()  # refused at the end of the block
 
-        with pytest.raises(ConversationBusy):
+        with pytest.raises(ConversationConflict):  # its own code: the turn ran, unsaved
             await stalled_turn()
         assert await texts(healthy, "c1") == ["first", "newer"]
 

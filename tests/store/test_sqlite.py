@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from trioagent.chat import Message, ToolCall, Usage
-from trioagent.errors import ConversationBusy, StoreUnavailable
+from trioagent.errors import ConversationBusy, ConversationConflict, StoreUnavailable
 from trioagent.runtime.session import Session
 from trioagent.store import SQLiteStore, Turn, open_sqlite_store
 from trioagent.store.codec import dumps_session, loads_session
@@ -219,31 +219,97 @@ async def commit_after(
         turn.commit()
 
 
-async def test_update_after_another_process_committed_is_busy(path: Path) -> None:
+async def test_a_turn_of_another_process_on_the_id_is_busy_before_it_runs(
+    path: Path,
+) -> None:
     async with open_sqlite_store(path) as first, open_sqlite_store(path) as second:
         await commit_turn(first, "a", "hi")
-        with pytest.raises(ConversationBusy):
-            await commit_after(second, "a", "second", lambda: commit_turn(first, "a", "first"))
-        assert not second.is_busy("a")
-        assert contents(await second.get("a")) == ["hi", "first"]
-        await commit_turn(second, "a", "retry")
-        assert contents(await first.get("a")) == ["hi", "first", "retry"]
+        ran = False
+
+        async def other_process_turn() -> None:
+            nonlocal ran
+            assert await first.is_taken("a")  # the route's fast 409 sees it too
+            with pytest.raises(ConversationBusy):
+                async with first.turn("a"):
+                    ran = True
+            with pytest.raises(ConversationBusy):
+                await first.delete("a")
+
+        await commit_after(second, "a", "second", other_process_turn)
+        assert not ran
+        assert not await first.is_taken("a")  # released when the turn ended
+        assert contents(await first.get("a")) == ["hi", "second"]
+        await commit_turn(first, "a", "retry")
+        assert contents(await second.get("a")) == ["hi", "second", "retry"]
 
 
-async def test_insert_after_another_process_inserted_is_busy(path: Path) -> None:
+async def test_a_new_id_is_leased_too(path: Path) -> None:
     async with open_sqlite_store(path) as first, open_sqlite_store(path) as second:
-        with pytest.raises(ConversationBusy):
-            await commit_after(second, "new", "second", lambda: commit_turn(first, "new", "first"))
-        assert contents(await second.get("new")) == ["first"]
+
+        async def meanwhile() -> None:
+            with pytest.raises(ConversationBusy):
+                await commit_turn(first, "new", "first")
+
+        await commit_after(second, "new", "second", meanwhile)
+        assert contents(await first.get("new")) == ["second"]
 
 
-async def test_update_after_another_process_deleted_is_busy(path: Path) -> None:
-    async with open_sqlite_store(path) as first, open_sqlite_store(path) as second:
-        await commit_turn(first, "a", "hi")
-        with pytest.raises(ConversationBusy):
-            await commit_after(second, "a", "second", lambda: first.delete("a"))
-        assert await second.get("a") is None
-        assert await first.count() == 0
+class Clock:
+    """Wall-clock time that a test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_lease_of_a_dead_worker_expires(path: Path) -> None:
+    clock = Clock()
+    async with open_sqlite_store(path, lock_ttl=60, clock=clock) as store:
+        await commit_turn(store, "a", "hi")
+        # What a worker killed mid-turn leaves behind: its lease row.
+        async with open_sqlite_store(path, lock_ttl=60, clock=clock) as dead:
+            turn = dead.turn("a")
+            await turn.__aenter__()  # never exited: the process died
+            with pytest.raises(ConversationBusy):
+                await commit_turn(store, "a", "too soon")
+            clock.now += 61
+            await commit_turn(store, "a", "after expiry")
+        assert contents(await store.get("a")) == ["hi", "after expiry"]
+
+
+async def test_a_turn_that_outlived_its_lease_is_a_conflict_not_a_commit(path: Path) -> None:
+    clock = Clock()
+    async with open_sqlite_store(path, lock_ttl=60, clock=clock) as stalled, \
+            open_sqlite_store(path, lock_ttl=60, clock=clock) as healthy:
+        await commit_turn(healthy, "a", "first")
+
+        async def stall_past_the_lease() -> None:
+            clock.now += 61
+            await commit_turn(healthy, "a", "newer")  # took the expired lease
+
+        with pytest.raises(ConversationConflict):
+            await commit_after(stalled, "a", "stale", stall_past_the_lease)
+        assert contents(await healthy.get("a")) == ["first", "newer"]
+        # The stalled turn's end released nothing of the lease the next turn holds.
+        async with healthy.turn("a"):
+            assert await stalled.is_taken("a")
+
+
+async def test_a_turn_past_its_lease_with_nobody_else_still_commits_nothing(
+    path: Path,
+) -> None:
+    clock = Clock()
+    async with open_sqlite_store(path, lock_ttl=60, clock=clock) as store:
+        await commit_turn(store, "a", "first")
+
+        async def stall() -> None:
+            clock.now += 61
+
+        with pytest.raises(ConversationConflict):
+            await commit_after(store, "a", "late", stall)
+        assert contents(await store.get("a")) == ["first"]
 
 
 # get, delete, count.
@@ -290,7 +356,7 @@ async def test_file_is_in_wal_mode_and_intact_after_writes(store: SQLiteStore, p
     with sqlite3.connect(path) as outside:
         assert outside.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert outside.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        assert outside.execute("PRAGMA user_version").fetchone() == (1,)
+        assert outside.execute("PRAGMA user_version").fetchone() == (2,)
         rows = outside.execute("SELECT id, version FROM sessions ORDER BY id").fetchall()
     assert rows == [("c1", 2), ("c2", 2), ("c3", 2), ("c4", 2)]
 
@@ -336,7 +402,7 @@ def write_garbage(path: Path) -> Path:
 
 def write_newer_schema(path: Path) -> Path:
     with sqlite3.connect(path) as newer:
-        newer.execute("PRAGMA user_version = 2")
+        newer.execute("PRAGMA user_version = 3")
     return path
 
 
@@ -359,3 +425,17 @@ async def test_unusable_file_is_store_unavailable(
     assert str(target) in str(caught.value)
     assert "--sessions" in str(caught.value)
     assert not (path.parent / "missing").exists()
+
+
+async def test_a_file_of_schema_1_gains_leases_and_keeps_its_sessions(path: Path) -> None:
+    with sqlite3.connect(path) as old:  # what trioagent wrote before leases
+        old.execute("CREATE TABLE sessions (id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+                    " created REAL NOT NULL, updated REAL NOT NULL, data TEXT NOT NULL)")
+        old.execute("PRAGMA user_version = 1")
+    async with open_sqlite_store(path) as store:
+        await commit_turn(store, "a", "hi")
+        async with store.turn("a"):
+            assert await store.is_taken("a")
+        assert contents(await store.get("a")) == ["hi"]
+    with sqlite3.connect(path) as outside:
+        assert outside.execute("PRAGMA user_version").fetchone() == (2,)

@@ -77,6 +77,9 @@ def problem_of(exc: BaseException) -> Problem:
         case errors.ConversationBusy():
             return Problem(status=409, type="conflict_error", code="conversation_busy",
                            message=str(exc), param=exc.param, headers={"Retry-After": "1"})
+        case errors.ConversationConflict():
+            return Problem(status=409, type="conflict_error", code="conversation_conflict",
+                           message=str(exc), param="X-Conversation-Id", headers=NO_RETRY)
         case errors.RateLimitExceeded():
             return Problem(status=429, type="rate_limit_error", code="rate_limit_exceeded",
                            message=str(exc),

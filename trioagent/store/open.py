@@ -96,7 +96,7 @@ async def open_store(
     if url.kind == "memory":
         yield MemoryStore(max_items or sys.maxsize, ttl or math.inf)
     elif url.kind == "sqlite":
-        async with open_sqlite_store(url.target) as store:
+        async with open_sqlite_store(url.target, lock_ttl=lock_ttl) as store:
             yield store
     else:
         from .redis import open_redis_store  # coredis loads only when Redis is used

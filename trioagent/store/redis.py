@@ -29,7 +29,7 @@ import coredis
 import coredis.exceptions
 import trio
 
-from ..errors import ConversationBusy, StoreUnavailable, sole_exception
+from ..errors import ConversationBusy, ConversationConflict, StoreUnavailable, sole_exception
 from ..runtime.session import Session
 from .base import Turn
 from .codec import dumps_session, loads_session
@@ -171,8 +171,8 @@ class RedisStore:
         """Take the conversation's lock and load it; store it at the end if the turn commits.
 
         Raises:
-            ConversationBusy: a turn on this id is running here or on another replica, or
-                this turn's lock expired and the commit was refused.
+            ConversationBusy: a turn on this id is running here or on another replica.
+            ConversationConflict: this turn's lock expired, and the commit was refused.
             StoreUnavailable: Redis cannot be reached, or the stored session is damaged.
         """
         if conversation_id in self._busy:
@@ -209,7 +209,7 @@ class RedisStore:
                         "conversation %r: the turn outlived its lock (%g s); not saved",
                         conversation_id, self.lock_ttl,
                     )
-                    raise ConversationBusy(conversation_id)
+                    raise ConversationConflict(conversation_id)
         finally:
             self._busy.discard(conversation_id)
             if taken:
