@@ -197,6 +197,25 @@ def test_default_workers_follow_whether_the_processes_share_state() -> None:
         workers("serve", "chat", "a.yaml", "--workers", "0")
 
 
+@pytest.mark.parametrize("origin", ["*", "https://app.example/", "app.example",
+                                    "https://*.example", "https://app.example/path"],
+                         ids=["wildcard", "trailing-slash", "no-scheme", "star-host", "path"])
+def test_a_cors_origin_that_can_never_match_is_refused(origin: str) -> None:
+    parser = build_parser()
+    with pytest.raises(ValueError, match="can never match") as caught:
+        serve_options(parser.parse_args(["serve", "chat", "a.yaml", "--cors-origin", origin]),
+                      {})
+    assert repr(origin) in str(caught.value)
+
+
+def test_a_missing_working_dir_is_refused_at_start_up(tmp_path: Path) -> None:
+    parser = build_parser()
+    missing = tmp_path / "nope"
+    with pytest.raises(ValueError, match="is not a directory"):
+        serve_options(parser.parse_args(["serve", "api", "a.yaml", "--working-dir",
+                                         str(missing)]), {})
+
+
 def test_non_loopback_without_key_refuses_unless_insecure() -> None:
     parser = build_parser()
     with pytest.raises(ValueError, match="--insecure-no-auth"):

@@ -32,6 +32,8 @@ This module imports nothing of ours: every layer may import it.
 
 from __future__ import annotations
 
+import math
+
 
 class TrioagentError(Exception):
     """Base of every error trioagent raises on purpose."""
@@ -170,7 +172,7 @@ class RateLimitExceeded(TrioagentError):
     def __init__(self, retry_after: float) -> None:
         self.retry_after = retry_after
         super().__init__(
-            f"Rate limit exceeded: retry after {retry_after:.1f} s (see Retry-After)."
+            f"Rate limit exceeded: retry in {max(1, math.ceil(retry_after))} s."
         )
 
 

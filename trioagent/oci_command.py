@@ -81,7 +81,9 @@ def pull_command(args: argparse.Namespace) -> int:
     """
     agent = pull(args.ref, insecure=args.insecure)
     note = " (registry unreachable: cached copy)" if agent.from_cache else ""
-    print(f"pulled {agent.reference}@{agent.digest}{note}")
+    reference = agent.reference
+    pulled = reference if reference.digest else f"{reference}@{agent.digest}"
+    print(f"pulled {pulled}{note}")  # a reference by digest names it already
     print(f"cached at {agent.path}")
     return 0
 

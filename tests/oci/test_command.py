@@ -57,6 +57,11 @@ def test_push_then_pull(registry: Registry, env: dict[str, str], tmp_path: Path)
     assert second.startswith("cached at ")
     assert Path(second.removeprefix("cached at ")).read_text() == AGENT  # ${...} kept
 
+    by_digest = f"{ref.rpartition(':')[0]}@{digest}"
+    pinned = trioagent("pull", "--insecure", by_digest, env=env, cwd=tmp_path)
+    assert pinned.returncode == 0, pinned.stderr
+    assert pinned.stdout.splitlines()[0] == f"pulled {by_digest}"  # the digest once
+
 
 def test_push_without_a_tag_pushes_latest(
     registry: Registry, env: dict[str, str], tmp_path: Path

@@ -69,6 +69,10 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+_ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
+"""An exact origin as browsers send it: scheme, host and optional port, nothing else."""
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` only accepts connections from this machine."""
     if host == "localhost":
@@ -183,5 +187,14 @@ class ServeOptions:
             raise ValueError("--ws-ping-interval must be positive")
         if self.workers < 1:
             raise ValueError("--workers must be 1 or more")
+        if not self.working_dir.is_dir():
+            raise ValueError(f"--working-dir {self.working_dir} is not a directory: create it "
+                             "or pass another")
+        for origin in self.cors_origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"--cors-origin {origin!r} can never match a browser's Origin header: "
+                    "give an exact origin, scheme://host[:port] with no path and no trailing "
+                    "slash (wildcards are not supported), e.g. https://app.example.com")
         if self.max_idle_runtimes < 0:
             raise ValueError("--max-idle-runtimes must be 0 or more")

@@ -223,7 +223,8 @@ async def open_sqlite_store(
 def _connect(path: str) -> sqlite3.Connection:
     def unavailable(reason: object, fix: str = "fix it") -> StoreUnavailable:
         return StoreUnavailable(
-            f"cannot open sessions file {path}: {reason}; {fix} or pass another --sessions path"
+            f"cannot open sessions file {path}: {reason}; {fix}, or pass another path "
+            "(--store sqlite:PATH)"
         )
 
     in_memory = path == ":memory:"
