@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -285,6 +286,54 @@ async def test_run_takes_flags_between_the_file_and_the_message(
         )
     assert extra.returncode == 2
     assert b"unrecognized arguments: one two" in extra.stderr
+
+
+async def test_interactive_run_cancels_a_turn_on_ctrl_c_and_keeps_commands_to_itself(
+    fake: FakeOpenAI, agent_path: Path, tmp_path: Path
+) -> None:
+    from trioagent.testing import held
+
+    release = trio.Event()  # never set: the first answer stays at the model until cancelled
+    fake.enqueue(held(text("never shown"), release), text("The second answer."))
+    process = await trio.lowlevel.open_process(
+        trioagent("run", str(agent_path), "--working-dir", str(tmp_path)),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdin is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
+    err = bytearray()
+    out = bytearray()
+    arrived = trio.Condition()
+
+    async def read(stream: trio.abc.ReceiveStream, into: bytearray) -> None:
+        async for data in stream:
+            async with arrived:
+                into.extend(data)
+                arrived.notify_all()
+
+    async def wait_for(into: bytearray, marker: bytes) -> None:
+        async with arrived:
+            while marker not in into:
+                await arrived.wait()
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read, process.stdout, out)
+            nursery.start_soon(read, process.stderr, err)
+            await wait_for(err, b"/help")
+            await process.stdin.send_all(b"first message\n")
+            await fake.wait_requests(1)
+            process.send_signal(signal.SIGINT)
+            await wait_for(err, b"[cancelled")
+            await process.stdin.send_all(b"/help\n")
+            await wait_for(err, b"/reset")
+            await process.stdin.send_all(b"second message\n")
+            await wait_for(out, b"The second answer.")
+            await process.stdin.aclose()
+            assert await process.wait() == 0
+    assert len(fake.requests) == 2  # /help never reached the model
+    sent = [m["content"] for m in fake.requests[1].json["messages"]]
+    assert sent[1:] == ["second message"]  # the cancelled turn left nothing behind
 
 
 async def test_run_fails_with_one_line_error(fake: FakeOpenAI, agent_path: Path,

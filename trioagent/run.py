@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import TYPE_CHECKING, TextIO
 
@@ -30,6 +31,14 @@ if TYPE_CHECKING:
     from .tools import Safety
 
 PROMPT = "> "
+HELP = """\
+Type a message and press Enter; the answer streams below it. Ctrl-C while the agent
+answers cancels that turn (the conversation stays as it was before it); Ctrl-C or
+Ctrl-D at the prompt quits.
+Commands:
+  /help   this text
+  /reset  forget the conversation so far
+  /exit   quit (also /quit)"""
 
 
 async def run_command(file: AgentFile, args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -48,15 +57,47 @@ async def run_command(file: AgentFile, args: argparse.Namespace, env: Mapping[st
         welcome = file.agents[name].welcome_message
         if welcome:
             print(welcome, file=sys.stderr)
+        print("Type /help for help.", file=sys.stderr)
         while True:
             line = await trio.to_thread.run_sync(_read_line, abandon_on_cancel=True)
             if line is None:
                 return 0
-            if line.strip():
+            command = line.strip()
+            if command in ("/exit", "/quit"):
+                return 0
+            if command == "/help":
+                print(HELP, file=sys.stderr)
+            elif command == "/reset":
+                session = Session()
+                print("[the conversation was forgotten]", file=sys.stderr)
+            elif command.startswith("/"):
+                print(f"unknown command {command.split()[0]}: type /help", file=sys.stderr)
+            elif command:
                 try:
-                    await run_one(pool, name, session, line)
+                    await run_cancellable(pool, name, session, line)
                 except* TrioagentError as group:
                     print(f"trioagent: error: {describe(unwrap(group))}", file=sys.stderr)
+
+
+async def run_cancellable(pool: RuntimePool, agent: str, session: Session, text: str) -> None:
+    """`run_one`, cancelled by Ctrl-C (SIGINT) while it runs: the turn stops and
+    ``session`` stays as it was."""
+    with trio.CancelScope() as turn_scope:
+        async with trio.open_nursery() as nursery:
+
+            async def cancel_on_ctrl_c(task_status: trio.TaskStatus[None]) -> None:
+                with trio.open_signal_receiver(signal.SIGINT) as signals:
+                    task_status.started()
+                    async for _ in signals:
+                        turn_scope.cancel()
+                        return
+
+            await nursery.start(cancel_on_ctrl_c)
+            await run_one(pool, agent, session, text)
+            nursery.cancel_scope.cancel()
+    if turn_scope.cancelled_caught:
+        print("\n[cancelled: the conversation is as it was before this message]",
+              file=sys.stderr, flush=True)
 
 
 def _read_line() -> str | None:
