@@ -3,7 +3,9 @@
 schemathesis generates valid and invalid requests for every documented operation (its
 coverage and fuzzing phases) and checks each answer: never a 5xx; the status, media type,
 headers and body are what the document says. Every request that reaches a model gets the
-fake upstream's ``ok``, so a valid request must be a 200, never a 502.
+fake upstream's ``ok``, so a valid request must be a 200, never a 502. The routes of a
+stored response are fuzzed twice: with the ids schemathesis makes up (never stored: 404),
+and on a response that exists.
 
 The runs are deterministic (a fixed seed, derandomized Hypothesis, no example database):
 they never flake, and a failure replays the same way.
@@ -73,6 +75,15 @@ CHAT_DOCUMENT = openapi_document(list(SIMPLE_AGENTS))
 API_DOCUMENT = api_openapi_document(list(SIMPLE_AGENTS))
 chat = _schema(CHAT_DOCUMENT)
 api = _schema(API_DOCUMENT)
+stored_responses = chat.include(path_regex=r"\{response_id\}")
+
+STORED_INPUT = [
+    {"role": "user", "content": "one"},
+    {"type": "function_call", "call_id": "c1", "name": "weather", "arguments": "{}"},
+    {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+    {"role": "user", "content": [{"type": "input_text", "text": "two"}]},
+]
+"""The input of the stored responses: a page of items of every kind a record has."""
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +107,37 @@ def test_the_fuzzed_documents_are_the_served_ones(
 def test_serve_chat_answers_as_its_document_says(
     case: schemathesis.Case, threaded_servers: ThreadedServers, http_session: requests.Session
 ) -> None:
+    case.call_and_validate(base_url=threaded_servers.chat_url, session=http_session,
+                           checks=CHECKS, timeout=30)
+
+
+def _store_response(session: requests.Session, base_url: str) -> str:
+    """A new stored response (its ``input_items`` are `STORED_INPUT`); return its id."""
+    response = session.post(f"{base_url}/v1/responses", timeout=30,
+                            json={"model": "root", "input": STORED_INPUT})
+    assert response.status_code == 200, response.text
+    response_id: str = response.json()["id"]
+    return response_id
+
+
+@pytest.fixture(scope="module")
+def stored_response_id(
+    threaded_servers: ThreadedServers, http_session: requests.Session
+) -> str:
+    return _store_response(http_session, threaded_servers.chat_url)
+
+
+@stored_responses.parametrize()
+@SETTINGS
+def test_a_stored_response_answers_as_the_document_says(
+    case: schemathesis.Case, threaded_servers: ThreadedServers, http_session: requests.Session,
+    stored_response_id: str,
+) -> None:
+    """``GET``, ``DELETE`` and ``input_items`` on a response that exists (``DELETE`` on a
+    new one each time), with the query parameters schemathesis makes."""
+    if case.method == "DELETE":
+        stored_response_id = _store_response(http_session, threaded_servers.chat_url)
+    case.path_parameters = {"response_id": stored_response_id}
     case.call_and_validate(base_url=threaded_servers.chat_url, session=http_session,
                            checks=CHECKS, timeout=30)
 

@@ -75,8 +75,8 @@ def check_answer(document: Document, path: str, method: str, response: httpx.Res
 
     Every header the response object lists must be sent, with a value its schema allows; a
     response object without ``content`` means no body. A JSON body is validated whole; an
-    event stream event by event, each as ``{"event": "message", "data": ...}`` (the JSON in
-    its ``data`` is the caller's to check).
+    event stream event by event, each as ``{"event": NAME, "data": ...}`` (``NAME`` from its
+    ``event:`` line, else ``message``; the JSON in its ``data`` is the caller's to check).
     """
     where = _where_response(document, path, method, response.status_code)
     documented = _at(document, where)
@@ -97,7 +97,10 @@ def check_answer(document: Document, path: str, method: str, response: httpx.Res
         validator.validate(response.json())
         return
     for block in response.text.split("\n\n"):
-        data = [line.removeprefix("data:").removeprefix(" ") for line in block.splitlines()
-                if line.startswith("data:")]
+        fields = [line.partition(":")[::2] for line in block.splitlines()
+                  if not line.startswith(":")]
+        data = [value.removeprefix(" ") for name, value in fields if name == "data"]
+        names = [value.removeprefix(" ") for name, value in fields if name == "event"]
         if data:
-            validator.validate({"event": "message", "data": "\n".join(data)})
+            validator.validate({"event": names[-1] if names else "message",
+                                "data": "\n".join(data)})

@@ -439,3 +439,21 @@ async def test_a_file_of_schema_1_gains_leases_and_keeps_its_sessions(path: Path
         assert contents(await store.get("a")) == ["hi"]
     with sqlite3.connect(path) as outside:
         assert outside.execute("PRAGMA user_version").fetchone() == (2,)
+
+
+async def test_a_namespace_keeps_two_kinds_of_record_apart_in_one_file(path: Path) -> None:
+    from trioagent.store.open import StoreURL, open_store
+
+    url = StoreURL.parse(f"sqlite:{path}")
+    async with open_store(url, max_items=0, ttl=0, lock_ttl=60) as conversations, \
+            open_store(url, max_items=0, ttl=0, lock_ttl=60, namespace="responses") as responses:
+        await commit_turn(conversations, "resp_1", "a conversation named like a response")  # type: ignore[arg-type]
+        await commit_turn(responses, "resp_1", "a response")  # type: ignore[arg-type]
+        assert contents(await conversations.get("resp_1")) == [
+            "a conversation named like a response"]
+        assert contents(await responses.get("resp_1")) == ["a response"]
+        async with responses.turn("resp_1"):
+            assert await responses.is_taken("resp_1")
+            assert not await conversations.is_taken("resp_1")
+        assert await responses.delete("resp_1")
+        assert await conversations.get("resp_1") is not None

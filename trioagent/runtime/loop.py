@@ -56,8 +56,13 @@ async def run_agent(
     *,
     sampling: Sampling = DEFAULT_SAMPLING,
     client_tools: Sequence[ToolSpec] = (),
+    instructions: str | None = None,
 ) -> events.TurnFinished:
-    """The loop itself; ``emit`` receives each event. Returns the final event (also emitted)."""
+    """The loop itself; ``emit`` receives each event. Returns the final event (also emitted).
+
+    ``instructions`` (a Responses API request's) follow the agent's own in every model call
+    of this turn, and are never added to ``session``.
+    """
     agent_tools = runtime.tool_specs()
     agent_tool_names = {spec.name for spec in agent_tools}
     client_tool_names = {spec.name for spec in client_tools}
@@ -69,7 +74,8 @@ async def run_agent(
     client_calls: tuple[ToolCall, ...] = ()
 
     for _ in range(runtime.max_iterations):
-        reply = await _call_model(runtime, session, offered, sampling, emit, texts)
+        reply = await _call_model(runtime, session, offered, sampling, emit, texts,
+                                  instructions)
         if sampling.tool_choice is not None:
             # A client's tool_choice shapes the turn's first reply; after the agent's own
             # tools ran, forcing a tool again would loop until max_iterations.
@@ -117,12 +123,14 @@ async def _call_model(
     sampling: Sampling,
     emit: Emit,
     texts: list[str],
+    instructions: str | None = None,
 ) -> _Reply:
     """One model call; streams its text and collects its tool calls."""
     reply = _Reply()
     pieces: list[str] = []
     calls: dict[int, list[str]] = {}  # index -> [id, name, arguments...]
-    messages = [*runtime.preamble(), *session.messages]
+    extra = [Message.system(instructions)] if instructions else []
+    messages = [*runtime.preamble(), *extra, *session.messages]
     async with runtime.model.stream(messages, tools, sampling) as stream:
         while batch := await receive_batch(stream):
             # Events that arrived together travel on together: one emit, not one each.

@@ -71,8 +71,10 @@ def problem_of(exc: BaseException) -> Problem:
         case errors.SessionNotFound():
             return Problem(status=404, type="invalid_request_error", code="not_found",
                            message=str(exc), param="session_id")
-        case errors.UnknownResponse():
-            return Problem(status=404, type="invalid_request_error", code="not_found",
+        case errors.UnknownResponse():  # OpenAI's code when it was previous_response_id
+            code = ("previous_response_not_found" if exc.param == "previous_response_id"
+                    else "not_found")
+            return Problem(status=404, type="invalid_request_error", code=code,
                            message=str(exc), param=exc.param)
         case errors.ConversationBusy():
             return Problem(status=409, type="conflict_error", code="conversation_busy",

@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document of ``serve chat``: exactly what the server accepts and returns.
 
+The Responses API part (``/v1/responses``) comes from `trioagent.server.openapi_responses`.
 Built once at import; `openapi_document` deep-copies it and fills in the ``AgentName`` enum.
 The schemas follow `trioagent.wire.openai` and the checks of `trioagent.wire.convert`:
 unknown keys are allowed, an optional field may be ``null`` (unset), ranges are the contract's.
@@ -35,7 +36,7 @@ the stream started is sent as `data: {"error": {...}}` (an `ErrorEnvelope`), the
 ErrorTable = dict[int, tuple[str, str, tuple[str, ...]]]
 """Each error status of an API: its component name, its description, the headers it carries."""
 
-_ERRORS: Final[ErrorTable] = {
+ERRORS: Final[ErrorTable] = {
     400: ("BadRequest", "Invalid body or parameter; `error.param` names it.", ()),
     401: ("Unauthorized", "Missing or wrong bearer token.", ("WWW-Authenticate",)),
     404: ("NotFound", "Unknown model (`code: model_not_found`, `param: model`).", ()),
@@ -54,7 +55,8 @@ _ERRORS: Final[ErrorTable] = {
     504: ("GatewayTimeout", "The turn ran past `--request-timeout`; the stored conversation "
           "is unchanged.", ("x-should-retry",)),
 }
-"""Each error status: its component name, its description, and the headers it carries."""
+"""Each error status of ``serve chat``: its component name, its description, and the headers
+it carries (`trioagent.server.openapi_responses` has its own 404 and 409)."""
 
 STRING: Final[Schema] = {"type": "string"}
 COUNT: Final[Schema] = {"type": "integer", "minimum": 0}
@@ -135,18 +137,24 @@ def tagged(tag: str, members: dict[str, str]) -> Schema:
     }
 
 
-def sse_event(description: str, payload: Schema, *, last: str | None = None) -> Schema:
+def sse_event(
+    description: str, payload: Schema, *, last: str | None = None, name: str | None = None
+) -> Schema:
     """The ``schema`` of a ``text/event-stream`` answer: what each of its events is.
 
     OpenAPI 3.1 has no ``itemSchema``, so tools (schemathesis among them) read the schema
     of an event stream as each event's, parsed as ``{"event", "data", "id", "retry"}``.
     Every event here is a default ``message`` event (no ``event:`` line) whose ``data`` is
-    JSON matching ``payload``, or the text ``last`` (a sentinel that ends the stream).
+    JSON matching ``payload``, or the text ``last`` (a sentinel that ends the stream); with
+    ``name``, an event of that name (its ``event:`` line) instead.
     """
     data: Schema = {"type": "string", "contentMediaType": "application/json",
                     "contentSchema": payload}
     if last is not None:
         data = {"anyOf": [{"const": last, "description": "The last event."}, data]}
+    if name is not None:
+        return object_of({"event": {"const": name}, "data": data}, ("event", "data"),
+                         description=description)
     return object_of({
         "event": {"const": "message", "description": "No event names: never an `event:` line."},
         "data": data,
@@ -392,7 +400,7 @@ def _paths() -> Schema:
             "operationId": "listModels", "summary": "The exposed agents, in file order.",
             "security": BEARER,
             "responses": {"200": json_answer(ref("ModelList"), "The agents."),
-                          **error_refs(_ERRORS, 401, 500)},
+                          **error_refs(ERRORS, 401, 500)},
         }},
         "/v1/models/{model}": {"get": {
             "operationId": "retrieveModel", "summary": "One exposed agent.", "security": BEARER,
@@ -400,7 +408,7 @@ def _paths() -> Schema:
                 {"name": "model", "in": "path", "required": True, "schema": ref("AgentName")},
             ],
             "responses": {"200": json_answer(ref("Model"), "The agent."),
-                          **error_refs(_ERRORS, 401, 404, 500)},
+                          **error_refs(ERRORS, 401, 404, 500)},
         }},
         "/v1/chat/completions": {"post": {
             "operationId": "createChatCompletion", "summary": "Run one turn of an agent.",
@@ -408,7 +416,7 @@ def _paths() -> Schema:
             "requestBody": {"required": True, "content": {
                 "application/json": {"schema": ref("ChatCompletionRequest")},
             }},
-            "responses": {"200": chat_answer, **error_refs(_ERRORS, *_ERRORS)},
+            "responses": {"200": chat_answer, **error_refs(ERRORS, *ERRORS)},
         }},
         **metrics_path(),
         **public_paths(),
@@ -416,14 +424,19 @@ def _paths() -> Schema:
 
 
 def _static_document() -> Schema:
+    # Imported here: the Responses API part is built from this module's helpers.
+    from .openapi_responses import responses_errors, responses_paths, responses_schemas
+
     return {
         "openapi": "3.1.0",
         "info": {"title": "trioagent serve chat", "version": __version__,
-                 "description": "YAML agents as the models of an OpenAI Chat Completions API."},
-        "paths": _paths(),
+                 "description": "YAML agents as the models of an OpenAI Chat Completions "
+                 "API and of its Responses API."},
+        "paths": {**_paths(), **responses_paths()},
         "components": {
-            "schemas": {**_message_schemas(), **_request_schemas(), **_response_schemas()},
-            "responses": error_responses(_ERRORS, "ErrorEnvelope"),
+            "schemas": {**_message_schemas(), **_request_schemas(), **_response_schemas(),
+                        **responses_schemas()},
+            "responses": {**error_responses(ERRORS, "ErrorEnvelope"), **responses_errors()},
             "headers": HEADERS,
             "securitySchemes": SECURITY_SCHEMES,
         },

@@ -135,8 +135,12 @@ class ResponsesEncoder:
         return b"".join(parts)
 
     def _failed(self, problem: Problem) -> bytes:
+        # A response's error.code is a closed enum in OpenAI's API (strict clients such as
+        # openai-python reject "upstream_error" or "timeout"): the message says which.
+        code = ("rate_limit_exceeded" if problem.code == "rate_limit_exceeded"
+                else "server_error")
         failed = response_object(
             self.response_id, self.request, created_at=self.created_at, status="failed",
-            error=r.ResponseError(code=problem.code or "server_error", message=problem.message),
+            error=r.ResponseError(code=code, message=problem.message),
         )
         return self._response("response.failed", failed)

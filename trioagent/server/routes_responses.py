@@ -15,6 +15,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from quart import Response, g, request
 
 from .. import wire
@@ -29,10 +30,12 @@ from .translate_responses import (
     RECORD_KEY,
     client_tools_of,
     finished_object,
+    input_item_of,
     input_records,
     messages_of,
     new_response_id,
     now,
+    response_of_item,
     sampling_of,
 )
 from .turn import TurnRequest
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 RESPONSE_ID = re.compile(r"resp_[A-Za-z0-9]{1,120}")
 PAGE_MAX = 100
+LIMIT = re.compile(r"[0-9]{1,3}")
 
 
 def register_responses_routes(app: QuartTrio, state: ServerState) -> None:
@@ -67,12 +71,40 @@ def register_responses_routes(app: QuartTrio, state: ServerState) -> None:
             raise UnknownResponse(response_id)
         return record
 
+    async def resolved(parsed: ResponseCreateRequest) -> ResponseCreateRequest:
+        """``parsed`` with each ``item_reference`` replaced by the stored item it names."""
+        if isinstance(parsed.input, str) or not any(
+            isinstance(item, r.ItemReference) for item in parsed.input
+        ):
+            return parsed
+        items: list[r.InputItem] = []
+        for i, item in enumerate(parsed.input):
+            if not isinstance(item, r.ItemReference):
+                items.append(item)
+                continue
+            owner = response_of_item(item.id)
+            found = None
+            if owner is not None and RESPONSE_ID.fullmatch(owner) and state.responses:
+                session = await state.responses.get(conversation_key(g.key_scope, owner))
+                record = session.tool_state.get(RECORD_KEY) if session else None
+                outputs = record["response"]["output"] if isinstance(record, dict) else ()
+                found = next((o for o in outputs if o.get("id") == item.id), None)
+            if found is None:
+                raise RequestError(
+                    f"No stored item {item.id!r}: its response was not stored (store: "
+                    "false), expired or was deleted; send the item itself instead.",
+                    param=f"input[{i}].id")
+            items.append(input_item_of(found))
+        return attrs.evolve(parsed, input=tuple(items))
+
     @app.post("/v1/responses")
     async def create_response() -> Response:
         require_json(request)
         body = await request.get_data(cache=False, as_text=False)
         assert isinstance(body, bytes)
-        parsed = wire.parse_responses_request(body)
+        parsed = await resolved(wire.parse_responses_request(body))
+        if state.responses is None:  # --responses-max 0: the answer says nothing is kept
+            parsed = attrs.evolve(parsed, store=False)
         response_id = new_response_id()
         created_at = now()
         turn = await turn_request(parsed, response_id, created_at)
@@ -134,7 +166,7 @@ def register_responses_routes(app: QuartTrio, state: ServerState) -> None:
             agent=parsed.model, messages=messages, sampling=sampling,
             client_tools=client_tools, store=state.responses, continues=continues,
             conversation_id=conversation_key(g.key_scope, response_id) if keep else None,
-            on_commit=record,
+            instructions=parsed.instructions, on_commit=record,
         )
 
     @app.get("/v1/responses/<response_id>")
@@ -155,7 +187,7 @@ def register_responses_routes(app: QuartTrio, state: ServerState) -> None:
         if order not in ("asc", "desc"):
             raise RequestError("expected 'asc' or 'desc'", param="order")
         limit_text = request.args.get("limit", "20")
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= PAGE_MAX:
+        if not LIMIT.fullmatch(limit_text) or not 1 <= int(limit_text) <= PAGE_MAX:
             raise RequestError(f"expected an integer from 1 to {PAGE_MAX}", param="limit")
         if order == "desc":
             items.reverse()

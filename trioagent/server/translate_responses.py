@@ -1,7 +1,8 @@
 """Responses API wire types <-> chat values, and the response objects a turn makes.
 
-Input items become chat messages: ``instructions`` a system message, ``function_call``
-items the tool calls of an assistant message, ``function_call_output`` items tool
+Input items become chat messages (``instructions`` are not one: they go with the turn,
+and are never stored, so a continuation sees only its own): ``function_call`` items the
+tool calls of an assistant message, ``function_call_output`` items tool
 messages; ``reasoning`` items are skipped. A finished turn becomes its output items: one
 ``message`` with all of the turn's text, then one ``function_call`` per client tool call.
 Item ids derive from the response id, so the stream and the stored response agree.
@@ -27,9 +28,11 @@ if TYPE_CHECKING:
 RECORD_KEY: Final = "trioagent.response"
 """Where a stored response keeps its object and input items, in ``session.tool_state``."""
 
-IGNORED_TOOL_TYPES: Final = frozenset({"web_search", "web_search_preview"})
-"""Hosted tools some clients offer on every request (Codex offers ``web_search``): the
-agent cannot run them, so they are not offered to the model, and the request still runs."""
+IGNORED_TOOL_TYPES: Final = frozenset({"web_search", "web_search_preview", "namespace"})
+"""Tools some clients offer on every request that the agent does not pass on to its model,
+so that the request still runs: hosted tools, which the agent cannot run (Codex offers
+``web_search``), and ``namespace`` groups of function tools (Codex puts its sub-agent tools
+in one)."""
 
 
 def new_response_id() -> str:
@@ -65,7 +68,7 @@ def _images(content: str | Sequence[r.InputPart]) -> tuple[str, ...]:
 
 
 def messages_of(request: r.ResponseCreateRequest) -> list[Message]:
-    """The turn's input as chat messages (``instructions`` first, as a system message).
+    """The turn's input items as chat messages.
 
     Raises:
         RequestError: a ``function_call_output`` answers no call of the input or of the
@@ -73,8 +76,6 @@ def messages_of(request: r.ResponseCreateRequest) -> list[Message]:
             where one is needed is refused.
     """
     messages: list[Message] = []
-    if request.instructions:
-        messages.append(Message.system(request.instructions))
     if isinstance(request.input, str):
         messages.append(Message.user(request.input))
         return messages
@@ -99,6 +100,27 @@ def messages_of(request: r.ResponseCreateRequest) -> list[Message]:
     return messages
 
 
+def response_of_item(item_id: str) -> str | None:
+    """The id of the response whose output item ``item_id`` is (see `message_item_id`,
+    `call_item_id`), or None if it is not one of ours."""
+    prefix, _, rest = item_id.partition("_")
+    if prefix == "msg" and rest:
+        return f"resp_{rest}"
+    if prefix == "fc" and "_" in rest:
+        return f"resp_{rest.rpartition('_')[0]}"
+    return None
+
+
+def input_item_of(output: dict[str, Any]) -> r.InputItem:
+    """A stored output item (its JSON), as the input item it stands for."""
+    if output.get("type") == "function_call":
+        return r.FunctionCallItem(call_id=output["call_id"], name=output["name"],
+                                  arguments=output["arguments"], id=output.get("id"))
+    text = "".join(part.get("text", "") for part in output.get("content", ()))
+    return r.MessageItem(role="assistant", content=(r.OutputText(text=text),),
+                         id=output.get("id"))
+
+
 def client_tools_of(request: r.ResponseCreateRequest) -> list[ToolSpec]:
     """The function tools the client runs itself; none when ``tool_choice`` is ``"none"``.
 
@@ -109,7 +131,7 @@ def client_tools_of(request: r.ResponseCreateRequest) -> list[ToolSpec]:
     names: set[str] = set()
     for i, tool in enumerate(request.tools or ()):
         kind = tool.get("type")
-        if kind in IGNORED_TOOL_TYPES:
+        if isinstance(kind, str) and kind in IGNORED_TOOL_TYPES:
             continue
         if kind != "function":
             raise RequestError(
@@ -229,7 +251,8 @@ def input_records(response_id: str, request: r.ResponseCreateRequest) -> list[di
     if isinstance(request.input, str):
         items: list[Any] = [r.MessageItem(role="user", content=(r.InputText(text=request.input),))]
     else:
-        items = [item for item in request.input if not isinstance(item, r.ReasoningItem)]
+        items = [item for item in request.input
+                 if not isinstance(item, r.ReasoningItem | r.ItemReference)]
     records = []
     for i, item in enumerate(items):
         record = wire.converter.unstructure(item)
@@ -239,10 +262,15 @@ def input_records(response_id: str, request: r.ResponseCreateRequest) -> list[di
         if isinstance(item, r.MessageItem) and isinstance(item.content, str):
             kind = "output_text" if item.role == "assistant" else "input_text"
             record["content"] = [{"type": kind, "text": item.content}]
-        if isinstance(item, r.MessageItem):
-            record.setdefault("status", "completed")
-            if record.get("status") is None:
-                record["status"] = "completed"
+        # The fields the SDKs require of a listed item (openai-python validates them):
+        # annotations on output_text, detail on input_image, a status on every item.
+        for part in record.get("content") or ():
+            if part["type"] == "output_text":
+                part.setdefault("annotations", [])
+            elif part["type"] == "input_image" and part.get("detail") is None:
+                part["detail"] = "auto"
+        if record.get("status") is None:
+            record["status"] = "completed"
         records.append(record)
     return records
 

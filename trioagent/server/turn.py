@@ -70,6 +70,9 @@ class TurnRequest:
     ``conversation_id`` (if any). A Responses API ``previous_response_id``."""
     store: ConversationStore | None = None
     """The store of ``conversation_id`` and ``continues``, when not the runner's own."""
+    instructions: str | None = None
+    """A Responses API request's ``instructions``: given to every model call of the turn
+    after the agent's own, never stored in the conversation."""
     on_commit: Callable[[Session, TurnFinished], None] | None = None
     """Called with the finished conversation just before it is committed (to record what
     the front needs with it, in ``session.tool_state``)."""
@@ -211,6 +214,6 @@ class TurnRunner:
             async with self.pool.borrow(request.agent) as runtime:
                 return await run_agent(
                     runtime, session, emit, sampling=request.sampling,
-                    client_tools=request.client_tools,
+                    client_tools=request.client_tools, instructions=request.instructions,
                 )
         raise _Stopped

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import attrs
 
 from .memory import MemoryStore
+from .prefixed import PrefixedStore
 from .sqlite import open_sqlite_store
 
 if TYPE_CHECKING:
@@ -88,7 +89,8 @@ async def open_store(
         ttl: seconds an idle conversation is kept; 0: forever (SQLite: always forever).
         lock_ttl: seconds a turn's lock outlives a replica that died mid-turn (Redis).
         namespace: keeps this store's keys (and Redis's bound and index) apart from
-            another store's on the same server, e.g. ``responses``.
+            another store's on the same server, e.g. ``responses``. A memory store is
+            apart anyway; SQLite keeps every record, of any namespace, until deleted.
 
     Raises:
         StoreUnavailable: the file cannot be opened, or Redis cannot be reached.
@@ -97,7 +99,7 @@ async def open_store(
         yield MemoryStore(max_items or sys.maxsize, ttl or math.inf)
     elif url.kind == "sqlite":
         async with open_sqlite_store(url.target, lock_ttl=lock_ttl) as store:
-            yield store
+            yield PrefixedStore(store, f"{namespace}:") if namespace else store
     else:
         from .redis import open_redis_store  # coredis loads only when Redis is used
 

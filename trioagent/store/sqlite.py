@@ -224,7 +224,7 @@ def _connect(path: str) -> sqlite3.Connection:
     def unavailable(reason: object, fix: str = "fix it") -> StoreUnavailable:
         return StoreUnavailable(
             f"cannot open sessions file {path}: {reason}; {fix}, or pass another path "
-            "(--store sqlite:PATH)"
+            "(--store sqlite:PATH, or --sessions PATH for serve api)"
         )
 
     in_memory = path == ":memory:"

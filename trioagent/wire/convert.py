@@ -48,6 +48,7 @@ from .openai import (
     UserMessage,
 )
 from .responses import (
+    FunctionCallOutputItem,
     InputItem,
     InputPart,
     MessageItem,
@@ -281,8 +282,28 @@ def make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=False, unstruct_collection_overrides={tuple: list})
     for tp in (str, int, float, bool):
         conv.register_structure_hook(tp, _primitive_hook(tp))
-    conv.register_structure_hook_func(_is_object, _structure_object)
     conv.register_structure_hook_factory(_is_literal, _literal_hook)
+
+    def object_hook(tp: Any) -> Hook:
+        args = get_args(tp)
+        value_type = args[1] if len(args) == 2 else Any
+        if value_type is Any:
+            return _structure_object
+        values = conv.get_structure_hook(value_type)
+
+        def structure_mapping(value: Any, _: Any) -> Any:
+            if type(value) is not dict:
+                raise _wrong_type("an object", value)
+            mapping = {}
+            for key, item in value.items():
+                try:
+                    mapping[key] = values(item, value_type)
+                except _Problem as exc:  # name the key, as `metadata.color`
+                    field = f"{key}.{exc.field}" if exc.field else key
+                    raise _Problem(exc.code, exc.detail, field=field) from None
+            return mapping
+
+        return structure_mapping
 
     def array_hook(tp: Any) -> Hook:
         items = homogenous_tuple_structure_factory(tp, conv)
@@ -324,6 +345,7 @@ def make_converter() -> cattrs.Converter:
 
         return structure_union
 
+    conv.register_structure_hook_factory(_is_object, object_hook)
     conv.register_structure_hook_factory(_is_array, array_hook)
     conv.register_structure_hook_factory(attrs.has, class_hook)
     conv.register_structure_hook_factory(
@@ -559,23 +581,7 @@ _RESPONSE_RANGES: Final[tuple[tuple[str, Callable[[float], bool], str], ...]] = 
 )
 
 
-def parse_responses_request(data: bytes) -> ResponseCreateRequest:
-    """Read and check the body of ``POST /v1/responses``.
-
-    A message item may leave out ``"type": "message"`` (the SDKs' "easy" input messages).
-
-    Raises:
-        RequestError: the body breaks the wire contract; ``param`` names the field.
-    """
-    body = loads(data)
-    items = body.get("input")
-    if type(items) is list:
-        body["input"] = [
-            {"type": "message", **item}
-            if type(item) is dict and "type" not in item and "role" in item else item
-            for item in items
-        ]
-    request = structure(body, ResponseCreateRequest)
+def _check_responses_request(request: ResponseCreateRequest) -> None:
     if isinstance(request.input, tuple) and not request.input:
         raise _invalid("input", "expected a string or a non-empty array, but got an empty array")
     if isinstance(request.input, str) and not request.input:
@@ -596,14 +602,71 @@ def parse_responses_request(data: bytes) -> ResponseCreateRequest:
     if request.stream_options is not None and not request.stream:
         raise _invalid("stream_options", "only allowed when 'stream' is true")
     for i, item in enumerate(request.input if isinstance(request.input, tuple) else ()):
-        if isinstance(item, MessageItem) and isinstance(item.content, tuple):
-            for j, part in enumerate(item.content):
-                where = f"input[{i}].content[{j}]"
-                if part.type == "input_file":
-                    raise _invalid(where, "file inputs are not supported: send the text, "
-                                          "or let the agent read the file with its tools")
-                if part.type == "input_image" and not getattr(part, "image_url", None):
-                    raise _invalid(where, "expected an image_url (file_id is not supported)")
+        # A function_call_output's parts follow the rules of a message's content.
+        if isinstance(item, MessageItem):
+            parts, where = item.content, f"input[{i}].content"
+        elif isinstance(item, FunctionCallOutputItem):
+            parts, where = item.output, f"input[{i}].output"
+        else:
+            continue
+        for j, part in enumerate(parts if isinstance(parts, tuple) else ()):
+            if part.type == "input_file":
+                raise _invalid(f"{where}[{j}]", "file inputs are not supported: send the text, "
+                                                "or let the agent read the file with its tools")
+            if part.type == "input_image" and not getattr(part, "image_url", None):
+                raise _invalid(f"{where}[{j}]", "expected an image_url (file_id is not supported)")
+    for i, tool in enumerate(request.tools or ()):
+        _check_response_tool(tool, f"tools[{i}]")
+
+
+_FUNCTION_FIELDS: Final = (("description", str, "a string"), ("parameters", dict, "an object"),
+                           ("strict", bool, "a boolean"))
+"""The optional fields of a function tool of ``/v1/responses``: each ``null`` or this kind."""
+
+
+def _check_response_tool(tool: dict[str, Any], where: str) -> None:
+    """A tool is read as a plain object (its shape depends on its ``type``): check the
+    fields the server reads, so that no value of a wrong JSON kind gets past."""
+    if "type" not in tool:
+        raise RequestError(_message("missing_field", f"{where}.type", ""),
+                           param=f"{where}.type", code="missing_field")
+    if type(tool["type"]) is not str:
+        detail = _wrong_type("a string", tool["type"]).detail
+        raise RequestError(_message("invalid_type", f"{where}.type", detail),
+                           param=f"{where}.type", code="invalid_type")
+    if tool["type"] != "function":
+        return  # refused or skipped by the server, by type
+    name = tool.get("name")
+    # The name rule of /v1/chat/completions: the providers refuse any other name.
+    if not (isinstance(name, str) and _TOOL_NAME.fullmatch(name)):
+        raise _invalid(f"{where}.name",
+                       f"expected 1 to 64 of a-z, A-Z, 0-9, '_' and '-', but got {_show(name)}")
+    for field, kind, expected in _FUNCTION_FIELDS:
+        value = tool.get(field)
+        if value is not None and type(value) is not kind:
+            detail = _wrong_type(f"{expected} or null", value).detail
+            raise RequestError(_message("invalid_type", f"{where}.{field}", detail),
+                               param=f"{where}.{field}", code="invalid_type")
+
+
+def parse_responses_request(data: bytes) -> ResponseCreateRequest:
+    """Read and check the body of ``POST /v1/responses``.
+
+    A message item may leave out ``"type": "message"`` (the SDKs' "easy" input messages).
+
+    Raises:
+        RequestError: the body breaks the wire contract; ``param`` names the field.
+    """
+    body = loads(data)
+    items = body.get("input")
+    if type(items) is list:
+        body["input"] = [
+            {"type": "message", **item}
+            if type(item) is dict and "type" not in item and "role" in item else item
+            for item in items
+        ]
+    request = structure(body, ResponseCreateRequest)
+    _check_responses_request(request)
     return request
 
 

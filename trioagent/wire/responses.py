@@ -103,7 +103,17 @@ class ReasoningItem:
     type: Literal["reasoning"] = "reasoning"
 
 
-InputItem = MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem
+@attrs.frozen(kw_only=True)
+class ItemReference:
+    """An ``item_reference``: an output item of a stored response, by its id (the AI SDK
+    sends earlier assistant messages so)."""
+
+    type: Literal["item_reference"] = "item_reference"
+    id: str
+
+
+InputItem = (MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem
+             | ItemReference)
 
 
 @attrs.frozen(kw_only=True)
@@ -216,6 +226,8 @@ OutputItem = OutputMessage | OutputFunctionCall
 @attrs.frozen(kw_only=True)
 class InputTokensDetails:
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    """Required by openai-python 3.x's strict validation, as OpenAI now sends it."""
 
 
 @attrs.frozen(kw_only=True)
