@@ -1,33 +1,47 @@
 #!/usr/bin/env bash
-# Usage: scripts/e2e-openwebui.sh
+# Usage: scripts/e2e-openwebui.sh [--update-screenshot]
 #
 # Slow end-to-end test, not part of `pytest`: Open WebUI, the chat front end, against
 # `trioagent serve chat`, driven in headless Chromium. Everything runs on 127.0.0.1 and
 # offline; only the first run's install reaches PyPI.
 #
 # 1. Installs a pinned Open WebUI into its own virtual environment (first run: about 4
-#    minutes and 3 GB; later runs reuse it). torch is installed first, pinned, so that
-#    sentence-transformers does not pull a multi-GB CUDA build.
+#    minutes and 3 GB; later runs reuse it). torch is installed first, pinned, with
+#    TORCH_PIP_ARGS: the pin alone does not keep out the multi-GB CUDA build (on Linux
+#    x86_64 the package index's torch is that build, nvidia packages included); PyTorch's
+#    own CPU index does (TORCH_PIP_ARGS='--index-url https://download.pytorch.org/whl/cpu').
 # 2. Starts scripts/openwebui_backend.py: a scripted model, trioagent serve chat on it
 #    (with an API key), and a tap that records what Open WebUI sends and gets.
 # 3. Starts Open WebUI offline, with trioagent as its only OpenAI connection.
 # 4. Runs scripts/openwebui_e2e.py: picks an agent, chats (streaming, a follow-up, one of
-#    Open WebUI's tools), checks titles, tags and follow-ups, saves docs/openwebui.png,
-#    then checks keep-alives, Continue Response and an error in a second chat, and what
-#    went over the wire. About a minute once installed.
+#    Open WebUI's tools), checks titles, tags and follow-ups, takes a screenshot, then
+#    checks keep-alives, Continue Response and an error in a second chat, and what went
+#    over the wire. About a minute once installed.
+# --update-screenshot (or UPDATE_SCREENSHOT=1) saves the screenshot over the tracked
+# docs/openwebui.png; without it (and without SCREENSHOT), docs/ is never written.
 # Exits non-zero with a message on any failure; every process it started is stopped.
 #
 # Environment (all optional):
 #   OPENWEBUI_VENV     Open WebUI's virtual environment (default: .openwebui-venv/ here)
 #   OPENWEBUI_PYTHON   Python 3.11 or 3.12 to create it with (default: python3)
-#   TORCH_PIP_ARGS     extra pip arguments for torch, e.g. the --index-url of PyTorch's
-#                      CPU-only wheels where pip would otherwise pick a CUDA build
+#   TORCH_PIP_ARGS     extra pip arguments for installing torch (default: none, so pip's
+#                      own index); '--index-url https://download.pytorch.org/whl/cpu'
+#                      gets the CPU-only build where the index would give the CUDA one
 #   TRIOAGENT_PYTHON   Python with trioagent and playwright installed (default: the active
 #                      virtual environment's, else .venv/bin/python, else python3)
 #   CHROMIUM           browser executable (default: /usr/bin/chromium)
-#   SCREENSHOT         where to save the screenshot (default: docs/openwebui.png)
+#   SCREENSHOT         where to save the screenshot (default: $TMPDIR/e2e-openwebui.png,
+#                      or docs/openwebui.png with --update-screenshot)
 #   KEEP_DATA=1        keep the temporary directory (Open WebUI's data, logs, records)
 set -euo pipefail
+
+update_screenshot=${UPDATE_SCREENSHOT:-}
+for arg in "$@"; do
+    case $arg in
+        --update-screenshot) update_screenshot=1 ;;
+        *) printf 'usage: %s [--update-screenshot]\n' "$0" >&2; exit 2 ;;
+    esac
+done
 
 OPENWEBUI_VERSION=0.12.4
 TORCH_VERSION=2.13.0
@@ -35,7 +49,11 @@ TORCH_VERSION=2.13.0
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv=${OPENWEBUI_VENV:-$repo/.openwebui-venv}
 chromium=${CHROMIUM:-/usr/bin/chromium}
-screenshot=${SCREENSHOT:-$repo/docs/openwebui.png}
+if [ "$update_screenshot" = 1 ]; then
+    screenshot=${SCREENSHOT:-$repo/docs/openwebui.png}
+else
+    screenshot=${SCREENSHOT:-${TMPDIR:-/tmp}/e2e-openwebui.png}
+fi
 if [ -n "${TRIOAGENT_PYTHON:-}" ]; then
     py=$TRIOAGENT_PYTHON
 elif [ -n "${VIRTUAL_ENV:-}" ] && [ -x "$VIRTUAL_ENV/bin/python" ]; then
@@ -59,7 +77,8 @@ started=$SECONDS
 if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('open-webui') != '$OPENWEBUI_VERSION')" 2>/dev/null; then
     log "installing open-webui==$OPENWEBUI_VERSION into $venv (first run: several minutes)"
     [ -x "$venv/bin/python" ] || "${OPENWEBUI_PYTHON:-python3}" -m venv "$venv"
-    # Plain `torch` (asked for by sentence-transformers) would be a multi-GB CUDA build.
+    # torch (asked for by sentence-transformers) first, so that TORCH_PIP_ARGS can pick
+    # its build: from the package index it is a multi-GB CUDA build on Linux x86_64.
     # (The grep drops pip's warnings about this machine's missing local index folders.)
     # shellcheck disable=SC2086  # TORCH_PIP_ARGS is a list of words
     "$venv/bin/python" -m pip install --quiet "torch==$TORCH_VERSION" ${TORCH_PIP_ARGS:-} 2>&1 |
