@@ -1,5 +1,5 @@
-"""Fixtures for the tests of a running server (tests/server, tests/e2e): a fake upstream,
-an agent file pointing at it, a real server."""
+"""Fixtures shared by the tests: the fake upstreams (``fake``, ``fake_anthropic``), an agent
+file pointing at the OpenAI one, a real server, and a real redis-server."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import trio
 from trioagent.config import AgentFile, parse_agent_file
 from trioagent.server.app import ApiKind, serve_agents
 from trioagent.server.options import ServeOptions
-from trioagent.testing import FakeOpenAI, open_fake_openai
+from trioagent.testing import FakeAnthropic, FakeOpenAI, open_fake_anthropic, open_fake_openai
 from trioagent.testing.redis import RedisServer, open_redis_server, redis_available
 
 AGENT_YAML = """\
@@ -45,7 +45,15 @@ models:
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeOpenAI]:
+    """The fake OpenAI upstream, scripted with ``fake.enqueue(...)``; it checks no key."""
     async with open_fake_openai() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_anthropic() -> AsyncIterator[FakeAnthropic]:
+    """The fake Anthropic upstream; every request must carry ``x-api-key: sk-ant-test``."""
+    async with open_fake_anthropic(api_key="sk-ant-test") as fake:
         yield fake
 
 
@@ -110,18 +118,34 @@ async def server(start_server: StartServer) -> AsyncIterator[Server]:
         yield server
 
 
+StartRedis = Callable[[], AbstractAsyncContextManager[RedisServer]]
+
+
 @pytest.fixture
-async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    """A real ``redis-server`` on a free loopback port, its data in a temporary directory.
+def start_redis(tmp_path: Path) -> StartRedis:
+    """``async with start_redis() as server:`` a real ``redis-server`` on a free loopback
+    port, its data in a temporary directory.
 
     Skipped when Debian's redis-server is not installed, unless TRIOAGENT_REQUIRE_REDIS=1
     (as .ci/run sets) makes that a failure.
     """
-    if not redis_available():
-        if os.environ.get("TRIOAGENT_REQUIRE_REDIS") == "1":
-            pytest.fail("redis-server is not installed (TRIOAGENT_REQUIRE_REDIS=1)")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    async with open_redis_server(directory) as server:
+
+    @asynccontextmanager
+    async def start() -> AsyncIterator[RedisServer]:
+        if not redis_available():
+            if os.environ.get("TRIOAGENT_REQUIRE_REDIS") == "1":
+                pytest.fail("redis-server is not installed (TRIOAGENT_REQUIRE_REDIS=1)")
+            pytest.skip("redis-server is not installed (apt-get install redis-server)")
+        directory = tmp_path / "redis"
+        directory.mkdir()
+        async with open_redis_server(directory) as server:
+            yield server
+
+    return start
+
+
+@pytest.fixture
+async def redis_server(start_redis: StartRedis) -> AsyncIterator[RedisServer]:
+    """A real ``redis-server`` (see `start_redis`)."""
+    async with start_redis() as server:
         yield server

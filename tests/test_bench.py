@@ -8,6 +8,8 @@ import io
 import json
 import socket
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from trioagent.bench import (
     bench_command,
     endpoint,
     markdown_table,
+    measure_level,
     percentile,
     report_json,
     run_bench,
@@ -195,6 +198,44 @@ async def test_a_request_over_its_timeout_is_an_error(fake: FakeOpenAI) -> None:
     assert level.requests == 2
     assert level.failed == 1
     assert set(level.errors) <= {"timeout", "ReadTimeout"}
+
+
+class CountingCaller:
+    """Answers every call at once; the third call of all is a failure."""
+
+    def __init__(self, calls: list[int]) -> None:
+        self.calls = calls
+        self.usable = True
+
+    async def call(self) -> RequestResult:
+        self.calls.append(1)
+        failed = len(self.calls) == 3
+        await trio.lowlevel.checkpoint()
+        return RequestResult(latency=0.001, error="HTTP 500" if failed else None, tokens=2)
+
+
+class CountingTarget:
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.connections: list[int] = []
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[CountingCaller]:
+        self.connections.append(1)
+        yield CountingCaller(self.calls)
+
+
+async def test_measure_level_loads_any_target_with_one_connection_per_worker() -> None:
+    target = CountingTarget()
+    with trio.fail_after(5):
+        level = await measure_level(target, 3, warmup=2, requests=7, duration=None,
+                                    request_timeout=5, label="custom c=3", progress=False)
+    assert len(target.connections) == 3
+    assert len(target.calls) == 2 + 7  # warm-up requests are sent, not counted
+    assert (level.concurrency, level.requests) == (3, 7)
+    assert level.errors == {"HTTP 500": 1}  # the third call of all, the first measured
+    assert level.tokens == 6 * 2
+    assert_ordered(level.latency)
 
 
 async def test_no_model_and_no_model_list_is_a_bench_error() -> None:

@@ -12,13 +12,12 @@ import httpx
 import pytest
 import trio
 
-from trioagent.cli import build_parser, serve_options
+from trioagent.cli import build_parser, serve_options, startup_warnings
 from trioagent.server.options import SHARED_CACHE_MAX, parse_duration, parse_size
 from trioagent.store import StoreURL
 from trioagent.testing import (
     FakeOpenAI,
     hang,
-    open_fake_openai,
     open_server_process,
     text,
     tool_calls,
@@ -38,12 +37,6 @@ models:
     model: gpt-test
     base_url: {base_url}
 """
-
-
-@pytest.fixture
-async def fake() -> FakeOpenAI:
-    async with open_fake_openai() as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -445,3 +438,80 @@ async def test_models_gateway_and_env_from_file(fake: FakeOpenAI, tmp_path: Path
     assert response.json()["choices"][0]["message"]["content"] == "via gateway"
     assert fake.requests[0].json["model"] == "openai/gpt-4o"
     assert fake.requests[0].headers["authorization"] == "Bearer sk-from-file"
+
+
+def test_serve_help_describes_both_apis(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--help"])
+    shown = capsys.readouterr().out
+    description = shown.split("positional arguments:")[0]
+    assert "serve chat  an OpenAI-compatible API" in description
+    assert "serve api   a simple chat API: POST /api/chat" in description
+
+
+@pytest.mark.parametrize(("argv", "per_core"), [
+    (["serve", "chat", "a.yaml"], False),
+    (["serve", "chat", "a.yaml", "--store", "sqlite:c.db"], True),
+    (["serve", "chat", "a.yaml", "--store", "redis://127.0.0.1:6379/0"], True),
+    (["serve", "chat", "a.yaml", "--store", "sqlite::memory:"], False),
+    (["serve", "chat", "a.yaml", "--store", "redis://127.0.0.1:6379/0", "--rate-limit",
+      "1/s"], False),
+    (["serve", "api", "a.yaml"], True),
+    (["serve", "api", "a.yaml", "--store", "memory:"], False),
+], ids=["chat-memory", "chat-sqlite", "chat-redis", "chat-sqlite-memory", "chat-rate-limit",
+        "api-sessions-file", "api-memory"])
+def test_workers_default_to_one_per_core_on_a_shared_store_as_the_help_says(
+    argv: list[str], per_core: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = build_parser()
+    workers = serve_options(parser.parse_args(argv), {}).workers
+    assert workers == ((os.cpu_count() or 1) if per_core else 1)
+    with pytest.raises(SystemExit):
+        parser.parse_args([*argv[:2], "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert ("--workers N server processes sharing the port (default: one per core when the "
+            "store is shared, a sqlite:PATH file (as serve api's default is) or redis://, and "
+            "there is no --rate-limit; else 1)") in shown
+
+
+def warnings_of(*argv: str) -> list[str]:
+    args = build_parser().parse_args(["serve", *argv])
+    return startup_warnings(args.api, serve_options(args, {}))
+
+
+@pytest.mark.parametrize(("argv", "kept"), [
+    (["chat", "a.yaml", "--workers", "2", "--conversations-max", "10", "--responses-max",
+      "0"], "X-Conversation-Id conversations (a conversation"),
+    (["chat", "a.yaml", "--workers", "2"], "stored responses (a conversation"),
+    (["api", "a.yaml", "--workers", "2", "--sessions", ":memory:"], "sessions (a session"),
+], ids=["chat-conversations", "chat-responses", "api-sessions"])
+def test_several_workers_on_a_memory_store_get_a_warning(argv: list[str], kept: str) -> None:
+    [warning] = warnings_of(*argv)
+    assert "with 2 workers and --store " in warning
+    assert f"each worker keeps its own {kept} continues only on the worker that served it)" \
+        in warning
+    assert "use --store sqlite:PATH or --store redis://HOST:PORT/DB" in warning
+
+
+@pytest.mark.parametrize("argv", [
+    ["chat", "a.yaml", "--conversations-max", "10"],
+    ["chat", "a.yaml", "--workers", "2", "--responses-max", "0"],
+    ["chat", "a.yaml", "--workers", "2", "--store", "sqlite:c.db"],
+    ["api", "a.yaml", "--workers", "2"],
+], ids=["one-worker", "nothing-kept", "shared-store", "api-sessions-file"])
+def test_no_warning_when_workers_share_what_they_keep(argv: list[str]) -> None:
+    assert warnings_of(*argv) == []
+
+
+async def test_serve_chat_warns_at_start_up_that_memory_caches_are_per_worker(
+    fake: FakeOpenAI, agent_path: Path
+) -> None:
+    with trio.fail_after(60):
+        async with open_server_process("chat", str(agent_path), "--workers", "2",
+                                       "--conversations-max", "10") as server:
+            server.process.send_signal(signal.SIGTERM)
+            assert await server.process.wait() == 0
+    warning = ("trioagent: warning: with 2 workers and --store memory:, each worker keeps its "
+               "own X-Conversation-Id conversations")
+    assert warning in server.startup_log
+    assert server.startup_log.index(warning) < server.startup_log.index(server.startup_line)

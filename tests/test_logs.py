@@ -25,7 +25,6 @@ from trioagent.logs import (
 )
 from trioagent.testing import (
     FakeOpenAI,
-    open_fake_openai,
     open_server_process,
     text,
     write_test_agent,
@@ -112,12 +111,6 @@ def test_text_lines_show_the_request_id_only_when_set() -> None:
     assert outside.endswith(" WARNING trioagent.test: hello world")
     assert inside.endswith(" WARNING trioagent.test: [req=req-3] hello world")
     assert "req=" not in outside
-
-
-@pytest.fixture
-async def fake() -> FakeOpenAI:
-    async with open_fake_openai() as fake:
-        yield fake
 
 
 async def raw_get(host: str, port: int, header: bytes) -> bytes:
@@ -236,3 +229,51 @@ def test_log_flags_default_to_text_and_quiet() -> None:
     assert (args.log_format, args.verbose) == ("text", False)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "chat", "a.yaml", "--log-format", "xml"])
+
+
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR) (\S+): ")
+
+
+async def served_stderr(fake: FakeOpenAI, tmp_path: Path, *flags: str) -> list[str]:
+    """The stderr lines of a `serve chat` that answered one request, then stopped."""
+    agent = write_test_agent(tmp_path, fake.base_url)
+    fake.enqueue(text("hello"))
+    with trio.fail_after(30):
+        async with open_server_process("chat", str(agent), *flags) as server, \
+                trio.open_nursery() as nursery:
+            stderr = [server.startup_log.encode()]
+
+            async def read_stderr() -> None:
+                assert server.process.stderr is not None
+                async for data in server.process.stderr:
+                    stderr.append(data)
+
+            nursery.start_soon(read_stderr)
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+                answer = await http.post("/v1/chat/completions",
+                                         json={"model": "root", "messages": USER})
+            assert answer.status_code == 200
+            server.process.send_signal(signal.SIGTERM)
+            assert await server.process.wait() == 0
+    return b"".join(stderr).decode().splitlines()
+
+
+async def test_only_trioagent_lines_reach_the_terminal_without_verbose(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    """Libraries log at INFO too (hypercorn's "Running on" at start-up, httpx and httpx2 a
+    line per request): only trioagent's own lines show, unless -v."""
+    lines = await served_stderr(fake, tmp_path)
+    loggers = []
+    for line in lines:
+        if line.startswith("trioagent serve chat: listening on http://"):
+            continue
+        logged = LOG_LINE.match(line)
+        assert logged, line
+        loggers.append(logged[2])
+    assert all(name == "trioagent" or name.startswith("trioagent.") for name in loggers), lines
+    assert "trioagent.server.access" in loggers  # our INFO lines stay
+
+    verbose = await served_stderr(fake, tmp_path, "-v")
+    shown = {logged[2].split(".")[0] for line in verbose if (logged := LOG_LINE.match(line))}
+    assert {"trioagent", "httpx", "httpcore"} <= shown

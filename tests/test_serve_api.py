@@ -15,7 +15,6 @@ from trioagent.testing import (
     FakeOpenAI,
     hang,
     held,
-    open_fake_openai,
     open_server_process,
     text,
     trioagent_command,
@@ -23,12 +22,6 @@ from trioagent.testing import (
 )
 from trioagent.testing.process import children_of
 from trioagent.testing.process import pid_alive as alive
-
-
-@pytest.fixture
-async def fake() -> FakeOpenAI:
-    async with open_fake_openai() as fake:
-        yield fake
 
 
 @pytest.fixture

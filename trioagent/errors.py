@@ -6,6 +6,7 @@ API's error shape and status in one table (``trioagent.server.errors``).
     TrioagentError
     ├── ConfigError              an agent file is wrong (file:line: key: what to fix)
     │   └── MissingAPIKey        a model's key variable is not set
+    ├── AuthError                the bearer token is missing or wrong (401)
     ├── RequestError             a client sent something we cannot run (400)
     │   └── UnknownModel         no exposed agent has that name (404)
     ├── SessionNotFound          no stored session has that id (404)
@@ -33,6 +34,8 @@ This module imports nothing of ours: every layer may import it.
 from __future__ import annotations
 
 import math
+
+import trio
 
 
 class TrioagentError(Exception):
@@ -76,6 +79,18 @@ class MissingAPIKey(ConfigError):
             f"model {model!r} needs an API key: set the environment variable {variable} "
             "(or pass --env-from-file)"
         )
+
+
+class AuthError(TrioagentError):
+    """The request's bearer token is missing, malformed or none of the server's keys.
+
+    Args:
+        message: what is wrong and how to send the key.
+    """
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
 
 
 class RequestError(TrioagentError):
@@ -262,3 +277,12 @@ def sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | 
     if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], BaseExceptionGroup):
         return group.exceptions[0]
     return None
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """The exception that matters inside nested ExceptionGroups (nurseries, cattrs): the
+    first that is not a `trio.Cancelled`, else the first."""
+    while isinstance(exc, BaseExceptionGroup):
+        inner = [e for e in exc.exceptions if not isinstance(e, trio.Cancelled)]
+        exc = (inner or list(exc.exceptions))[0]
+    return exc

@@ -1,6 +1,6 @@
 """``trioagent pull`` and ``trioagent push``: agent files as OCI artifacts in a registry.
 
-cli.py registers them with ``add_pull_parser(commands)`` / ``add_push_parser(commands)``
+The cli package registers them with ``add_pull_parser(commands)`` / ``add_push_parser(commands)``
 and runs them with ``pull_command(args)`` / ``push_command(args)``; both raise
 ``RegistryError`` or ``ConfigError``, which the CLI prints as ``trioagent: error: ...``.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from . import __version__
 from .config import load_agent_file
-from .oci import AUTHORS, DESCRIPTION, LICENSES, REVISION, pull, push
+from .oci import AUTHORS, DESCRIPTION, LICENSES, REVISION, agent_fetcher, pull, push
 
 PULL_DESCRIPTION = """\
 Pull an agent file that 'trioagent push' or 'docker agent share push' put in an OCI
@@ -96,7 +96,10 @@ def push_command(args: argparse.Namespace) -> int:
         RegistryError: the push failed.
     """
     # Every ${VARIABLE} counts as set: the file is checked for shape, and pushed as is.
-    file = load_agent_file(args.agent_file, env=_AnyVariable())
+    # Sub-agents by reference are pulled with the real environment's credentials.
+    file = load_agent_file(
+        args.agent_file, env=_AnyVariable(), fetch=agent_fetcher(env=os.environ)
+    )
     with open(args.agent_file, encoding="utf-8-sig") as f:
         text = f.read()
     annotations = {DESCRIPTION: f"OCI artifact containing {Path(args.agent_file).name}"}

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, TextIO
 import trio
 
 from .chat import Message
-from .errors import TrioagentError, describe
+from .errors import TrioagentError, describe, unwrap
 from .runtime import (
+    AnswerDelta,
     Session,
-    TextDelta,
     ToolFinished,
     ToolStarted,
     TurnFinished,
@@ -20,7 +20,6 @@ from .runtime import (
     open_team,
     run_turn,
 )
-from .server.errors import unwrap
 
 if TYPE_CHECKING:
     import argparse
@@ -126,7 +125,7 @@ async def run_one(
 
 
 def _print_event(event: RuntimeEvent, out: TextIO, err: TextIO) -> None:
-    if isinstance(event, TextDelta):
+    if isinstance(event, AnswerDelta):
         out.write(event.text)
         out.flush()
     elif isinstance(event, ToolStarted):

@@ -63,12 +63,17 @@ import attrs
 import httpx
 import trio
 
-from trioagent.bench import BenchConfig, BenchReport, RequestResult, markdown_table, run_bench
+from trioagent.bench import (
+    BenchConfig,
+    BenchReport,
+    RequestResult,
+    markdown_table,
+    measure_level,  # the very scheduling of `trioagent bench`
+    run_bench,
+)
 from trioagent.bench.command import parse_levels
-from trioagent.bench.progress import open_progress
 from trioagent.bench.report import report_data
-from trioagent.bench.runner import _Plan, _Worker  # the very scheduling of `trioagent bench`
-from trioagent.bench.stats import LevelReport, failure
+from trioagent.bench.stats import failure
 from trioagent.bench.targets import reason_of
 
 if TYPE_CHECKING:
@@ -502,19 +507,14 @@ async def bench_form(url: str, form: dict[str, str], key: str, settings: Setting
     """`run_bench`'s levels, with `FormTarget` in place of the Chat Completions target."""
     target = FormTarget(url=url, form=form, timeout=settings.timeout,
                         headers={"authorization": f"Bearer {key}"})
-    levels = []
-    for concurrency in settings.concurrency:
-        plan = _Plan(workers=concurrency, warmup_left=settings.warmup,
-                     measured_left=settings.requests, duration=None,
-                     progress=open_progress(f"agno c={concurrency}", settings.requests,
-                                            enabled=settings.progress))
-        try:
-            async with trio.open_nursery() as nursery:
-                for _ in range(concurrency):
-                    nursery.start_soon(_Worker(target, plan, settings.timeout).run)
-        finally:
-            plan.progress.close()
-        levels.append(LevelReport.of(concurrency, plan.results, plan.elapsed))
+    levels = [
+        await measure_level(
+            target, concurrency, warmup=settings.warmup, requests=settings.requests,
+            duration=None, request_timeout=settings.timeout, label=f"agno c={concurrency}",
+            progress=settings.progress,
+        )
+        for concurrency in settings.concurrency
+    ]
     return BenchReport(url=url, mode=cast("Any", "agno-run"), model=AGNO_AGENT,
                        concurrency=settings.concurrency, requests=settings.requests,
                        duration=None, warmup=settings.warmup, levels=tuple(levels))

@@ -1,27 +1,22 @@
-"""AnthropicClient against the fake Anthropic upstream, over real loopback sockets."""
+"""AnthropicClient's own wire: the Messages API request it sends, how it reshapes a
+conversation and tools, and its stream parser.
+
+What every HTTP model client does (streaming, tool calls, errors, retries, cancellation,
+connections) is in test_provider_contract.py.
+"""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import pytest
-import trio
 
-from trioagent.chat import Message, Sampling, ToolCall, ToolChoice, ToolSpec, Usage
-from trioagent.errors import (
-    RequestError,
-    UpstreamAuthError,
-    UpstreamConnectError,
-    UpstreamHTTPError,
-    UpstreamProtocolError,
-    UpstreamRateLimited,
-)
+from trioagent.chat import Message, Sampling, ToolCall, ToolChoice, Usage
+from trioagent.errors import RequestError, UpstreamHTTPError, UpstreamProtocolError
 from trioagent.models import (
     AnthropicClient,
     Finished,
     ModelEvent,
-    RetryPolicy,
     TextDelta,
     ToolCallDelta,
     UsageReport,
@@ -29,52 +24,24 @@ from trioagent.models import (
 from trioagent.models._sse import ServerSentEvent
 from trioagent.models.anthropic import AnthropicStreamParser, messages_to_anthropic
 from trioagent.models.retry import Retryable
-from trioagent.testing import (
-    FakeAnthropic,
-    drop,
-    error,
-    malformed,
-    open_fake_anthropic,
-    text,
-    tool_calls,
-)
+from trioagent.testing import FakeAnthropic, tool_calls
 
-FAST = RetryPolicy(base_delay=0.001, max_delay=0.005, max_retry_after=1.0)
-HELLO = [Message.user("hi")]
-WEATHER = ToolSpec("get_weather", "The weather in a city.",
-                   {"type": "object", "properties": {"city": {"type": "string"}}})
+from .support import FAST, WEATHER, collect
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeAnthropic]:
-    async with open_fake_anthropic(api_key="sk-ant-test") as fake:
-        yield fake
-
-
-@pytest.fixture
-async def client(fake: FakeAnthropic) -> AsyncIterator[AnthropicClient]:
-    client = AnthropicClient(model="claude-test", base_url=fake.base_url,
+async def client(fake_anthropic: FakeAnthropic) -> AsyncIterator[AnthropicClient]:
+    client = AnthropicClient(model="claude-test", base_url=fake_anthropic.base_url,
                              api_key="sk-ant-test", retry=FAST)
     yield client
     await client.aclose()
 
 
-async def collect(
-    client: AnthropicClient, messages: Sequence[Message] = HELLO,
-    tools: Sequence[ToolSpec] = (), sampling: Sampling | None = None,
-) -> list[ModelEvent]:
-    with trio.fail_after(5):
-        async with client.stream(messages, tools, sampling or Sampling()) as events:
-            return [event async for event in events]
-
-
-async def test_text_is_streamed_then_usage_and_finish(
-    fake: FakeAnthropic, client: AnthropicClient
+async def test_a_call_posts_a_streamed_message_with_the_key_and_version_headers(
+    fake_anthropic: FakeAnthropic, client: AnthropicClient
 ) -> None:
-    fake.enqueue(text(chunks=["Hel", "lo"], usage=(12, 4), chunk_delay=0.05))
-    assert await collect(client) == [
-        TextDelta("Hel"), TextDelta("lo"), UsageReport(Usage(12, 4)), Finished("stop")]
-    [request] = fake.requests
+    await collect(client)
+    [request] = fake_anthropic.requests
     assert (request.method, request.path) == ("POST", "/v1/messages")
     assert request.headers["x-api-key"] == "sk-ant-test"
     assert request.headers["anthropic-version"] == "2023-06-01"
@@ -85,19 +52,20 @@ async def test_text_is_streamed_then_usage_and_finish(
     }
 
 
-async def test_a_base_url_ending_in_v1_is_accepted(fake: FakeAnthropic) -> None:
-    client = AnthropicClient(model="m", base_url=fake.base_url + "/v1/", api_key="sk-ant-test")
+async def test_a_base_url_ending_in_v1_is_accepted(fake_anthropic: FakeAnthropic) -> None:
+    client = AnthropicClient(model="m", base_url=fake_anthropic.base_url + "/v1/",
+                             api_key="sk-ant-test")
     try:
         await collect(client)
     finally:
         await client.aclose()
-    assert fake.requests[0].path == "/v1/messages"
+    assert fake_anthropic.requests[0].path == "/v1/messages"
 
 
 async def test_tool_use_blocks_become_numbered_tool_call_deltas(
-    fake: FakeAnthropic, client: AnthropicClient
+    fake_anthropic: FakeAnthropic, client: AnthropicClient
 ) -> None:
-    fake.enqueue(tool_calls(
+    fake_anthropic.enqueue(tool_calls(
         [("toolu_1", "get_weather", '{"city": "Paris"}'), ("toolu_2", "get_weather", "")],
         arg_chunks=3, content="Checking."))
     events = await collect(client, tools=[WEATHER])
@@ -108,13 +76,13 @@ async def test_tool_use_blocks_become_numbered_tool_call_deltas(
         ToolCallDelta(1, id="toolu_2", name="get_weather", arguments="{}"),  # no input: {}
         UsageReport(Usage(10, 1)), Finished("tool_calls"),
     ]
-    assert fake.requests[0].json["tools"] == [{
+    assert fake_anthropic.requests[0].json["tools"] == [{
         "name": "get_weather", "description": "The weather in a city.",
         "input_schema": WEATHER.parameters}]
 
 
-async def test_sampling_is_mapped_to_the_messages_api(fake: FakeAnthropic) -> None:
-    client = AnthropicClient(model="m", base_url=fake.base_url, api_key="sk-ant-test",
+async def test_sampling_is_mapped_to_the_messages_api(fake_anthropic: FakeAnthropic) -> None:
+    client = AnthropicClient(model="m", base_url=fake_anthropic.base_url, api_key="sk-ant-test",
                              defaults=Sampling(temperature=0.3, max_tokens=100), retry=FAST)
     try:
         await collect(client, tools=[WEATHER], sampling=Sampling(
@@ -122,7 +90,7 @@ async def test_sampling_is_mapped_to_the_messages_api(fake: FakeAnthropic) -> No
             parallel_tool_calls=False))
     finally:
         await client.aclose()
-    body = fake.requests[0].json
+    body = fake_anthropic.requests[0].json
     assert {key: body[key] for key in body if key not in ("messages", "tools")} == {
         "model": "m", "max_tokens": 100, "stream": True, "temperature": 1.0, "top_p": 0.9,
         "stop_sequences": ["END"],
@@ -131,12 +99,12 @@ async def test_sampling_is_mapped_to_the_messages_api(fake: FakeAnthropic) -> No
 
 
 async def test_response_format_is_refused_before_any_request(
-    fake: FakeAnthropic, client: AnthropicClient
+    fake_anthropic: FakeAnthropic, client: AnthropicClient
 ) -> None:
     with pytest.raises(RequestError) as caught:
         await collect(client, sampling=Sampling(response_format={"type": "json_object"}))
     assert caught.value.param == "response_format"
-    assert fake.requests == []
+    assert fake_anthropic.requests == []
 
 
 def test_conversation_is_reshaped_for_anthropic() -> None:
@@ -169,101 +137,11 @@ def test_conversation_is_reshaped_for_anthropic() -> None:
     ]
 
 
-async def test_system_prompt_is_sent_apart(fake: FakeAnthropic, client: AnthropicClient) -> None:
+async def test_system_prompt_is_sent_apart(
+    fake_anthropic: FakeAnthropic, client: AnthropicClient
+) -> None:
     await collect(client, [Message.system("Be brief."), Message.user("hi")])
-    assert fake.requests[0].json["system"] == "Be brief."
-
-
-@pytest.mark.parametrize("status", [429, 500, 529], ids=["rate-limited", "500", "overloaded"])
-async def test_retryable_errors_then_success(
-    fake: FakeAnthropic, client: AnthropicClient, status: int
-) -> None:
-    fake.enqueue(error(status, retry_after=0), text("ok"))
-    assert TextDelta("ok") in await collect(client)
-    assert len(fake.requests) == 2
-
-
-async def test_repeated_server_errors_raise_after_the_last_attempt(
-    fake: FakeAnthropic, client: AnthropicClient
-) -> None:
-    fake.enqueue(*[error(500, "internal detail")] * 3)
-    with pytest.raises(UpstreamHTTPError) as caught:
-        await collect(client)
-    assert caught.value.status == 500
-    assert "api_error" in str(caught.value)
-    assert "internal detail" not in str(caught.value)
-    assert len(fake.requests) == 3
-
-
-async def test_repeated_rate_limits_raise_rate_limited(
-    fake: FakeAnthropic, client: AnthropicClient
-) -> None:
-    fake.enqueue(*[error(429)] * 3)
-    with pytest.raises(UpstreamRateLimited):
-        await collect(client)
-
-
-async def test_wrong_key_is_an_auth_error(fake: FakeAnthropic) -> None:
-    client = AnthropicClient(model="m", base_url=fake.base_url, api_key="sk-ant-wrong",
-                             retry=FAST)
-    try:
-        with pytest.raises(UpstreamAuthError) as caught:
-            await collect(client)
-    finally:
-        await client.aclose()
-    assert "sk-ant-wrong" not in str(caught.value)
-    assert len(fake.requests) == 1
-
-
-async def test_malformed_stream_is_a_protocol_error(
-    fake: FakeAnthropic, client: AnthropicClient
-) -> None:
-    fake.enqueue(malformed())
-    with pytest.raises(UpstreamProtocolError):
-        await collect(client)
-
-
-async def test_connection_refused_is_a_connect_error() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    client = AnthropicClient(model="m", base_url=f"http://127.0.0.1:{port}", retry=FAST)
-    try:
-        with pytest.raises(UpstreamConnectError):
-            await collect(client)
-    finally:
-        await client.aclose()
-
-
-async def test_connection_dropped_mid_answer_is_a_connect_error(
-    fake: FakeAnthropic, client: AnthropicClient
-) -> None:
-    fake.enqueue(drop("partial"))
-    received: list[ModelEvent] = []
-
-    async def consume() -> None:
-        async with client.stream(HELLO, [], Sampling()) as events:
-            async for event in events:
-                received.append(event)
-
-    with trio.fail_after(5), pytest.raises(UpstreamConnectError):
-        await consume()
-    assert received == [TextDelta("partial")]
-    assert len(fake.requests) == 1
-
-
-async def test_cancellation_mid_stream_closes_the_upstream_connection(
-    fake: FakeAnthropic, client: AnthropicClient
-) -> None:
-    fake.enqueue(text(chunks=["a", "b"], chunk_delay=30))
-    with trio.fail_after(5):
-        with trio.CancelScope() as scope:
-            async with client.stream(HELLO, [], Sampling()) as events:
-                async for event in events:
-                    assert event == TextDelta("a")
-                    scope.cancel()
-        assert scope.cancelled_caught
-        await fake.wait_disconnects(1)
+    assert fake_anthropic.requests[0].json["system"] == "Be brief."
 
 
 def feed(parser: AnthropicStreamParser, *events: tuple[str, str]) -> list[ModelEvent]:
@@ -318,9 +196,9 @@ def test_unknown_events_and_thinking_are_ignored() -> None:
      (ToolChoice("auto"), None, None)],
 )
 async def test_tool_choice_is_mapped_to_the_messages_api(
-    fake: FakeAnthropic, client: AnthropicClient, choice: ToolChoice, parallel: bool | None,
-    sent: object,
+    fake_anthropic: FakeAnthropic, client: AnthropicClient, choice: ToolChoice,
+    parallel: bool | None, sent: object,
 ) -> None:
     await collect(client, tools=[WEATHER],
                   sampling=Sampling(tool_choice=choice, parallel_tool_calls=parallel))
-    assert fake.requests[0].json.get("tool_choice") == sent
+    assert fake_anthropic.requests[0].json.get("tool_choice") == sent

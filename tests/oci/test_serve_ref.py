@@ -14,7 +14,7 @@ import trio
 
 from trioagent import __version__
 from trioagent.config import load_agent_file
-from trioagent.oci import push
+from trioagent.oci import agent_fetcher, push
 from trioagent.testing import FakeOpenAI, open_fake_openai, text
 from trioagent.testing.process import open_server_process
 
@@ -92,7 +92,7 @@ agents:
     model: openai/gpt-4o
     sub_agents: [{ref}]
 """)
-    file = load_agent_file(main, env=env, insecure_registry=True)
+    file = load_agent_file(main, env=env, fetch=agent_fetcher(insecure=True, env=env))
     assert list(file.agents) == ["root", "pirate"]
     assert file.agents["root"].sub_agents == ("pirate",)
     assert file.agents["pirate"].instruction == "Arr."
@@ -107,7 +107,7 @@ def test_unreachable_sub_agent_points_at_its_line(
     main.write_text(f"agents:\n  root:\n    model: openai/gpt-4o\n    sub_agents:\n"
                     f"      - {ref}\n")
     try:
-        load_agent_file(main, env=env, insecure_registry=True)
+        load_agent_file(main, env=env, fetch=agent_fetcher(insecure=True, env=env))
     except Exception as exc:
         message = str(exc)
     else:

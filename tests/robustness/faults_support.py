@@ -20,8 +20,9 @@ import httpx
 import trio
 import trio.testing
 
-from trioagent.server.app import ApiKind, ServerState
+from trioagent.server.app import ApiKind
 from trioagent.server.guards import conversation_key
+from trioagent.server.state import ServerState
 from trioagent.store import StoreURL
 from trioagent.testing import FakeOpenAI, text
 

@@ -13,9 +13,9 @@ import trio.testing
 from trioagent.chat import Message, Sampling
 from trioagent.config import AgentFile, parse_agent_file
 from trioagent.runtime import (
+    AnswerDelta,
     RuntimePool,
     Session,
-    TextDelta,
     ToolFinished,
     ToolStarted,
     TurnFinished,
@@ -25,7 +25,7 @@ from trioagent.runtime import (
     run_turn,
 )
 from trioagent.store import MemoryStore
-from trioagent.testing import FakeOpenAI, open_fake_openai, text, tool_calls
+from trioagent.testing import FakeOpenAI, text, tool_calls
 
 YAML = """\
 agents:
@@ -48,12 +48,6 @@ models:
     model: gpt-test
     base_url: {base_url}
 """
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    async with open_fake_openai() as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -159,7 +153,7 @@ async def test_text_of_two_model_calls_is_joined_by_a_blank_line(
                  text("Second."))
     with trio.fail_after(10):
         events = await run(pool, start())
-    streamed = "".join(e.text for e in events if isinstance(e, TextDelta))
+    streamed = "".join(e.text for e in events if isinstance(e, AnswerDelta))
     assert streamed == "First.\n\nSecond."
     assert isinstance(events[-1], TurnFinished)
     assert events[-1].text == streamed

@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+import coredis
 import httpx
 import pytest
 import trio
@@ -20,6 +21,7 @@ from trioagent.testing import (
     FakeOpenAI,
     ServerProcess,
     hang,
+    held,
     open_server_process,
     text,
     write_test_agent,
@@ -84,12 +86,18 @@ async def test_concurrent_turns_on_one_id_across_replicas_never_interleave(
         async with replica() as one, replica() as two:
             fake.enqueue(text("first answer"))
             assert (await say(http, one, "first")).status_code == 200
-            fake.enqueue(*[text(f"answer {n}", delay=0.3) for n in range(8)])
+            # The first turn to reach the model keeps its lock until another turn has been
+            # refused: a 409 however the machine schedules the eight requests.
+            refused = trio.Event()
+            fake.enqueue(held(text("answer 0", delay=0.3), refused),
+                         *[text(f"answer {n}", delay=0.3) for n in range(1, 8)])
             statuses: dict[int, int] = {}
 
             async def ask(n: int) -> None:
                 response = await say(http, (one, two)[n % 2], f"question {n}")
                 statuses[n] = response.status_code
+                if response.status_code == 409:
+                    refused.set()
 
             async with trio.open_nursery() as nursery:
                 for n in range(8):
@@ -112,11 +120,14 @@ async def test_concurrent_turns_on_one_id_across_replicas_never_interleave(
 
 
 async def test_replica_killed_mid_turn_leaves_last_commit_and_lock_frees_on_expiry(
-    replica: Replica, fake: FakeOpenAI, http: httpx.AsyncClient
+    replica: Replica, fake: FakeOpenAI, http: httpx.AsyncClient, redis_server: RedisServer
 ) -> None:
-    flags = ("--request-timeout", "2s")  # the lock lives 3 s
+    # The lock lives 66 s: it outlives the test's checks however slow the machine, and
+    # the test then shortens it (PEXPIRE) to stand for that time going by.
+    flags = ("--request-timeout", "60s")
+    redis: coredis.Redis[bytes] = coredis.Redis.from_url(redis_server.url)
     with trio.fail_after(60):
-        async with replica(*flags) as doomed, replica(*flags) as survivor:
+        async with replica(*flags) as doomed, replica(*flags) as survivor, redis:
             fake.enqueue(text("committed"), hang())
             assert (await say(http, doomed, "kept")).status_code == 200
 
@@ -134,12 +145,16 @@ async def test_replica_killed_mid_turn_leaves_last_commit_and_lock_frees_on_expi
             assert busy.status_code == 409
             assert busy.json()["error"]["code"] == "conversation_busy"
 
+            [lock] = await redis.keys("trioagent:lock:*")  # the dead replica's
+            assert 0 < await redis.pttl(lock) <= 66_000
+            await redis.pexpire(lock, 50)  # its time runs out: Redis frees it on its clock
+
             fake.enqueue(text("after the expiry"))
-            for _ in range(100):  # the dead replica's lock expires within 3 s
+            while True:  # until Redis has expired it (bounded by the fail_after)
                 response = await say(http, survivor, "again")
                 if response.status_code != 409:
                     break
-                await trio.sleep(0.1)
+                await trio.sleep(0.01)
             assert response.status_code == 200, response.text
     assert history(fake) == [("user", "kept"), ("assistant", "committed"), ("user", "again")]
 

@@ -12,10 +12,10 @@ import trio.testing
 
 from trioagent.chat import Message, Sampling
 from trioagent.config import AgentFile, parse_agent_file
-from trioagent.runtime import RuntimePool, TextDelta, open_pool, open_team
+from trioagent.runtime import AnswerDelta, RuntimePool, open_pool, open_team
 from trioagent.server.metrics import Metrics
 from trioagent.server.turn import TurnRequest, TurnRunner
-from trioagent.testing import FakeOpenAI, open_fake_openai, text
+from trioagent.testing import FakeOpenAI, text
 
 YAML = """\
 agents:
@@ -23,12 +23,6 @@ agents:
 models:
   upstream: {{provider: openai, model: m, base_url: {base_url}}}
 """
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    async with open_fake_openai() as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -60,7 +54,7 @@ async def test_a_reader_that_fails_stops_the_turn_as_cancelled_not_failed(
 
     async def read_then_fail() -> None:
         async with runner.open_turn(request) as events:
-            assert isinstance(await events.receive(), TextDelta)
+            assert isinstance(await events.receive(), AnswerDelta)
             await trio.testing.wait_all_tasks_blocked()  # the turn waits to send more
             raise LookupError("the reader failed")
 

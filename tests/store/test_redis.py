@@ -1,7 +1,11 @@
-"""The Redis store against a real redis-server on loopback.
+"""The Redis store against a real redis-server on loopback: replicas, locks, the LRU bound,
+the idle TTL, outages. What every store does is in test_contract.py.
 
-Lock expiry and the idle TTL are Redis's own clock, so those tests wait for real (a few
-hundred milliseconds); everything else is event-driven.
+Lock expiry, the idle TTL and the LRU order are Redis's own clock, so those tests never
+sleep a fixed time: they read the expiry Redis set (PTTL) or the time it recorded (the
+index score), shorten an expiry where the test stands for time going by (PEXPIRE), and
+wait, under a bound, until Redis's clock has passed the point; a slow machine only makes
+them wait longer.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from trioagent.store.codec import dumps_session
 from trioagent.store.redis import RedisStore, open_redis_store
 from trioagent.testing.redis import RedisServer
 
-from .test_sqlite import sample_session
+from .support import commit_turn, sample_session
 
 
 def open_replica(server: RedisServer, **settings: Any) -> AbstractAsyncContextManager[RedisStore]:
@@ -37,53 +41,66 @@ async def store(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
         yield store
 
 
-async def commit_turn(store: RedisStore, cid: str, text: str) -> None:
-    async with store.turn(cid) as turn:
-        turn.session.messages.append(Message.user(text))
-        turn.commit()
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[coredis.Redis[bytes]]:
+    """A plain client, to see (and age) the store's keys as Redis does."""
+    client: coredis.Redis[bytes] = coredis.Redis.from_url(redis_server.url)
+    async with client:
+        yield client
+
+
+INDEX = "trioagent:index"
+
+
+def conv_key(cid: str) -> str:
+    return f"trioagent:conv:{cid}"
+
+
+def lock_key(cid: str) -> str:
+    return f"trioagent:lock:{cid}"
+
+
+# Redis's clock in ms, as the store's scripts read it for the index.
+_NOW_MS = "local t = redis.call('TIME') return t[1] * 1000 + math.floor(t[2] / 1000)"
+
+
+def expires_within(pttl: int, ms: int) -> bool:
+    """Whether Redis's PTTL says the key expires within ``ms`` (or has expired: -2, which
+    a slow machine can see); -1, a key without expiry, is not."""
+    return pttl == -2 or 0 <= pttl <= ms
+
+
+async def wait_for_redis_time(redis: coredis.Redis[bytes], ms: float) -> None:
+    """Return once Redis's clock reads at least ``ms`` (ms since the epoch)."""
+    with trio.fail_after(5):
+        while True:
+            now = int(await redis.eval(_NOW_MS, [], []))
+            if now >= ms:
+                return
+            await trio.sleep(min(0.05, (ms - now) / 1000))
+
+
+async def after_last_use(redis: coredis.Redis[bytes], cid: str) -> None:
+    """Return once Redis's clock is past ``cid``'s last use, so that the next use of any
+    conversation orders after it in the index (which keeps times in ms)."""
+    score = await redis.zscore(INDEX, cid)
+    assert score is not None
+    await wait_for_redis_time(redis, score + 1)
+
+
+async def wait_for_expiry(redis: coredis.Redis[bytes], key: str) -> None:
+    """Return once Redis has expired ``key``, bounded by the expiry Redis reports for it."""
+    left = await redis.pttl(key)
+    assert left != -1, f"{key} has no expiry"
+    with trio.fail_after(max(left, 0) / 1000 + 5):
+        while await redis.exists([key]):  # Redis expires it on its own clock: poll
+            left = await redis.pttl(key)
+            await trio.sleep(min(0.05, max(left, 1) / 1000))
 
 
 async def texts(store: RedisStore, cid: str) -> list[str] | None:
     session = await store.get(cid)
     return None if session is None else [m.content for m in session.messages]
-
-
-async def test_committed_turn_round_trips_the_whole_session(store: RedisStore) -> None:
-    async with store.turn("c1") as turn:
-        assert not turn.existed
-        assert turn.session.messages == []
-        turn.session.messages.extend(sample_session().messages)
-        turn.session.usage = sample_session().usage
-        turn.session.tool_state = sample_session().tool_state
-        turn.commit()
-    assert await store.get("c1") == sample_session()
-    async with store.turn("c1") as turn:
-        assert turn.existed
-        assert turn.session == sample_session()
-    assert await store.count() == 1
-
-
-async def test_failed_or_uncommitted_turn_leaves_conversation_unchanged(
-    store: RedisStore,
-) -> None:
-    await commit_turn(store, "c1", "first")
-
-    async def failing_turn() -> None:
-        async with store.turn("c1") as turn:
-            turn.session.messages.append(Message.user("lost"))
-            raise RuntimeError("the model failed")
-
-    with pytest.raises(RuntimeError):
-        await failing_turn()
-    async with store.turn("c1") as turn:
-        turn.session.messages.append(Message.user("forgotten"))
-    with trio.move_on_after(0.05):
-        async with store.turn("c1") as turn:
-            turn.session.messages.append(Message.user("cancelled"))
-            await trio.sleep_forever()
-    assert await texts(store, "c1") == ["first"]
-    await commit_turn(store, "c1", "second")  # and the lock was freed every time
-    assert await texts(store, "c1") == ["first", "second"]
 
 
 async def test_a_turn_cancelled_while_taking_the_lock_frees_it(
@@ -120,7 +137,7 @@ async def test_a_turn_on_one_replica_makes_the_other_busy(redis_server: RedisSer
 
 
 async def test_replica_that_outlived_its_lock_cannot_overwrite_a_newer_turn(
-    redis_server: RedisServer,
+    redis_server: RedisServer, redis: coredis.Redis[bytes]
 ) -> None:
     async with open_replica(redis_server, lock_ttl=0.2) as stalled, \
             open_replica(redis_server) as healthy:
@@ -129,7 +146,8 @@ async def test_replica_that_outlived_its_lock_cannot_overwrite_a_newer_turn(
         async def stalled_turn() -> None:
             async with stalled.turn("c1") as late:
                 late.session.messages.append(Message.user("stale"))
-                await trio.sleep(0.4)  # stalled past its lock...
+                assert expires_within(await redis.pttl(lock_key("c1")), 200)  # lock_ttl
+                await wait_for_expiry(redis, lock_key("c1"))  # stalled past its lock...
                 await commit_turn(healthy, "c1", "newer")  # ...which another replica took
                 late.commit()  # refused at the end of the block
 
@@ -147,47 +165,61 @@ async def test_replica_that_outlived_its_lock_cannot_overwrite_a_newer_turn(
 
 
 async def test_lock_of_a_replica_that_died_frees_itself_on_expiry(
-    redis_server: RedisServer,
+    redis_server: RedisServer, redis: coredis.Redis[bytes]
 ) -> None:
     async with open_replica(redis_server) as healthy:
         await commit_turn(healthy, "c1", "first")
-        client: coredis.Redis[bytes] = coredis.Redis.from_url(redis_server.url)
-        async with client:  # what a dead replica leaves: its lock, with its expiry
-            await client.set("trioagent:lock:c1", "dead-replica", px=300)
+        # What a dead replica leaves: its lock, with its expiry.
+        await redis.set(lock_key("c1"), "dead-replica", px=30_000)
         with pytest.raises(ConversationBusy):
             async with healthy.turn("c1"):
                 pass
-        await trio.sleep(0.4)
+        await redis.pexpire(lock_key("c1"), 50)  # its lock_ttl runs out...
+        await wait_for_expiry(redis, lock_key("c1"))  # ...and Redis frees it
         await commit_turn(healthy, "c1", "second")
         assert await texts(healthy, "c1") == ["first", "second"]
 
 
 async def test_least_recently_used_conversations_go_past_the_bound(
-    redis_server: RedisServer,
+    redis_server: RedisServer, redis: coredis.Redis[bytes]
 ) -> None:
     async with open_replica(redis_server, max_items=2) as store:
         await commit_turn(store, "a", "a")
-        await trio.sleep(0.002)  # the index orders by Redis time in ms
+        await after_last_use(redis, "a")  # the index orders by Redis time in ms
         await commit_turn(store, "b", "b")
-        await trio.sleep(0.002)
+        await after_last_use(redis, "b")
         async with store.turn("a"):  # using "a" makes "b" the least recently used
             pass
-        await trio.sleep(0.002)
+        await after_last_use(redis, "a")
         await commit_turn(store, "c", "c")
         assert (await texts(store, "a"), await texts(store, "b")) == (["a"], None)
         assert await texts(store, "c") == ["c"]
         assert await store.count() == 2
 
 
-async def test_idle_conversations_expire_after_the_ttl(redis_server: RedisServer) -> None:
-    async with open_replica(redis_server, ttl=0.3) as store:
+async def test_a_turn_starts_the_idle_ttl_again(
+    redis_server: RedisServer, redis: coredis.Redis[bytes]
+) -> None:
+    async with open_replica(redis_server, ttl=60) as store:
         await commit_turn(store, "old", "old")
-        await trio.sleep(0.2)
+        assert 0 < await redis.pttl(conv_key("old")) <= 60_000
+        await redis.pexpire(conv_key("old"), 30_000)  # half the TTL went by, idle
         async with store.turn("old"):  # a turn counts as use: the TTL starts again
             pass
-        await trio.sleep(0.2)
+        assert 30_000 < await redis.pttl(conv_key("old")) <= 60_000
         assert await texts(store, "old") == ["old"]
-        await trio.sleep(0.25)
+        assert await store.count() == 1
+
+
+async def test_idle_conversations_expire_after_the_ttl(
+    redis_server: RedisServer, redis: coredis.Redis[bytes]
+) -> None:
+    async with open_replica(redis_server, ttl=0.3) as store:
+        await commit_turn(store, "old", "old")
+        assert expires_within(await redis.pttl(conv_key("old")), 300)
+        last_use = await redis.zscore(INDEX, "old")
+        assert last_use is not None
+        await wait_for_redis_time(redis, last_use + 300 + 1)  # idle past the TTL
         assert await texts(store, "old") is None
         assert await store.count() == 0
 
@@ -202,14 +234,6 @@ async def test_api_sessions_never_expire_nor_get_evicted(redis_server: RedisServ
         client: coredis.Redis[bytes] = coredis.Redis.from_url(redis_server.url)
         async with client:
             assert await client.pttl("trioagent:conv:s0") == -1  # no expiry
-
-
-async def test_delete_forgets_the_conversation(store: RedisStore) -> None:
-    await commit_turn(store, "c1", "first")
-    assert await store.delete("c1") is True
-    assert await store.delete("c1") is False
-    assert await store.get("c1") is None
-    assert await store.count() == 0
 
 
 async def test_damaged_conversation_is_reported_not_served(

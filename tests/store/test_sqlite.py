@@ -1,3 +1,8 @@
+"""The SQLite store: its file, its leases between processes, and the session codec.
+
+What every store does (turns, busy ids, get/delete/count) is in test_contract.py.
+"""
+
 from __future__ import annotations
 
 import sqlite3
@@ -5,29 +10,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import trio
 
-from trioagent.chat import Message, ToolCall, Usage
+from trioagent.chat import Message, Usage
 from trioagent.errors import ConversationBusy, ConversationConflict, StoreUnavailable
 from trioagent.runtime.session import Session
-from trioagent.store import SQLiteStore, Turn, open_sqlite_store
+from trioagent.store import SQLiteStore, open_sqlite_store
 from trioagent.store.codec import dumps_session, loads_session
 
-
-def sample_session() -> Session:
-    call = ToolCall("call_1", "todo_add", '{"item": "milk"}')
-    return Session(
-        messages=[
-            Message.system("Be brief."),
-            Message("user", "What is this?", images=("data:image/png;base64,AAAA",)),
-            Message.assistant("", (call,)),
-            Message.tool("call_1", "added"),
-            Message.assistant("Done: milk is on the list."),
-        ],
-        usage=Usage(prompt_tokens=12, completion_tokens=5),
-        tool_state={"todo": {"items": ["milk"], "done": [], "limit": None, "ratio": 0.5}},
-    )
-
+from .support import commit_turn, contents, sample_session, store_sample
 
 GOLDEN = (
     '{"format":1,"messages":['
@@ -51,24 +41,6 @@ def path(tmp_path: Path) -> Path:
 async def store(path: Path) -> AsyncIterator[SQLiteStore]:
     async with open_sqlite_store(path) as store:
         yield store
-
-
-async def commit_turn(store: SQLiteStore, cid: str, text: str) -> None:
-    async with store.turn(cid) as turn:
-        turn.session.messages.append(Message.user(text))
-        turn.commit()
-
-
-async def store_sample(store: SQLiteStore, cid: str) -> Session:
-    async with store.turn(cid) as turn:
-        turn.session = sample_session()
-        turn.commit()
-    return sample_session()
-
-
-def contents(session: Session | None) -> list[str]:
-    assert session is not None
-    return [m.content for m in session.messages]
 
 
 # The codec.
@@ -95,7 +67,7 @@ def test_unreadable_session_json_is_store_unavailable(text: str, reason: str) ->
     assert "stored session" in str(caught.value)
 
 
-# Turns.
+# Reopening the file.
 
 
 async def test_committed_turn_is_visible_in_next_turn_and_after_reopening(path: Path) -> None:
@@ -118,92 +90,6 @@ async def test_committed_turn_is_visible_in_next_turn_and_after_reopening(path: 
         assert stored.usage == Usage(13, 6)
         assert stored.tool_state == sample_session().tool_state
         assert await store.count() == 1
-
-
-async def raise_in_turn(store: SQLiteStore, cid: str) -> None:
-    async def failing_turn() -> None:
-        async with store.turn(cid) as turn:
-            change(turn)
-            turn.commit()
-            raise RuntimeError("boom")
-
-    with pytest.raises(RuntimeError, match="boom"):
-        await failing_turn()
-
-
-async def cancel_turn(store: SQLiteStore, cid: str) -> None:
-    with trio.CancelScope() as scope:
-        async with store.turn(cid) as turn:
-            change(turn)
-            turn.commit()
-            scope.cancel()
-            await trio.sleep_forever()
-    assert scope.cancelled_caught
-
-
-async def forget_commit(store: SQLiteStore, cid: str) -> None:
-    async with store.turn(cid) as turn:
-        change(turn)
-
-
-def change(turn: Turn) -> None:
-    turn.session.messages.append(Message.user("lost"))
-    turn.session.usage += Usage(100, 100)
-    turn.session.tool_state.setdefault("todo", {"items": []})["items"].append("lost")
-
-
-UNFINISHED = pytest.mark.parametrize(
-    "unfinished", [raise_in_turn, cancel_turn, forget_commit],
-    ids=["raises", "cancelled", "no-commit"],
-)
-
-
-@UNFINISHED
-async def test_unfinished_turn_leaves_stored_session_unchanged(
-    store: SQLiteStore, unfinished: Callable[[SQLiteStore, str], Awaitable[None]]
-) -> None:
-    before = await store_sample(store, "a")
-    await unfinished(store, "a")
-    assert not store.is_busy("a")
-    assert await store.get("a") == before
-    async with store.turn("a") as turn:
-        assert turn.session == before
-
-
-@UNFINISHED
-async def test_unfinished_turn_on_new_id_stores_nothing(
-    store: SQLiteStore, unfinished: Callable[[SQLiteStore, str], Awaitable[None]]
-) -> None:
-    await unfinished(store, "new")
-    assert not store.is_busy("new")
-    assert await store.get("new") is None
-    assert await store.count() == 0
-
-
-async def hold_turn(
-    store: SQLiteStore, cid: str, release: trio.Event,
-    task_status: trio.TaskStatus[Turn] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    async with store.turn(cid) as turn:
-        task_status.started(turn)
-        await release.wait()
-
-
-async def test_second_turn_on_same_id_is_busy_while_other_ids_work(store: SQLiteStore) -> None:
-    release = trio.Event()
-    with trio.fail_after(5):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(hold_turn, store, "a", release)
-            assert store.is_busy("a")
-            with pytest.raises(ConversationBusy) as caught:
-                async with store.turn("a"):
-                    pass
-            assert caught.value.conversation_id == "a"
-            await commit_turn(store, "b", "hi")
-            assert not store.is_busy("b")
-            release.set()
-    assert not store.is_busy("a")
-    assert contents(await store.get("b")) == ["hi"]
 
 
 # Two stores on one file stand for two processes.
@@ -312,30 +198,7 @@ async def test_a_turn_past_its_lease_with_nobody_else_still_commits_nothing(
         assert contents(await store.get("a")) == ["first"]
 
 
-# get, delete, count.
-
-
-async def test_get_delete_and_count(store: SQLiteStore) -> None:
-    assert await store.get("a") is None
-    assert await store.count() == 0
-    await commit_turn(store, "a", "1")
-    await commit_turn(store, "b", "2")
-    assert await store.count() == 2
-    assert await store.delete("a")
-    assert not await store.delete("a")
-    assert await store.get("a") is None
-    assert contents(await store.get("b")) == ["2"]
-    assert await store.count() == 1
-
-
-async def test_get_returns_an_independent_copy(store: SQLiteStore) -> None:
-    before = await store_sample(store, "a")
-    copy = await store.get("a")
-    assert copy == before
-    assert copy is not None
-    copy.messages.clear()
-    copy.tool_state["todo"]["items"].clear()
-    assert await store.get("a") == before
+# No file at all.
 
 
 async def test_memory_database_works() -> None:

@@ -6,7 +6,9 @@
 
 `run_bench` runs each concurrency level with that many workers in a trio nursery and
 returns a `BenchReport`: per level, latency percentiles, TTFT and inter-token latency for
-streams, throughput and errors by reason. ``trioagent bench URL`` is its command line
+streams, throughput and errors by reason. `measure_level` runs one level against any
+`Target` (an object whose ``connect()`` opens a `Caller`), for endpoints that are not
+OpenAI-compatible. ``trioagent bench URL`` is its command line
 (`add_bench_arguments`, `bench_command`); ``python -m benchmarks.run`` is the suite that
 compares a trioagent server with the upstream it calls.
 """
@@ -24,9 +26,12 @@ from .report import markdown_table as markdown_table
 from .report import report_data as report_data
 from .report import report_json as report_json
 from .report import write_plot as write_plot
+from .runner import measure_level as measure_level
 from .runner import run_bench as run_bench
 from .stats import BenchReport as BenchReport
 from .stats import Distribution as Distribution
 from .stats import LevelReport as LevelReport
 from .stats import RequestResult as RequestResult
 from .stats import percentile as percentile
+from .targets import Caller as Caller
+from .targets import Target as Target

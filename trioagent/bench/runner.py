@@ -3,7 +3,8 @@
 Each level runs ``concurrency`` workers in one nursery. A worker connects (the shared
 HTTP client, or its own WebSocket), takes requests from the level's `_Plan` one at a time
 and records each result. Warm-up requests go first; then every worker waits at a barrier
-so that the clock starts once all are connected and warm.
+so that the clock starts once all are connected and warm. `measure_level` runs one level
+against any `Target` (``benchmarks/peers`` times AgentOS's own endpoint with it).
 """
 
 from __future__ import annotations
@@ -133,27 +134,57 @@ async def default_model(config: BenchConfig) -> str | None:
     return ids[0]
 
 
+async def measure_level(
+    target: Target, concurrency: int, *, warmup: int, requests: int | None,
+    duration: float | None, request_timeout: float, label: str, progress: bool,
+) -> LevelReport:
+    """Load ``target`` with ``concurrency`` workers and measure what it answers.
+
+    This is the scheduling of ``trioagent bench`` for any `Target` (a program can time an
+    endpoint that is not OpenAI-compatible with it): each worker has its own connection,
+    the ``warmup`` requests go first, and the clock starts once every worker is connected
+    and warm. A failed request is counted under its reason, never raised.
+
+    Args:
+        target: opens one connection (a `Caller`) per worker.
+        concurrency: how many workers send requests at once.
+        warmup: requests sent, and not counted, before the clock starts.
+        requests: measured requests, shared by the workers; None with ``duration``.
+        duration: seconds to send measured requests for, when ``requests`` is None.
+        request_timeout: seconds one request may take before it counts as a ``timeout`` failure.
+        label: names the level in the progress display (e.g. ``stream c=8``).
+        progress: show a progress bar on stderr.
+
+    Returns:
+        The level's `LevelReport`.
+    """
+    plan = _Plan(workers=concurrency, warmup_left=warmup, measured_left=requests,
+                 duration=duration,
+                 progress=open_progress(label, requests, enabled=progress))
+    try:
+        async with trio.open_nursery() as nursery:
+            for _ in range(concurrency):
+                nursery.start_soon(_Worker(target, plan, request_timeout).run)
+    finally:
+        plan.progress.close()
+    return LevelReport.of(concurrency, plan.results, plan.elapsed)
+
+
 async def run_level(
     config: BenchConfig, model: str | None, concurrency: int, *, progress: bool
 ) -> LevelReport:
     """Measure one concurrency level: ``concurrency`` workers, each with its connection."""
-    measured = None if config.duration is not None else config.requests
-    plan = _Plan(workers=concurrency, warmup_left=config.warmup, measured_left=measured,
-                 duration=config.duration,
-                 progress=open_progress(f"{config.mode} c={concurrency}", measured,
-                                        enabled=progress))
     url = endpoint(config.url, config.mode)
     target: Target = (
         WSTarget.from_config(config, url, model) if config.mode == "ws"
         else HTTPTarget.from_config(config, url, model)
     )
-    try:
-        async with trio.open_nursery() as nursery:
-            for _ in range(concurrency):
-                nursery.start_soon(_Worker(target, plan, config.timeout).run)
-    finally:
-        plan.progress.close()
-    return LevelReport.of(concurrency, plan.results, plan.elapsed)
+    return await measure_level(
+        target, concurrency, warmup=config.warmup,
+        requests=None if config.duration is not None else config.requests,
+        duration=config.duration, request_timeout=config.timeout,
+        label=f"{config.mode} c={concurrency}", progress=progress,
+    )
 
 
 async def run_bench(config: BenchConfig, *, progress: bool) -> BenchReport:

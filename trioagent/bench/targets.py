@@ -44,6 +44,8 @@ class Caller(Protocol):
 
 
 class Target(Protocol):
+    """What a benchmark level loads: each worker opens its own connection with ``connect``."""
+
     def connect(self) -> AbstractAsyncContextManager[Caller]: ...
 
 

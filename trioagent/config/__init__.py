@@ -4,12 +4,15 @@
     check_api_keys(file, os.environ)
     file.model_of(file.default_agent)  # -> ModelConfig
 
-Imports only ``trioagent.errors`` and ``trioagent.oci`` (to pull agents by reference).
+Imports only ``trioagent.errors``: no network I/O. Agents by registry reference come
+through the ``fetch`` the caller passes (``load_agent_file(path, fetch=agent_fetcher())``,
+with ``trioagent.oci.agent_fetcher``).
 """
 
 from .convert import converter as converter
 from .env import expand as expand
 from .env import read_env_file as read_env_file
+from .load import FetchAgent as FetchAgent
 from .load import load_agent_file as load_agent_file
 from .load import parse_agent_file as parse_agent_file
 from .refs import AUTO as AUTO

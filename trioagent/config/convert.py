@@ -64,7 +64,7 @@ _DOCKER_AGENT_TOOLSET_TYPES: Final = frozenset({
 
 
 @attrs.frozen
-class Problem:
+class ConfigProblem:
     """One thing wrong with a config document."""
 
     path: KeyPath
@@ -76,7 +76,7 @@ class Problem:
 class InvalidConfig(Exception):
     """The data does not fit the schema; ``problems`` says where and why (never empty)."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[ConfigProblem]) -> None:
         self.problems = problems
         super().__init__("; ".join(f"{format_path(p.path)}: {p.message}" for p in problems))
 
@@ -270,7 +270,7 @@ def structure_file(data: Mapping[str, Any]) -> AgentFile:
         The agent file, exactly as written (models not yet resolved, ``source`` empty).
 
     Raises:
-        InvalidConfig: with one :class:`Problem` per mistake found.
+        InvalidConfig: with one :class:`ConfigProblem` per mistake found.
     """
     try:
         return converter.structure(data, AgentFile)
@@ -278,7 +278,7 @@ def structure_file(data: Mapping[str, Any]) -> AgentFile:
         raise InvalidConfig(problems_of(exc)) from None
 
 
-def problems_of(exc: BaseException, path: KeyPath = ()) -> list[Problem]:
+def problems_of(exc: BaseException, path: KeyPath = ()) -> list[ConfigProblem]:
     """Flatten a cattrs validation error (an ExceptionGroup tree) into problems.
 
     Args:
@@ -298,20 +298,20 @@ def problems_of(exc: BaseException, path: KeyPath = ()) -> list[Problem]:
     return _leaf_problems(exc, path)
 
 
-def _leaf_problems(exc: BaseException, path: KeyPath) -> list[Problem]:
+def _leaf_problems(exc: BaseException, path: KeyPath) -> list[ConfigProblem]:
     if isinstance(exc, ForbiddenExtraKeysError):
         fields = [a.name for a in attrs.fields(exc.cl) if a.name != "source"]
         return [
-            Problem((*path, key), _unknown_key_message(exc.cl.__name__, key, fields))
+            ConfigProblem((*path, key), _unknown_key_message(exc.cl.__name__, key, fields))
             for key in sorted(exc.extra_fields)
         ]
     if isinstance(exc, KeyError) and _has_attribute_note(exc):
-        return [Problem(path, "required")]
+        return [ConfigProblem(path, "required")]
     if isinstance(exc, _WrongValue):
-        return [Problem(path, str(exc))]
+        return [ConfigProblem(path, str(exc))]
     if isinstance(exc, ClassValidationError | IterableValidationError):
         return problems_of(exc, path)
-    return [Problem(path, f"invalid value ({exc})")]
+    return [ConfigProblem(path, f"invalid value ({exc})")]
 
 
 def _has_attribute_note(exc: BaseException) -> bool:

@@ -6,8 +6,8 @@ The steps, each of which reports ``file:line: key: message`` as a ``ConfigError`
 2. expand ``${NAME}`` / ``${env.NAME}`` in the keys listed in :data:`EXPANDED_KEYS`;
 3. structure it with the strict converter (``config.convert``): unknown keys, wrong
    types and missing keys;
-4. pull the agent files that ``sub_agents`` entries reference (``config.external``)
-   and merge their agents in;
+4. load the agent files that ``sub_agents`` entries reference (``config.external``),
+   through the caller's ``fetch``, and merge their agents in;
 5. check what types cannot say: agent names, ``max_iterations``, which toolset keys go
    with which type, sub-agents, providers;
 6. resolve each agent's ``model``: a key of ``models:``, an inline ref
@@ -16,21 +16,24 @@ The steps, each of which reports ``file:line: key: message`` as a ``ConfigError`
 
 API keys are not checked here: call ``refs.check_api_keys`` once the CLI has applied
 ``--env-from-file`` and ``--models-gateway``.
+
+The loader reads local files only. Agents by registry reference come through a
+:class:`FetchAgent` the caller passes (the CLI passes ``trioagent.oci.agent_fetcher``),
+so ``config`` does no network I/O and imports nothing of ``oci``.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import attrs
 
 from trioagent.errors import ConfigError, RegistryError, TrioagentError
-from trioagent.oci import looks_like_reference, pull
 
 from ._yaml import Document, parse_document
-from .convert import InvalidConfig, KeyPath, Problem, structure_file, suggest
+from .convert import ConfigProblem, InvalidConfig, KeyPath, structure_file, suggest
 from .env import UnsetVariable, expand
 from .env import read_env_file as read_env_file
 from .external import MAX_DEPTH, is_agent_reference, merge_external, replace_sub_agent
@@ -68,21 +71,42 @@ _TOOLSET_KEY_TYPES: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+class FetchAgent(Protocol):
+    """Gets an agent file that is not on disk, such as an agent in an OCI registry.
+
+    The loader calls it with a ``source`` (the file argument, or a ``sub_agents`` entry
+    that names no agent of the file) when no local file has that name.
+    :func:`trioagent.oci.agent_fetcher` makes one that pulls registry references.
+    """
+
+    def __call__(self, source: str, /) -> str | None:
+        """The YAML text of ``source``, or ``None`` when it names nothing this fetches
+        (it is then read as a local file, whose absence is the error).
+
+        Raises:
+            RegistryError: ``source`` names an agent that cannot be fetched.
+        """
+        ...
+
+
 def load_agent_file(
     source: str | os.PathLike[str],
     *,
     env: Mapping[str, str] | None = None,
-    insecure_registry: bool = False,
+    fetch: FetchAgent | None = None,
 ) -> AgentFile:
-    """Load and check an agent file, or an agent pulled from an OCI registry.
+    """Load and check an agent file, or an agent that ``fetch`` gets (from an OCI registry).
 
     Args:
-        source: the YAML file, or a registry reference (``agentcatalog/pirate``,
-            ``registry.example.com/team/agent:1.2``, ``...@sha256:...``) when no such file
-            exists. Errors show it as given.
-        env: where ``${NAME}`` placeholders, ``model: auto`` and registry credentials
-            look; ``os.environ`` when ``None``.
-        insecure_registry: reach registries over plain HTTP (for one on loopback).
+        source: the YAML file, or what ``fetch`` takes when no such file exists (a
+            registry reference: ``agentcatalog/pirate``,
+            ``registry.example.com/team/agent:1.2``, ``...@sha256:...``). Errors show it
+            as given.
+        env: where ``${NAME}`` placeholders and ``model: auto`` look; ``os.environ``
+            when ``None``.
+        fetch: gets ``source`` and the agent files ``sub_agents`` entries reference
+            when they are not local files (``trioagent.oci.agent_fetcher(...)``);
+            ``None``: local files only.
 
     Returns:
         The agent file, with ``source`` set and every agent's model resolved.
@@ -90,20 +114,23 @@ def load_agent_file(
     Raises:
         ConfigError: the file cannot be read or is invalid; the message is
             ``file:line: key: what to fix``.
-        RegistryError: ``source`` is a reference that cannot be pulled.
+        RegistryError: ``source`` is a reference that ``fetch`` cannot pull.
     """
-    return _load(os.fspath(source), env, insecure_registry, depth=0)
+    return _load(os.fspath(source), env, fetch, depth=0)
 
 
-def _load(shown: str, env: Mapping[str, str] | None, insecure: bool, depth: int) -> AgentFile:
-    if not os.path.exists(shown) and looks_like_reference(shown):
+def _load(
+    shown: str, env: Mapping[str, str] | None, fetch: FetchAgent | None, depth: int
+) -> AgentFile:
+    text = None
+    if fetch is not None and not os.path.exists(shown):
         try:
-            text = pull(shown, insecure=insecure, env=env).yaml
+            text = fetch(shown)
         except RegistryError as exc:
             raise RegistryError(
                 f"{shown} is not a local file, and pulling it from a registry failed: {exc}"
             ) from None
-    else:
+    if text is None:
         try:
             with open(shown, encoding="utf-8-sig") as f:
                 text = f.read()
@@ -112,7 +139,7 @@ def _load(shown: str, env: Mapping[str, str] | None, insecure: bool, depth: int)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise ConfigError(f"cannot read agent file: {reason}", path=shown) from None
-    return _parse(text, shown, env, insecure, depth)
+    return _parse(text, shown, env, fetch, depth)
 
 
 def parse_agent_file(
@@ -120,21 +147,22 @@ def parse_agent_file(
     *,
     source: str = "<string>",
     env: Mapping[str, str] | None = None,
-    insecure_registry: bool = False,
+    fetch: FetchAgent | None = None,
 ) -> AgentFile:
     """Like :func:`load_agent_file`, for YAML text already in memory.
 
     Args:
         text: the YAML document.
         source: the name errors and ``AgentFile.source`` show.
-        env, insecure_registry: as for :func:`load_agent_file` (sub-agent references
-            are pulled).
+        env, fetch: as for :func:`load_agent_file` (``fetch`` gets the sub-agents
+            referenced by ``sub_agents`` entries).
     """
-    return _parse(text, source, env, insecure_registry, depth=0)
+    return _parse(text, source, env, fetch, depth=0)
 
 
 def _parse(
-    text: str, source: str, env: Mapping[str, str] | None, insecure: bool, depth: int
+    text: str, source: str, env: Mapping[str, str] | None, fetch: FetchAgent | None,
+    depth: int,
 ) -> AgentFile:
     env = os.environ if env is None else env
     doc = parse_document(text, source)
@@ -151,14 +179,15 @@ def _parse(
         file = structure_file(doc.data)
     except InvalidConfig as exc:
         raise _first_error(doc, exc.problems) from None
-    file = _include_sub_agent_refs(doc, file, env, insecure, depth)
+    file = _include_sub_agent_refs(doc, file, env, fetch, depth)
     return _resolve(doc, file, env)
 
 
 def _include_sub_agent_refs(
-    doc: Document, file: AgentFile, env: Mapping[str, str], insecure: bool, depth: int
+    doc: Document, file: AgentFile, env: Mapping[str, str], fetch: FetchAgent | None,
+    depth: int,
 ) -> AgentFile:
-    """Pull the agent files that ``sub_agents`` entries reference and merge them in."""
+    """Load the agent files that ``sub_agents`` entries reference and merge them in."""
     names: dict[str, str] = {}  # reference -> the name its agent got
     for agent, config in list(file.agents.items()):
         for index, entry in enumerate(config.sub_agents):
@@ -169,7 +198,7 @@ def _include_sub_agent_refs(
                 raise doc.error(here, f"sub-agent references nest deeper than {MAX_DEPTH} "
                                 "files: is there a cycle?")
             try:
-                external = _load(entry, env, insecure, depth + 1)
+                external = _load(entry, env, fetch, depth + 1)
             except TrioagentError as exc:
                 raise doc.error(here, f"cannot load sub-agent {entry!r}: {exc}") from None
             file, names[entry] = merge_external(file, entry, external)
@@ -183,7 +212,7 @@ def _include_sub_agent_refs(
     return attrs.evolve(file, agents=agents)
 
 
-def _first_error(doc: Document, problems: list[Problem]) -> ConfigError:
+def _first_error(doc: Document, problems: list[ConfigProblem]) -> ConfigError:
     """The error for the problem that comes first in the file (cattrs goes by schema)."""
     first = min(problems, key=lambda p: doc.line_of(p.path) or 0)
     return doc.error(first.path, first.message)
@@ -225,15 +254,15 @@ def _matches(node: Any, parts: list[str], path: KeyPath) -> Iterator[tuple[KeyPa
 
 
 def _resolve(doc: Document, file: AgentFile, env: Mapping[str, str]) -> AgentFile:
-    problems: list[Problem] = []
+    problems: list[ConfigProblem] = []
     agents: dict[str, AgentConfig] = {}
     for name, agent in file.agents.items():
         here: KeyPath = ("agents", name)
         if not AGENT_NAME.fullmatch(name):
-            problems.append(Problem(here, "invalid agent name: use only letters, digits, "
+            problems.append(ConfigProblem(here, "invalid agent name: use only letters, digits, "
                                           "'.', '_' and '-' (it is the API's model id)"))
         if agent.max_iterations < 0:
-            problems.append(Problem((*here, "max_iterations"), "must be at least 1 "
+            problems.append(ConfigProblem((*here, "max_iterations"), "must be at least 1 "
                                     f"(0 means the default, {DEFAULT_MAX_ITERATIONS})"))
         elif agent.max_iterations == 0:
             agent = attrs.evolve(agent, max_iterations=DEFAULT_MAX_ITERATIONS)
@@ -252,56 +281,58 @@ def _resolve(doc: Document, file: AgentFile, env: Mapping[str, str]) -> AgentFil
     return attrs.evolve(file, agents=agents, models=models, source=doc.source)
 
 
-def _check_toolset(toolset: ToolsetConfig, here: KeyPath) -> list[Problem]:
+def _check_toolset(toolset: ToolsetConfig, here: KeyPath) -> list[ConfigProblem]:
     problems = []
     defaults = ToolsetConfig(type=toolset.type)
     for key, types in _TOOLSET_KEY_TYPES.items():
         if toolset.type not in types and getattr(toolset, key) != getattr(defaults, key):
-            problems.append(Problem(
+            problems.append(ConfigProblem(
                 (*here, key), f"only valid for toolsets of type {' or '.join(types)}"
             ))
     if toolset.timeout is not None and toolset.timeout < 1:
-        problems.append(Problem((*here, "timeout"), "must be at least 1 (seconds)"))
+        problems.append(ConfigProblem((*here, "timeout"), "must be at least 1 (seconds)"))
     if toolset.type == "mcp":
         sources = [k for k in ("command", "remote", "ref") if getattr(toolset, k) is not None]
         if not sources:
-            problems.append(Problem(here, "an mcp toolset needs one of command, remote or ref"))
+            problems.append(ConfigProblem(
+                here, "an mcp toolset needs one of command, remote or ref"
+            ))
         elif len(sources) > 1:
-            problems.append(Problem(
+            problems.append(ConfigProblem(
                 (*here, sources[1]),
                 f"an mcp toolset takes only one of command, remote or ref, got {sources[0]} too",
             ))
     return problems
 
 
-def _check_sub_agents(file: AgentFile, name: str, agent: AgentConfig) -> list[Problem]:
+def _check_sub_agents(file: AgentFile, name: str, agent: AgentConfig) -> list[ConfigProblem]:
     problems = []
     for index, sub in enumerate(agent.sub_agents):
         here: KeyPath = ("agents", name, "sub_agents", index)
         if sub == name:
-            problems.append(Problem(here, "an agent cannot be its own sub-agent"))
+            problems.append(ConfigProblem(here, "an agent cannot be its own sub-agent"))
         elif sub not in file.agents:
-            problems.append(Problem(
+            problems.append(ConfigProblem(
                 here, f"unknown agent {sub!r}{suggest(sub, file.agents)}; "
                 f"agents in this file: {', '.join(file.agents)}",
             ))
     return problems
 
 
-def _check_model(model: ModelConfig, here: KeyPath) -> list[Problem]:
+def _check_model(model: ModelConfig, here: KeyPath) -> list[ConfigProblem]:
     for key in ("provider", "model"):
         if not getattr(model, key).strip():
-            return [Problem((*here, key), "must not be empty")]
+            return [ConfigProblem((*here, key), "must not be empty")]
     try:
         provider_defaults(model)
     except ConfigError as exc:
-        return [Problem((*here, "provider"), exc.message)]
+        return [ConfigProblem((*here, "provider"), exc.message)]
     return []
 
 
 def _resolve_model(
     ref: str, models: dict[str, ModelConfig], here: KeyPath, env: Mapping[str, str]
-) -> list[Problem]:
+) -> list[ConfigProblem]:
     """Make ``models[ref]`` exist, or say why it cannot."""
     if ref in models:
         return []
@@ -309,16 +340,16 @@ def _resolve_model(
         models[ref] = resolve_auto(env)
         return []
     if "/" not in ref:
-        return [Problem(here, (
+        return [ConfigProblem(here, (
             f"unknown model {ref!r}{suggest(ref, models)}: use a key of 'models:', "
             f"an inline ref such as 'openai/gpt-4o', or '{AUTO}'"
         ))]
     try:
         model = parse_model_ref(ref)
     except ConfigError as exc:
-        return [Problem(here, exc.message)]
+        return [ConfigProblem(here, exc.message)]
     if model.provider not in PROVIDERS:
-        return [Problem(here, (
+        return [ConfigProblem(here, (
             f"unknown provider {model.provider!r} in {ref!r}{suggest(model.provider, PROVIDERS)}"
             f": use one of {', '.join(PROVIDERS)}, or define the model under 'models:' "
             "with a base_url"

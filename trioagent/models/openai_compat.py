@@ -2,16 +2,19 @@
 
 One client speaks to OpenAI, Ollama, vLLM, llama.cpp, LM Studio and any other
 OpenAI-compatible server: it POSTs ``/chat/completions`` with ``stream: true`` and
-``stream_options.include_usage`` and reads the SSE answer.
+``stream_options.include_usage`` and reads the SSE answer. The request is a
+`trioagent.wire.ChatCompletionRequest`, written by the wire converter: the JSON shape the
+server reads from its clients is the one this client sends upstream.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from trioagent import wire
 from trioagent.chat import Sampling, Usage
 from trioagent.errors import UpstreamHTTPError, UpstreamProtocolError
 
@@ -41,76 +44,99 @@ _FINISH_REASONS: dict[str, FinishReason] = {
 }
 
 
-def message_to_openai(message: Message) -> dict[str, Any]:
-    """One chat message in the Chat Completions shape."""
+MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
+"""The request field that carries ``Sampling.max_tokens``."""
+
+
+def message_to_openai(message: Message) -> wire.ChatMessage:
+    """One chat message as a Chat Completions request message.
+
+    Images go with user messages only (`Message.images` is documented as such).
+    """
     if message.role == "tool":
-        return {"role": "tool", "tool_call_id": message.tool_call_id or "",
-                "content": message.content}
-    if message.role == "assistant" and message.tool_calls:
-        return {
-            "role": "assistant",
-            "content": message.content or None,
-            "tool_calls": [
-                {"id": call.id, "type": "function",
-                 "function": {"name": call.name, "arguments": call.arguments}}
+        return wire.ToolMessage(content=message.content,
+                                tool_call_id=message.tool_call_id or "")
+    if message.role == "assistant":
+        if not message.tool_calls:
+            return wire.AssistantMessage(content=message.content)
+        return wire.AssistantMessage(
+            content=message.content or None,
+            tool_calls=tuple(
+                wire.ResponseToolCall(id=call.id, function=wire.FunctionCall(
+                    name=call.name, arguments=call.arguments))
                 for call in message.tool_calls
-            ],
-        }
-    if message.images:
-        parts: list[dict[str, Any]] = []
-        if message.content:
-            parts.append({"type": "text", "text": message.content})
-        parts.extend({"type": "image_url", "image_url": {"url": url}} for url in message.images)
-        return {"role": message.role, "content": parts}
-    return {"role": message.role, "content": message.content}
+            ),
+        )
+    if message.role == "system":
+        return wire.SystemMessage(content=message.content)
+    if not message.images:
+        return wire.UserMessage(content=message.content)
+    parts: list[wire.ContentPart] = []
+    if message.content:
+        parts.append(wire.TextPart(text=message.content))
+    parts.extend(wire.ImagePart(image_url=wire.ImageURL(url=url)) for url in message.images)
+    return wire.UserMessage(content=tuple(parts))
 
 
-def tool_to_openai(tool: ToolSpec) -> dict[str, Any]:
-    """One tool in the Chat Completions ``tools`` shape."""
-    return {"type": "function", "function": {
-        "name": tool.name, "description": tool.description, "parameters": tool.parameters,
-    }}
+def tool_to_openai(tool: ToolSpec) -> wire.ToolDef:
+    """One tool as a Chat Completions ``tools`` entry."""
+    return wire.ToolDef(function=wire.FunctionDef(
+        name=tool.name, description=tool.description, parameters=tool.parameters,
+    ))
 
 
-def request_body(
+def chat_request(
     model: str, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling, *,
-    max_tokens_field: str = "max_tokens",
-) -> dict[str, Any]:
+    max_tokens_field: MaxTokensField = "max_tokens",
+) -> wire.ChatCompletionRequest:
     """The streaming Chat Completions request for one model call.
 
     Args:
         model: the provider's model id.
         messages: the conversation so far.
-        tools: the tools offered; ``parallel_tool_calls`` is sent only with tools.
+        tools: the tools offered; ``parallel_tool_calls`` and ``tool_choice`` are sent
+            only with tools.
         sampling: the call's sampling settings; unset ones are left out.
         max_tokens_field: ``max_tokens``, or ``max_completion_tokens`` for OpenAI's
             newer models, which refuse the old name.
     """
-    body: dict[str, Any] = {
-        "model": model,
-        "messages": [message_to_openai(message) for message in messages],
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    if tools:
-        body["tools"] = [tool_to_openai(tool) for tool in tools]
-        if sampling.parallel_tool_calls is not None:
-            body["parallel_tool_calls"] = sampling.parallel_tool_calls
-        choice = sampling.tool_choice
-        if choice is not None:
-            body["tool_choice"] = (
-                {"type": "function", "function": {"name": choice.name}}
-                if choice.mode == "tool" else choice.mode
-            )
-    for key in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty",
-                "response_format"):
-        value = getattr(sampling, key)
-        if value is not None:
-            body[key] = value
-    if sampling.max_tokens is not None:
-        body[max_tokens_field] = sampling.max_tokens
-    if sampling.stop:
-        body["stop"] = list(sampling.stop)
+    tool_choice: wire.ToolChoice | None = None
+    choice = sampling.tool_choice
+    if tools and choice is not None:
+        tool_choice = (
+            wire.NamedToolChoice(function=wire.FunctionName(name=choice.name or ""))
+            if choice.mode == "tool" else choice.mode
+        )
+    return wire.ChatCompletionRequest(
+        model=model,
+        messages=tuple(message_to_openai(message) for message in messages),
+        stream=True,
+        stream_options=wire.StreamOptions(include_usage=True),
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        max_tokens=sampling.max_tokens if max_tokens_field == "max_tokens" else None,
+        max_completion_tokens=(
+            sampling.max_tokens if max_tokens_field == "max_completion_tokens" else None
+        ),
+        stop=tuple(sampling.stop) or None,
+        seed=sampling.seed,
+        presence_penalty=sampling.presence_penalty,
+        frequency_penalty=sampling.frequency_penalty,
+        parallel_tool_calls=sampling.parallel_tool_calls if tools else None,
+        response_format=sampling.response_format,
+        tools=tuple(tool_to_openai(tool) for tool in tools) or None,
+        tool_choice=tool_choice,
+    )
+
+
+def request_body(
+    model: str, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling, *,
+    max_tokens_field: MaxTokensField = "max_tokens",
+) -> dict[str, Any]:
+    """`chat_request` as a JSON object, for callers that add their own keys (``local``)."""
+    body: dict[str, Any] = wire.converter.unstructure(chat_request(
+        model, messages, tools, sampling, max_tokens_field=max_tokens_field,
+    ))
     return body
 
 
@@ -250,7 +276,7 @@ class OpenAICompatClient:
     defaults: Sampling = attrs.Factory(Sampling)
     retry: RetryPolicy = attrs.Factory(RetryPolicy)
     timeout: httpx.Timeout | None = None
-    max_tokens_field: str = "max_tokens"
+    max_tokens_field: MaxTokensField = "max_tokens"
     headers: Mapping[str, str] = attrs.Factory(dict)
     transport: httpx.AsyncBaseTransport | None = None
     _http: HTTPShards = attrs.field(init=False, repr=False)
@@ -269,14 +295,14 @@ class OpenAICompatClient:
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling
     ) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[ModelEvent]]:
         """Start one streamed call; see :meth:`ModelClient.stream`."""
-        body = request_body(
+        body = wire.dumps(chat_request(
             self.model, messages, tools, self.defaults.override(sampling),
             max_tokens_field=self.max_tokens_field,
-        )
+        ))
         return self._events(body)
 
     @buffered_channel
-    async def _events(self, body: dict[str, Any]) -> AsyncGenerator[ModelEvent, None]:
+    async def _events(self, body: bytes) -> AsyncGenerator[ModelEvent, None]:
         def attempt() -> AsyncGenerator[ModelEvent, None]:
             return stream_call(self._http, self._url, body, OpenAIStreamParser(),
                                model=self.model)

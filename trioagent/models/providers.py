@@ -16,7 +16,7 @@ from trioagent.errors import ConfigError, MissingAPIKey
 
 from .anthropic import AnthropicClient
 from .local import LocalClient, require_local_extra
-from .openai_compat import OpenAICompatClient
+from .openai_compat import MaxTokensField, OpenAICompatClient
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def open_model_client(
     )
 
 
-def _max_tokens_field(provider: str, base_url: str) -> str:
+def _max_tokens_field(provider: str, base_url: str) -> MaxTokensField:
     # OpenAI's reasoning models refuse max_tokens and every current OpenAI model takes
     # max_completion_tokens, but other OpenAI-compatible servers may not know it.
     if provider == "openai" and "://api.openai.com" in base_url:

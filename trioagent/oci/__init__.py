@@ -17,6 +17,7 @@ from .client import RegistryClient as RegistryClient
 from .credentials import Credentials as Credentials
 from .credentials import find_credentials as find_credentials
 from .pull import PulledAgent as PulledAgent
+from .pull import agent_fetcher as agent_fetcher
 from .pull import pull as pull
 from .push import push as push
 from .ref import Reference as Reference

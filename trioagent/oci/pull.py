@@ -20,10 +20,10 @@ from .artifact import (
 from .cache import Cache, default_cache_dir
 from .client import RegistryClient
 from .digest import sha256_digest
-from .ref import Reference, parse_reference
+from .ref import Reference, looks_like_reference, parse_reference
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -137,3 +137,25 @@ def _from_cache(cache: Cache, reference: Reference) -> PulledAgent | None:
         return None
     return PulledAgent(reference=reference, digest=digest, yaml=yaml, path=path,
                        from_cache=True)
+
+
+def agent_fetcher(
+    *, insecure: bool = False, env: Mapping[str, str] | None = None,
+) -> Callable[[str], str | None]:
+    """The ``fetch`` with which ``trioagent.config.load_agent_file`` pulls agents by reference.
+
+    Args:
+        insecure, env: as for :func:`pull`.
+
+    Returns:
+        A function of a source: ``None`` when it does not look like a registry reference
+        (see :func:`~trioagent.oci.ref.looks_like_reference`; the loader then reads it as
+        a file), else the YAML text :func:`pull` gets, which raises ``RegistryError``.
+    """
+
+    def fetch(source: str) -> str | None:
+        if not looks_like_reference(source):
+            return None
+        return pull(source, insecure=insecure, env=env).yaml
+
+    return fetch

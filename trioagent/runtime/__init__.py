@@ -6,8 +6,8 @@ from .agent import Runtime as Runtime
 from .agent import Team as Team
 from .agent import open_runtime as open_runtime
 from .agent import open_team as open_team
+from .events import AnswerDelta as AnswerDelta
 from .events import RuntimeEvent as RuntimeEvent
-from .events import TextDelta as TextDelta
 from .events import ToolFinished as ToolFinished
 from .events import ToolStarted as ToolStarted
 from .events import TurnFinished as TurnFinished

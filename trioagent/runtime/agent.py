@@ -2,6 +2,7 @@
 
 A ``Team`` holds the model clients of an agent file for the life of a server or a CLI
 run. A ``Runtime`` is one agent with its toolsets opened; the pool lends runtimes to turns.
+This module imports neither ``loop`` nor ``pool``: both build on it.
 """
 
 from __future__ import annotations
@@ -9,18 +10,15 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 import trio
 
-from ..chat import Message, ToolSpec, Usage
+from ..chat import Message, ToolSpec
 from ..models import open_model_client
 from ..tools import ToolBox, TransferToolset, build_toolset
-from . import events
-from .loop import run_agent
-from .session import Session
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -29,8 +27,6 @@ if TYPE_CHECKING:
     from ..config import AgentConfig, AgentFile
     from ..models import ModelClient
     from ..tools import Safety
-    from .loop import Emit
-    from .pool import RuntimePool
 
 
 @attrs.define
@@ -81,6 +77,14 @@ async def open_team(
                 await client.aclose()
 
 
+class RuntimeLender(Protocol):
+    """Lends runtimes of a team's agents: a ``RuntimePool``, as a runtime sees it."""
+
+    def borrow(self, agent: str) -> AbstractAsyncContextManager[Runtime]:
+        """A runtime of ``agent`` for the ``async with`` block."""
+        ...
+
+
 @attrs.define(kw_only=True)
 class Runtime:
     """One agent, ready to run turns: its model client and its opened toolsets."""
@@ -90,7 +94,8 @@ class Runtime:
     model: ModelClient
     toolbox: ToolBox
     working_dir: Path
-    pool: RuntimePool
+    pool: RuntimeLender
+    """Where the agent's sub-agents come from (``loop`` borrows them for transfers)."""
 
     @property
     def max_iterations(self) -> int:
@@ -112,24 +117,9 @@ class Runtime:
         text = "\n\n".join(part for part in parts if part)
         return [Message.system(text)] if text else []
 
-    async def run_sub_agent(self, name: str, task: str, emit: Emit) -> tuple[str, Usage]:
-        """Run sub-agent ``name`` on ``task`` in a fresh session; return its answer and usage.
-
-        Only its tool activity is forwarded to ``emit``: its text is the tool result.
-        """
-
-        async def forward(event: events.RuntimeEvent) -> None:
-            if isinstance(event, events.ToolStarted | events.ToolFinished):
-                await emit(event)
-
-        async with self.pool.borrow(name) as runtime:
-            session = Session.from_messages([Message.user(task)])
-            finished = await run_agent(runtime, session, forward)
-        return finished.text, finished.usage
-
 
 @asynccontextmanager
-async def open_runtime(team: Team, name: str, pool: RuntimePool) -> AsyncIterator[Runtime]:
+async def open_runtime(team: Team, name: str, pool: RuntimeLender) -> AsyncIterator[Runtime]:
     """Open agent ``name``'s toolsets and yield it as a runtime; close them on exit."""
     config = team.file.agents[name]
     async with AsyncExitStack() as stack:

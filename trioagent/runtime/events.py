@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 @attrs.frozen
-class TextDelta:
+class AnswerDelta:
     """A piece of the agent's answer. Between the text of two model calls the loop sends
     ``"\\n\\n"`` so streamed and collected answers are the same."""
 
@@ -58,4 +58,4 @@ class TurnFinished:
     client_tool_calls: tuple[ToolCall, ...] = ()
 
 
-RuntimeEvent = TextDelta | ToolStarted | ToolFinished | UsageUpdate | TurnFinished
+RuntimeEvent = AnswerDelta | ToolStarted | ToolFinished | UsageUpdate | TurnFinished

@@ -13,12 +13,12 @@ from ..models import base as model_events
 from ..models import coalesce, receive_batch
 from ..tools.base import ToolContext
 from . import events
+from .session import Session
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
     from .agent import Runtime
-    from .session import Session
 
     Emit = Callable[[events.RuntimeEvent], Awaitable[None]]
 
@@ -160,7 +160,7 @@ async def _events_of(
                 text = PARAGRAPH + text  # the text of a later model call: a new paragraph
             pieces.append(event.text)
             texts.append(text)
-            await emit(events.TextDelta(text))
+            await emit(events.AnswerDelta(text))
         elif isinstance(event, model_events.ToolCallDelta):
             call = calls.setdefault(event.index, ["", ""])
             call[0] = event.id or call[0]
@@ -184,7 +184,7 @@ async def _run_tools(
     sub_usage = [Usage()]
 
     async def run_sub_agent(name: str, task: str) -> tuple[str, Usage]:
-        answer, used = await runtime.run_sub_agent(name, task, emit)
+        answer, used = await _run_sub_agent(runtime, name, task, emit)
         sub_usage[0] += used
         return answer, used
 
@@ -210,3 +210,22 @@ async def _run_tools(
         assert result is not None
         session.messages.append(Message.tool(call.id, result.content))
     return sub_usage[0]
+
+
+async def _run_sub_agent(
+    runtime: Runtime, name: str, task: str, emit: Emit
+) -> tuple[str, Usage]:
+    """Run ``runtime``'s sub-agent ``name`` on ``task`` in a fresh session; return its
+    answer and usage.
+
+    Only its tool activity is forwarded to ``emit``: its text is the tool result.
+    """
+
+    async def forward(event: events.RuntimeEvent) -> None:
+        if isinstance(event, events.ToolStarted | events.ToolFinished):
+            await emit(event)
+
+    async with runtime.pool.borrow(name) as sub:
+        session = Session.from_messages([Message.user(task)])
+        finished = await run_agent(sub, session, forward)
+    return finished.text, finished.usage

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import logging
-import time
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Literal
 
-import attrs
 import trio
 from quart import Response, g, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from ..errors import RateLimitExceeded
 from ..logs import new_request_id, request_id
 from ..runtime import open_pool, open_team
 from ..store import open_store
 from .access import note_route, observe_requests
-from .errors import Problem, api_error, openai_error, problem_of
+from .errors import api_error, openai_error, problem_of, status_problem
 from .guards import (
-    AuthError,
     add_vary_origin,
     authenticate,
     cors_headers,
@@ -39,13 +35,13 @@ from .routes_page import register_page_routes
 from .routes_responses import register_responses_routes
 from .routes_ws import register_ws_routes
 from .serve import serve_app
+from .state import ServerState
 from .turn import TurnRunner
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
     from ..config import AgentFile
-    from ..runtime import RuntimePool, Team
     from ..store import ConversationStore
     from .options import ServeOptions
 
@@ -54,48 +50,11 @@ logger = logging.getLogger(__name__)
 ApiKind = Literal["chat", "api"]
 """Which API a server speaks: OpenAI Chat Completions, or the simple chat API."""
 
-SHUTTING_DOWN = Problem(
-    status=503, type="server_error", code="shutting_down",
+SHUTTING_DOWN = status_problem(
+    503, code="shutting_down",
     message="The server is shutting down; send requests to another instance.",
-    headers={"Retry-After": "1"},
 )
 """The answer of ``/readyz`` once shutdown began, so that a load balancer drains the server."""
-
-
-@attrs.define(kw_only=True)
-class ServerState:
-    """What the routes of one server share."""
-
-    options: ServeOptions
-    team: Team
-    pool: RuntimePool
-    store: ConversationStore | None
-    runner: TurnRunner
-    responses: ConversationStore | None = None
-    """Where stored Responses API responses live (``serve chat``); None: none are kept."""
-    agents: list[str]
-    """The exposed agents, in file order."""
-    default_agent: str
-    """The agent of a request that names none."""
-    agent_tools: dict[str, frozenset[str]]
-    """Each exposed agent's own tool names (they shadow client tools of the same name)."""
-    limiter: RateLimiter | None = None
-    stopping: trio.Event = attrs.Factory(trio.Event)
-    """Set when the server begins to shut down (WebSockets close after their turn,
-    ``/readyz`` answers 503)."""
-    metrics: Metrics = attrs.Factory(Metrics)
-    created: int = attrs.Factory(lambda: int(time.time()))
-
-    def check_rate(self, client: str) -> None:
-        """Take one request of ``client``'s rate limit.
-
-        Raises:
-            RateLimitExceeded: the client is over ``--rate-limit``.
-        """
-        if self.limiter is not None:
-            wait = self.limiter.acquire(client)
-            if wait > 0:
-                raise RateLimitExceeded(wait)
 
 
 def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
@@ -146,15 +105,6 @@ def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
         if options.cors_origins:
             add_vary_origin(response)
         response.headers.setdefault("X-Request-Id", g.get("request_id", ""))
-        return response
-
-    @app.errorhandler(AuthError)
-    async def auth_failed(error: AuthError) -> Response:
-        response = render(Problem(
-            status=401, type="authentication_error", code="invalid_api_key",
-            message=error.message,
-        ))
-        response.headers["WWW-Authenticate"] = "Bearer"
         return response
 
     @app.errorhandler(HTTPException)

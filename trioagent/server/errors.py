@@ -2,15 +2,17 @@
 
 Every server route and hook turns failures into a ``Problem`` here; each API then renders
 it in its own shape (the OpenAI envelope, or the simple API's ``{"error", "code"}``).
+`STATUSES` holds what each error status says unless its exception says more; the OpenAPI
+documents list their errors' headers from it.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any, Final
 
 import attrs
-import trio
 from quart import Response
 from werkzeug.exceptions import HTTPException
 
@@ -37,75 +39,87 @@ class Problem:
     headers: dict[str, str] = attrs.Factory(dict)
 
 
-_HTTP = {
-    400: ("invalid_request_error", "invalid_value", "The request is malformed."),
-    404: ("invalid_request_error", "not_found", "Unknown path: see GET /openapi.json."),
-    405: ("invalid_request_error", "method_not_allowed", "Method not allowed on this path."),
-    408: ("invalid_request_error", "request_timeout",
-          "The request body did not arrive in time."),
-    413: ("invalid_request_error", "request_too_large",
-          "The request body is larger than the server's --max-request-size."),
-    415: ("invalid_request_error", "unsupported_media_type",
-          "Send the body as JSON with Content-Type: application/json."),
-}
+STATUSES: Final[dict[int, Problem]] = {problem.status: problem for problem in (
+    Problem(status=400, type="invalid_request_error", code="invalid_value",
+            message="The request is malformed."),
+    Problem(status=401, type="authentication_error", code="invalid_api_key",
+            message="Missing or wrong bearer token.", headers={"WWW-Authenticate": "Bearer"}),
+    Problem(status=404, type="invalid_request_error", code="not_found",
+            message="Unknown path: see GET /openapi.json."),
+    Problem(status=405, type="invalid_request_error", code="method_not_allowed",
+            message="Method not allowed on this path."),
+    Problem(status=408, type="invalid_request_error", code="request_timeout",
+            message="The request body did not arrive in time."),
+    Problem(status=409, type="conflict_error", code="conversation_busy",
+            message="A turn on this conversation is running; retry when it ends.",
+            headers={"Retry-After": "1"}),
+    Problem(status=413, type="invalid_request_error", code="request_too_large",
+            message="The request body is larger than the server's --max-request-size."),
+    Problem(status=415, type="invalid_request_error", code="unsupported_media_type",
+            message="Send the body as JSON with Content-Type: application/json."),
+    Problem(status=429, type="rate_limit_error", code="rate_limit_exceeded",
+            message="Rate limit exceeded.", headers={"Retry-After": "1"}),
+    Problem(status=500, type="server_error", code="internal_error",
+            message="Internal server error.", headers=NO_RETRY),
+    Problem(status=502, type="server_error", code="upstream_error",
+            message="The model provider failed.", headers=NO_RETRY),
+    Problem(status=503, type="server_error", code="unavailable",
+            message="The conversation store is unavailable; retry shortly.",
+            headers={"Retry-After": "1"}),
+    Problem(status=504, type="server_error", code="timeout",
+            message="The turn ran past the request timeout.", headers=NO_RETRY),
+)}
+"""Each error status the servers answer, as the client sees it unless the exception says
+more (its message, code, param): `problem_of` starts from these."""
+
+_HTTP_STATUSES: Final = frozenset({400, 404, 405, 408, 413, 415})
+"""The statuses of werkzeug's exceptions (routing, body, media type) told as in `STATUSES`;
+any other keeps werkzeug's own description."""
 
 
-def unwrap(exc: BaseException) -> BaseException:
-    """The exception that matters inside nested ExceptionGroups (nurseries, cattrs)."""
-    while isinstance(exc, BaseExceptionGroup):
-        inner = [e for e in exc.exceptions if not isinstance(e, trio.Cancelled)]
-        exc = (inner or list(exc.exceptions))[0]
-    return exc
+def status_problem(status: int, **changes: Any) -> Problem:
+    """The problem of ``status`` in `STATUSES`, with ``changes`` (``message``, ``code``,
+    ``param``, ``headers``) made."""
+    return attrs.evolve(STATUSES[status], **changes)
 
 
 def problem_of(exc: BaseException) -> Problem:
     """Describe ``exc`` for the client; unexpected errors are logged with an id, not shown."""
-    exc = unwrap(exc)
+    exc = errors.unwrap(exc)
     match exc:
+        case errors.AuthError():
+            return status_problem(401, message=exc.message)
         case errors.UnknownModel():
-            return Problem(status=404, type="invalid_request_error", code=exc.code,
-                           message=exc.message, param=exc.param)
+            return status_problem(404, code=exc.code, message=exc.message, param=exc.param)
         case errors.RequestError():
-            return Problem(status=400, type="invalid_request_error", code=exc.code,
-                           message=exc.message, param=exc.param)
+            return status_problem(400, code=exc.code, message=exc.message, param=exc.param)
         case errors.SessionNotFound():
-            return Problem(status=404, type="invalid_request_error", code="not_found",
-                           message=str(exc), param="session_id")
+            return status_problem(404, message=str(exc), param="session_id")
         case errors.UnknownResponse():  # OpenAI's code when it was previous_response_id
             code = ("previous_response_not_found" if exc.param == "previous_response_id"
                     else "not_found")
-            return Problem(status=404, type="invalid_request_error", code=code,
-                           message=str(exc), param=exc.param)
+            return status_problem(404, code=code, message=str(exc), param=exc.param)
         case errors.ConversationBusy():
-            return Problem(status=409, type="conflict_error", code="conversation_busy",
-                           message=str(exc), param=exc.param, headers={"Retry-After": "1"})
+            return status_problem(409, message=str(exc), param=exc.param)
         case errors.ConversationConflict():
-            return Problem(status=409, type="conflict_error", code="conversation_conflict",
-                           message=str(exc), param="X-Conversation-Id", headers=NO_RETRY)
+            return status_problem(409, code="conversation_conflict", message=str(exc),
+                                  param="X-Conversation-Id", headers=NO_RETRY)
         case errors.RateLimitExceeded():
-            return Problem(status=429, type="rate_limit_error", code="rate_limit_exceeded",
-                           message=str(exc),
-                           headers={"Retry-After": retry_after_header(exc.retry_after)})
+            return status_problem(429, message=str(exc),
+                                  headers={"Retry-After": retry_after_header(exc.retry_after)})
         case errors.TurnTimeout():
-            return Problem(status=504, type="server_error", code="timeout",
-                           message=str(exc) or "The turn ran past the request timeout.",
-                           headers=NO_RETRY)
+            return status_problem(504, message=str(exc) or STATUSES[504].message)
         case errors.StoreUnavailable():
             logger.warning("%s", exc)  # where and why, for the operator only
-            return Problem(status=503, type="server_error", code="unavailable",
-                           message="The conversation store is unavailable; retry shortly.",
-                           headers={"Retry-After": "1"})
+            return STATUSES[503]
         case errors.ModelError():
             logger.warning("model provider failed: %s%s", exc,
                            f" ({exc.where})" if exc.where else "")
-            return Problem(status=502, type="server_error", code="upstream_error",
-                           message=f"The model provider failed: {exc}", headers=NO_RETRY)
-        case HTTPException() if exc.code in _HTTP:
-            type_, code, message = _HTTP[exc.code]
+            return status_problem(502, message=f"The model provider failed: {exc}")
+        case HTTPException() if exc.code in _HTTP_STATUSES:
             headers = dict(exc.get_headers()) if exc.code == 405 else {}
             headers = {k: v for k, v in headers.items() if k.lower() == "allow"}
-            return Problem(status=exc.code, type=type_, code=code, message=message,
-                           headers=headers)
+            return status_problem(exc.code, headers=headers)
         case HTTPException():
             status = exc.code or 500
             return Problem(status=status, type="invalid_request_error" if status < 500
@@ -113,9 +127,7 @@ def problem_of(exc: BaseException) -> Problem:
     # The exchange's X-Request-Id, so that the client's report leads to this log line.
     request_id = current_request_id.get() or uuid.uuid4().hex[:12]
     logger.error("internal error (request id %s)", request_id, exc_info=exc)
-    return Problem(status=500, type="server_error", code="internal_error",
-                   message=f"Internal server error (request id {request_id}).",
-                   headers=NO_RETRY)
+    return status_problem(500, message=f"Internal server error (request id {request_id}).")
 
 
 def error_envelope(problem: Problem) -> w.ErrorEnvelope:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from werkzeug.exceptions import UnsupportedMediaType
 
+from ..errors import AuthError
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -26,14 +28,6 @@ EXPOSED_HEADERS = "X-Conversation-Id, X-Request-Id"
 ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
 """An HTTP header name (RFC 9110 token), as a preflight may ask for it."""
-
-
-class AuthError(Exception):
-    """Missing or wrong bearer token."""
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-        super().__init__(message)
 
 
 def authenticate(request: BaseRequestWebsocket, api_keys: Sequence[str]) -> str | None:

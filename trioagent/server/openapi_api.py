@@ -1,8 +1,8 @@
 """The OpenAPI 3.1 document of ``serve api``: exactly what the simple chat API accepts and returns.
 
-Built once at import from the helpers of `trioagent.server.openapi`; `api_openapi_document`
+Built once at import from the helpers of `trioagent.server.openapi_parts`; `api_openapi_document`
 deep-copies it and fills in the ``AgentName`` enum. The schemas follow `trioagent.wire.api`
-and `trioagent.wire.convert.parse_api_chat_request`: unknown keys are allowed, ``session_id``
+and `trioagent.wire.checks.parse_api_chat_request`: unknown keys are allowed, ``session_id``
 and ``agent`` may be ``null`` (unset), but ``stream`` may not (it is a plain ``bool``).
 Every error is an ``ApiError`` (`trioagent.server.errors.api_error_body`).
 """
@@ -13,12 +13,14 @@ import copy
 from typing import Any, Final
 
 from .. import __version__
-from .openapi import (
+from ..wire import rules
+from .openapi_parts import (
     BEARER,
     CONVERSATION_ID,
     HEADERS,
     HEALTH,
     READY,
+    REQUEST_ID_HEADERS,
     SECURITY_SCHEMES,
     STRING,
     USAGE,
@@ -26,6 +28,7 @@ from .openapi import (
     Schema,
     error_refs,
     error_responses,
+    error_table,
     json_answer,
     metrics_path,
     object_of,
@@ -55,37 +58,30 @@ answer's fields) or, when the turn failed after the stream began,
 would have had; nothing was saved). There is no `data: [DONE]`. `: keep-alive` comment lines
 come while the agent is busy (`--keep-alive`)."""
 
-_ERRORS: Final[ErrorTable] = {
+_ERRORS: Final[ErrorTable] = error_table({
     400: ("BadRequest", "`Invalid request: ...`: the body is not a JSON object, or a field is "
           "missing or has the wrong type or value (an `agent` not served here included); the "
-          "text names the field.", ()),
-    401: ("Unauthorized", "Missing or wrong bearer token.", ("WWW-Authenticate",)),
+          "text names the field."),
     404: ("NotFound", "No session with this id for this API key: it never existed, or was "
-          "deleted.", ()),
-    408: ("RequestTimeout", "The request body did not arrive in time.", ()),
+          "deleted."),
     409: ("Conflict", "A turn on this session is running; a second one is refused, not "
-          "queued.", ("Retry-After",)),
-    413: ("PayloadTooLarge", "The body is larger than `--max-request-size`.", ()),
-    415: ("UnsupportedMediaType", "The body is not `application/json`.", ()),
-    429: ("TooManyRequests", "Over `--rate-limit`; nothing ran.", ("Retry-After",)),
+          "queued."),
+    429: ("TooManyRequests", "Over `--rate-limit`; nothing ran."),
     500: ("InternalError", "`Failed to get response: <reason>`: the model provider failed "
           "(after trioagent's own retries), or a bug (the reason holds a request id for the "
-          "server log). The session is unchanged.", ("x-should-retry",)),
+          "server log). The session is unchanged."),
     503: ("ServiceUnavailable", "The session store cannot be read or written, or (`/readyz`) "
-          "the server is shutting down; nothing ran.", ("Retry-After",)),
+          "the server is shutting down; nothing ran."),
     504: ("GatewayTimeout", "The turn ran past `--request-timeout`; the session is "
-          "unchanged.", ("x-should-retry",)),
-}
-"""Each error status: its component name, its description, and the headers it carries."""
-
-_REQUEST_ID: Final = {"X-Request-Id": ref("X-Request-Id", "headers")}
-
+          "unchanged."),
+})
+"""Each error status: its component name and its description."""
 
 def _schemas() -> dict[str, Schema]:
     session_id = ref("SessionId")
     return {
         "AgentName": {"type": "string", "enum": [], "description": "An exposed agent."},
-        "SessionId": {**CONVERSATION_ID, "description": "1 to 128 of `A-Z a-z 0-9 . _ : -`."},
+        "SessionId": {**CONVERSATION_ID, "description": f"{rules.SESSION_ID_CHARACTERS}."},
         "ChatRequest": object_of({
             "message": {"type": "string", "pattern": NOT_BLANK_PATTERN,
                         "description": "The user's message; not empty, not only whitespace."},
@@ -150,7 +146,7 @@ def _schemas() -> dict[str, Schema]:
 def _paths() -> Schema:
     chat_answer = {
         "description": "The answer, or an SSE stream when `stream` is true.",
-        "headers": _REQUEST_ID,
+        "headers": REQUEST_ID_HEADERS,
         "content": {
             "application/json": {"schema": ref("ChatReply")},
             "text/event-stream": {"schema": sse_event(SSE_DESCRIPTION, ref("StreamEvent"))},
@@ -178,7 +174,7 @@ def _paths() -> Schema:
                 "security": BEARER,
                 "responses": {
                     "200": json_answer(ref("SessionHistory"), "The session.",
-                                       headers=_REQUEST_ID),
+                                       headers=REQUEST_ID_HEADERS),
                     **error_refs(_ERRORS, 401, 404, 429, 500, 503),
                 },
             },
@@ -186,7 +182,7 @@ def _paths() -> Schema:
                 "operationId": "deleteSession", "summary": "Forget a session.",
                 "security": BEARER,
                 "responses": {
-                    "204": {"description": "Deleted; no body.", "headers": _REQUEST_ID},
+                    "204": {"description": "Deleted; no body.", "headers": REQUEST_ID_HEADERS},
                     **error_refs(_ERRORS, 401, 404, 409, 429, 500, 503),
                 },
             },

@@ -1,77 +1,36 @@
-"""The Responses API part of the OpenAPI document of ``serve chat``: ``/v1/responses``.
+"""The schemas of the Responses API part of the OpenAPI document of ``serve chat``.
 
-`trioagent.server.openapi` adds `responses_paths`, `responses_schemas` and
-`responses_errors` to its document, and these are built from its helpers. The schemas
-follow `trioagent.wire.responses` and `trioagent.wire.convert.parse_responses_request`
-(unknown keys allowed, ``null`` for an unset optional field), plus the checks the route
-makes before a turn starts (`trioagent.server.translate_responses`): a user message or a
-``function_call_output`` in the input, client tools of type ``function`` only.
+`trioagent.server.openapi` adds `responses_schemas` to its document, and
+`trioagent.server.openapi_responses_paths` its paths. The schemas follow
+`trioagent.wire.responses` and `trioagent.wire.checks.parse_responses_request` (unknown keys
+allowed, ``null`` for an unset optional field, the ranges and patterns of
+`trioagent.wire.rules`), plus the checks the route makes before a turn starts
+(`trioagent.server.translate_responses`): a user message or a ``function_call_output`` in
+the input, client tools of type ``function`` only.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-from .openapi import (
-    BEARER,
+from ..wire import rules
+from .openapi_parts import (
     COUNT,
-    ERRORS,
     STRING,
-    TOOL_NAME_PATTERN,
-    ErrorTable,
+    TOOL_NAME,
     Schema,
-    error_refs,
-    error_responses,
-    json_answer,
     object_of,
     opt,
     or_null,
+    pattern,
+    ranged,
     ref,
-    sse_event,
     tagged,
 )
-from .routes_responses import PAGE_MAX, RESPONSE_ID
+from .routes_responses import RESPONSE_ID
 from .translate_responses import IGNORED_TOOL_TYPES
 
-RESPONSE_ID_PATTERN: Final = f"^{RESPONSE_ID.pattern}$"
-
-SSE_DESCRIPTION: Final = """\
-Server-sent events, each an `event: <type>` line, a `data: <JSON>` line and a blank line.
-The JSON is a `#/components/schemas/ResponseStreamEvent` whose `type` is the event's name;
-`sequence_number` counts from 0. First `response.created` and `response.in_progress` (the
-response with `status: in_progress`). The turn's text goes out as it comes, as one
-`message` item at `output_index` 0: `response.output_item.added`,
-`response.content_part.added`, then `response.output_text.delta` events; when the turn
-ends, `response.output_text.done`, `response.content_part.done` and
-`response.output_item.done`. Each client tool call follows as a `function_call` item:
-`response.output_item.added`, one `response.function_call_arguments.delta` with all of its
-arguments, `response.function_call_arguments.done`, `response.output_item.done`. The last
-event is `response.completed`, or `response.incomplete` when the answer was cut short
-(`max_output_tokens` or the agent's iteration limit), with the whole response and its
-usage. A failure after the stream began ends it with `response.failed` (`status: failed`
-and an `error`); nothing was stored. There is no `data: [DONE]`. `: keep-alive` comment
-lines come while the agent is busy (`--keep-alive`). The agent's own tool calls are never
-shown."""
-
-_NOT_STORED: Final = ("never stored (`store: false`, or its turn failed), expired "
-                      "(`--conversation-ttl`), evicted (`--responses-max`), deleted, or made "
-                      "with another API key")
-_CREATE_ERRORS: Final[ErrorTable] = {
-    **ERRORS,
-    404: ("ModelOrResponseNotFound", "Unknown model (`code: model_not_found`, `param: "
-          f"model`), or the `previous_response_id` was {_NOT_STORED} (`code: not_found`).", ()),
-    409: ("ResponseBusy", "Another turn that continues this `previous_response_id` is "
-          "running (`code: conversation_busy`); nothing ran.", ("Retry-After",)),
-}
-"""The errors of ``POST /v1/responses``: those of ``serve chat``, with their own 404 and 409."""
-_STORED_ERRORS: Final[ErrorTable] = {
-    **ERRORS,
-    404: ("ResponseNotFound", f"No such response: it was {_NOT_STORED} (`code: not_found`).",
-          ()),
-}
-"""The errors of the routes of one stored response."""
-
-_STREAM_EVENTS: Final = {
+STREAM_EVENTS: Final = {
     "response.created": "ResponseCreatedEvent",
     "response.in_progress": "ResponseInProgressEvent",
     "response.output_item.added": "ResponseOutputItemAddedEvent",
@@ -89,17 +48,8 @@ _STREAM_EVENTS: Final = {
 """Each stream event's name (its ``type``) and its component, in the order they come."""
 
 _EMPTY: Final[Schema] = {"type": "array", "maxItems": 0}
-_RESPONSE_ID: Final[Schema] = {"type": "string", "pattern": RESPONSE_ID_PATTERN}
-_REQUEST_ID: Final = {"X-Request-Id": ref("X-Request-Id", "headers")}
-
-
-def responses_errors() -> dict[str, Schema]:
-    """The ``components.responses`` of the errors only the Responses API has."""
-    return {
-        **error_responses({404: _CREATE_ERRORS[404], 409: _CREATE_ERRORS[409]},
-                          "ErrorEnvelope"),
-        **error_responses({404: _STORED_ERRORS[404]}, "ErrorEnvelope"),
-    }
+RESPONSE_ID_SCHEMA: Final[Schema] = {"type": "string", "pattern": pattern(RESPONSE_ID)}
+"""A response id, as the server makes them."""
 
 
 def _input_schemas() -> dict[str, Schema]:
@@ -136,9 +86,7 @@ def _input_schemas() -> dict[str, Schema]:
             ], "description": "A named function must be one of the tools offered (the "
                 "request's and the agent's own)."},
             "parallel_tool_calls": opt("boolean"),
-            "temperature": opt("number", minimum=0, maximum=2),
-            "top_p": opt("number", exclusiveMinimum=0, maximum=1),
-            "max_output_tokens": opt("integer", minimum=1),
+            **{name: ranged(allowed) for name, allowed in rules.RESPONSE_RANGES.items()},
             "text": or_null(ref("ResponseTextConfig")),
             "metadata": opt("object", additionalProperties=STRING,
                             description="Echoed in the response."),
@@ -226,7 +174,7 @@ def _option_schemas() -> dict[str, Schema]:
         )], "description": "Other tool types are refused."},
         "ResponseFunctionTool": object_of({
             "type": {"const": "function"},
-            "name": {"type": "string", "pattern": TOOL_NAME_PATTERN},
+            "name": TOOL_NAME,
             "description": opt("string"),
             "parameters": opt("object", description="A JSON Schema."),
             "strict": opt("boolean"),
@@ -251,18 +199,19 @@ def _option_schemas() -> dict[str, Schema]:
 def _response_schemas() -> dict[str, Schema]:
     return {
         "Response": object_of({
-            "id": _RESPONSE_ID, "object": {"const": "response"}, "created_at": COUNT,
+            "id": RESPONSE_ID_SCHEMA, "object": {"const": "response"}, "created_at": COUNT,
             "status": {"enum": ["in_progress", "completed", "incomplete", "failed"]},
             "error": or_null(ref("ResponseError")),
             "incomplete_details": or_null(object_of(
                 {"reason": {"const": "max_output_tokens"}}, ("reason",))),
-            "instructions": opt("string"), "max_output_tokens": opt("integer", minimum=1),
+            "instructions": opt("string"),
+            "max_output_tokens": ranged(rules.RESPONSE_RANGES["max_output_tokens"]),
             "model": {"type": "string", "description": "The agent."},
             "output": {"type": "array", "items": ref("ResponseOutputItem"),
                        "description": "The turn's text as one message, then its client tool "
                        "calls; the agent's own tool calls are not shown."},
             "parallel_tool_calls": {"type": "boolean"},
-            "previous_response_id": or_null(_RESPONSE_ID),
+            "previous_response_id": or_null(RESPONSE_ID_SCHEMA),
             "reasoning": object_of({"effort": {"type": "null"}, "summary": {"type": "null"}},
                                    ("effort", "summary")),
             "store": {"type": "boolean"},
@@ -321,7 +270,7 @@ def _response_schemas() -> dict[str, Schema]:
             "message": STRING,
         }, ("code", "message")),
         "ResponseDeleted": object_of({
-            "id": _RESPONSE_ID, "object": {"const": "response.deleted"},
+            "id": RESPONSE_ID_SCHEMA, "object": {"const": "response.deleted"},
             "deleted": {"const": True},
         }, ("id", "object", "deleted")),
         "ResponseInputItemList": object_of({
@@ -409,8 +358,8 @@ def _event_schemas() -> dict[str, Schema]:
                                   response=_with_status("failed", error=ref("ResponseError"))),
     }
     return {
-        "ResponseStreamEvent": tagged("type", _STREAM_EVENTS),
-        **{_STREAM_EVENTS[kind]: schema for kind, schema in events.items()},
+        "ResponseStreamEvent": tagged("type", STREAM_EVENTS),
+        **{STREAM_EVENTS[kind]: schema for kind, schema in events.items()},
     }
 
 
@@ -419,75 +368,3 @@ def responses_schemas() -> dict[str, Schema]:
     are the document's own)."""
     return {**_input_schemas(), **_option_schemas(), **_response_schemas(), **_event_schemas()}
 
-
-def responses_paths() -> dict[str, Any]:
-    """``/v1/responses`` and the routes of a stored response, behind the API key."""
-    response_id = {
-        "name": "response_id", "in": "path", "required": True, "schema": _RESPONSE_ID,
-        "description": "An id that does not match was never stored: it is answered 404.",
-    }
-    answer = {
-        "description": "The `response`, or an SSE stream of named events when `stream` is "
-        "true.",
-        "headers": _REQUEST_ID,
-        "content": {
-            "application/json": {"schema": ref("Response")},
-            "text/event-stream": {"schema": {
-                "oneOf": [sse_event(f"The `{kind}` event.", ref(name), name=kind)
-                          for kind, name in _STREAM_EVENTS.items()],
-                "description": SSE_DESCRIPTION,
-            }},
-        },
-    }
-    page = [
-        {"name": "limit", "in": "query", "required": False,
-         "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": 20}},
-        {"name": "order", "in": "query", "required": False,
-         "schema": {"enum": ["asc", "desc"], "default": "desc"},
-         "description": "`desc`: the last input item first."},
-        {"name": "after", "in": "query", "required": False, "schema": STRING,
-         "description": "Start after this item id (in `order`); an id that is not one of "
-         "this response's input items is refused (400)."},
-    ]
-    stored = (401, 404, 429, 500, 503)
-    return {
-        "/v1/responses": {"post": {
-            "operationId": "createResponse",
-            "summary": "Run one turn of an agent (the Responses API).",
-            "security": BEARER,
-            "requestBody": {"required": True, "content": {
-                "application/json": {"schema": ref("ResponseCreateRequest")},
-            }},
-            "responses": {"200": answer, **error_refs(_CREATE_ERRORS, *_CREATE_ERRORS)},
-        }},
-        "/v1/responses/{response_id}": {
-            "get": {
-                "operationId": "getResponse", "summary": "A stored response.",
-                "security": BEARER, "parameters": [response_id],
-                "responses": {
-                    "200": json_answer(ref("Response"), "The response.", headers=_REQUEST_ID),
-                    **error_refs(_STORED_ERRORS, *stored),
-                },
-            },
-            "delete": {
-                "operationId": "deleteResponse", "summary": "Forget a stored response.",
-                "security": BEARER, "parameters": [response_id],
-                "responses": {
-                    "200": json_answer(ref("ResponseDeleted"), "Deleted.",
-                                       headers=_REQUEST_ID),
-                    **error_refs(_STORED_ERRORS, *stored),
-                },
-            },
-        },
-        "/v1/responses/{response_id}/input_items": {"get": {
-            "operationId": "listInputItems",
-            "summary": "The input items of a stored response (the request's, not those of "
-            "the responses it continues).",
-            "security": BEARER, "parameters": [response_id, *page],
-            "responses": {
-                "200": json_answer(ref("ResponseInputItemList"), "A page of input items.",
-                                   headers=_REQUEST_ID),
-                **error_refs(_STORED_ERRORS, 400, *stored),
-            },
-        }},
-    }

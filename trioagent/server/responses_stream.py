@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import wire
-from ..runtime import TextDelta, TurnFinished
+from ..runtime import AnswerDelta, TurnFinished
 from ..wire import responses as r
 from .streaming import cut_short
 from .translate_responses import (
@@ -62,7 +62,7 @@ class ResponsesEncoder:
                 + self._response("response.in_progress", pending))
 
     def event(self, event: TurnEvent) -> bytes | None:
-        if isinstance(event, TextDelta) and event.text:
+        if isinstance(event, AnswerDelta) and event.text:
             return self._delta(event.text)
         if isinstance(event, TurnFinished):
             return self._finish(event)

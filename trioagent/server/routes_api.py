@@ -14,19 +14,19 @@ from quart import Response, g, request
 from .. import wire
 from ..chat import Message, Sampling
 from ..errors import ConversationBusy, RequestError, SessionNotFound
-from ..runtime import TextDelta, TurnFinished
+from ..runtime import AnswerDelta, TurnFinished
 from .errors import Problem, api_error, api_error_body
 from .guards import conversation_key, require_json
 from .openapi_api import api_openapi_document
 from .responses import json_response, sse_response
-from .streaming import TurnBody, cut_short, usage_of
+from .streaming import TurnBody, cut_short
+from .translate import history_of, usage_of
 from .turn import TurnFailed, TurnRequest
 
 if TYPE_CHECKING:
     from quart_trio import QuartTrio
 
-    from ..runtime import Session
-    from .app import ServerState
+    from .state import ServerState
     from .turn import TurnEvent
 
 
@@ -40,7 +40,7 @@ class ReplyEncoder:
         return None
 
     def event(self, event: TurnEvent) -> bytes | None:
-        if isinstance(event, TextDelta):
+        if isinstance(event, AnswerDelta):
             return wire.encode_event(wire.StreamDelta(delta=event.text))
         if isinstance(event, TurnFinished):
             return wire.encode_event(wire.StreamDone(
@@ -57,25 +57,6 @@ class ReplyEncoder:
     def error(problem: Problem) -> bytes:
         body = api_error_body(problem)
         return wire.encode_event(wire.StreamError(error=body.error, code=body.code))
-
-
-def history_of(session_id: str, session: Session) -> wire.SessionHistory:
-    """A stored session as ``GET /api/sessions/{id}`` shows it."""
-    return wire.SessionHistory(
-        session_id=session_id,
-        messages=tuple(
-            wire.HistoryMessage(
-                role=message.role, content=message.content,
-                tool_calls=tuple(
-                    wire.HistoryToolCall(id=call.id, name=call.name, arguments=call.arguments)
-                    for call in message.tool_calls
-                ) or None,
-                tool_call_id=message.tool_call_id,
-            )
-            for message in session.messages
-        ),
-        usage=usage_of(session.usage),
-    )
 
 
 def register_api_routes(app: QuartTrio, state: ServerState) -> None:

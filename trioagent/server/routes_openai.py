@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import TYPE_CHECKING
 
@@ -12,26 +11,29 @@ from quart import Response, g, request
 from .. import wire
 from ..errors import ConversationBusy, RequestError, UnknownModel
 from ..wire import openai as w
+from ..wire import rules
 from .errors import NO_RETRY, Problem, openai_error
 from .guards import conversation_key, require_json
 from .openapi import openapi_document
 from .responses import json_response, sse_response
-from .streaming import ChunkEncoder, TurnBody, completion_id, usage_of
+from .streaming import ChunkEncoder, TurnBody, completion_id
 from .translate import (
     client_tools_of,
     messages_of,
     response_tool_calls,
     sampling_of,
+    usage_of,
 )
 from .turn import TurnRequest
 
 if TYPE_CHECKING:
     from quart_trio import QuartTrio
 
-    from .app import ServerState
+    from .state import ServerState
 
 log = logging.getLogger(__name__)
-CONVERSATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
 def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
     """Add the OpenAI-compatible routes for ``state``'s agents to ``app``."""
 
@@ -102,11 +104,9 @@ def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
         conversation_id = request.headers.get("X-Conversation-Id")
         if conversation_id is None or state.store is None:
             return None
-        if not CONVERSATION_ID.fullmatch(conversation_id):
-            raise RequestError(
-                "X-Conversation-Id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', "
-                "':' or '-'.", param="X-Conversation-Id",
-            )
+        if not rules.SESSION_ID.fullmatch(conversation_id):
+            raise RequestError(f"X-Conversation-Id must be {rules.SESSION_ID_CHARACTERS}.",
+                               param="X-Conversation-Id")
         key = conversation_key(g.key_scope, conversation_id)
         if await state.store.is_taken(key):  # a fast answer before a stream starts
             raise ConversationBusy(conversation_id)

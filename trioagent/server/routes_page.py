@@ -22,7 +22,7 @@ from werkzeug.exceptions import NotFound
 if TYPE_CHECKING:
     from quart_trio import QuartTrio
 
-    from .app import ServerState
+    from .state import ServerState
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from ..runtime import Session, TurnFinished
     from ..wire.responses import ResponseCreateRequest
-    from .app import ServerState
+    from .state import ServerState
 
 log = logging.getLogger(__name__)
 RESPONSE_ID = re.compile(r"resp_[A-Za-z0-9]{1,120}")

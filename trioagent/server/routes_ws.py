@@ -20,28 +20,26 @@ from quart import Response, websocket
 
 from .. import wire
 from ..chat import Message, Sampling
-from ..errors import RateLimitExceeded, RequestError
-from ..runtime import TextDelta, ToolFinished, ToolStarted, TurnFinished, UsageUpdate
+from ..errors import AuthError, RateLimitExceeded, RequestError
+from ..runtime import AnswerDelta, ToolFinished, ToolStarted, TurnFinished, UsageUpdate
 from ..store import MemoryStore
 from .errors import problem_of
 from .guards import (
-    AuthError,
     authenticate,
     check_key,
     conversation_key,
     origin_allowed,
     rate_client,
 )
-from .routes_api import history_of
-from .streaming import usage_of
+from .translate import history_of, usage_of
 from .turn import TurnCancelled, TurnFailed, TurnRequest, TurnRunner
 
 if TYPE_CHECKING:
     from quart_trio import QuartTrio
 
     from ..store import ConversationStore
-    from .app import ServerState
     from .errors import Problem
+    from .state import ServerState
     from .turn import TurnEvent
 
 logger = logging.getLogger(__name__)
@@ -55,7 +53,7 @@ GOING_AWAY = 1001
 def frame_of(event: TurnEvent) -> object | None:
     """The frame that tells the client about a turn event."""
     match event:
-        case TextDelta():
+        case AnswerDelta():
             return wire.DeltaFrame(text=event.text)
         case ToolStarted():
             return wire.ToolStartedFrame(id=event.call_id, name=event.name,
@@ -133,12 +131,12 @@ class ChatSocket:
     async def _read(self, nursery: trio.Nursery) -> None:
         hello_by = trio.current_time() + self.state.options.body_timeout
         while True:
-            with trio.move_on_at(math.inf if self.agent else hello_by):
+            with trio.move_on_at(math.inf if self.agent else hello_by) as waiting:
                 data = await websocket.receive()
                 self.last_heard = trio.current_time()
                 await self._dispatch(data, nursery)
-                continue
-            await self.close(POLICY_VIOLATION, "no hello frame in time")
+            if waiting.cancelled_caught:
+                await self.close(POLICY_VIOLATION, "no hello frame in time")
 
     async def _dispatch(self, data: str | bytes, nursery: trio.Nursery) -> None:
         if isinstance(data, bytes):

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
+from random import randint
 from typing import TYPE_CHECKING
 
-import hypercorn.trio.run
 import trio
 from hypercorn.config import Config
 from hypercorn.events import Event, Updated
-from hypercorn.trio import serve as hypercorn_serve
+from hypercorn.trio.lifespan import Lifespan
+from hypercorn.trio.statsd import StatsdLogger
 from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.typing import ConnectionState
+from hypercorn.utils import ShutdownError, raise_shutdown, repr_socket_addr, wrap_app
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent, Scope
+    from hypercorn.typing import (
+        ASGIReceiveCallable,
+        ASGISendCallable,
+        ASGISendEvent,
+        Framework,
+        LifespanState,
+        Scope,
+    )
     from quart_trio import QuartTrio
 
     from .options import ServeOptions
@@ -32,6 +44,10 @@ class _TCPServer(TCPServer):
     any kept-alive response: each SSE stream) kept its socket in CLOSE_WAIT and two tasks
     for ``keep_alive_timeout``: clients that open a connection per request could run the
     server out of file descriptors.
+
+    Only the servers `serve_app` starts use it (hypercorn's worker has no parameter for
+    its connection class, hence `_worker_serve`); the report for hypercorn is
+    docs/hypercorn-close-wait.md.
     """
 
     _reading = True
@@ -47,7 +63,71 @@ class _TCPServer(TCPServer):
         await self.idle_task.stop()
 
 
-setattr(hypercorn.trio.run, "TCPServer", _TCPServer)  # noqa: B010 (what hypercorn's worker builds)
+async def _worker_serve(
+    asgi_app: Framework,
+    config: Config,
+    *,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """``hypercorn.trio.serve`` (hypercorn 0.18.0, pinned) with `_TCPServer`.
+
+    The same steps in the same order: lifespan startup, listen on ``config``'s sockets,
+    serve until ``shutdown_trigger`` returns, give running connections
+    ``config.graceful_timeout``, lifespan shutdown. trioagent sets no certificate and no
+    QUIC bind and passes no pre-made sockets, so the TLS, QUIC and ``sockets`` branches are
+    left out.
+    """
+    app = wrap_app(asgi_app, config.wsgi_max_body_size, "asgi")
+    config.set_statsd_logger_class(StatsdLogger)
+    lifespan_state: LifespanState = {}
+    lifespan = Lifespan(app, config, lifespan_state)
+    max_requests = None
+    if config.max_requests is not None:
+        max_requests = config.max_requests + randint(0, config.max_requests_jitter)
+    context = WorkerContext(max_requests)
+
+    async with trio.open_nursery() as lifespan_nursery:
+        await lifespan_nursery.start(lifespan.handle_lifespan)
+        await lifespan.wait_for_startup()
+
+        async with trio.open_nursery() as server_nursery:
+            sockets = config.create_sockets()
+            listeners = []
+            binds = []
+            for sock in sockets.insecure_sockets:
+                sock.listen(config.backlog)
+                listeners.append(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
+                bind = f"http://{repr_socket_addr(sock.family, sock.getsockname())}"
+                binds.append(bind)
+                await config.log.info(f"Running on {bind} (CTRL + C to quit)")
+
+            task_status.started(binds)
+            try:
+                async with trio.open_nursery(strict_exception_groups=True) as nursery:
+                    if shutdown_trigger is not None:
+                        nursery.start_soon(raise_shutdown, shutdown_trigger)
+                    nursery.start_soon(raise_shutdown, context.terminate.wait)
+                    nursery.start_soon(partial(
+                        trio.serve_listeners,
+                        partial(_TCPServer, app, config, context,
+                                ConnectionState(lifespan_state.copy())),
+                        listeners,
+                        handler_nursery=server_nursery,
+                    ))
+                    await trio.sleep_forever()
+            except BaseExceptionGroup as error:
+                _, other_errors = error.split((ShutdownError, KeyboardInterrupt))
+                if other_errors is not None:
+                    raise other_errors from None  # the rest of `error` is the shutdown
+            finally:
+                await context.terminated.set()
+                server_nursery.cancel_scope.deadline = (
+                    trio.current_time() + config.graceful_timeout
+                )
+
+        await lifespan.wait_for_shutdown()
+        lifespan_nursery.cancel_scope.cancel()
 
 
 LISTEN_BACKLOG = 1024
@@ -119,9 +199,9 @@ async def serve_app(
     """
 
     async def started(task_status: trio.TaskStatus[list[str]]) -> None:
-        await hypercorn_serve(
-            _shield_last_body(app), hypercorn_config(options), shutdown_trigger=shutdown_trigger,
-            task_status=task_status, mode="asgi",
+        await _worker_serve(
+            _shield_last_body(app), hypercorn_config(options),
+            shutdown_trigger=shutdown_trigger, task_status=task_status,
         )
 
     async with trio.open_nursery() as nursery:

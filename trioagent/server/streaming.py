@@ -20,26 +20,18 @@ from quart.wrappers.response import ResponseBody
 
 from .. import wire
 from ..errors import TurnTimeout
-from ..runtime import TextDelta, TurnFinished
+from ..runtime import AnswerDelta, TurnFinished
 from ..wire import openai as w
 from .errors import Problem, error_envelope, problem_of
-from .translate import tool_call_deltas
+from .translate import tool_call_deltas, usage_of
 from .turn import TurnFailed
 
 if TYPE_CHECKING:
-    from ..chat import Usage
     from .turn import TurnEvent, TurnRequest, TurnRunner
 
 
 def completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
-
-
-def usage_of(usage: Usage) -> w.CompletionUsage:
-    return w.CompletionUsage(
-        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-        total_tokens=usage.total_tokens,
-    )
 
 
 def cut_short() -> Problem:
@@ -94,7 +86,7 @@ class ChunkEncoder:
 
     def event(self, event: TurnEvent) -> bytes | None:
         """The bytes for one event, or None for events a chat client does not see."""
-        if isinstance(event, TextDelta):
+        if isinstance(event, AnswerDelta):
             return self.chunk(w.Delta(content=event.text))
         if isinstance(event, TurnFinished):
             return self.finish(event)
@@ -158,18 +150,18 @@ class TurnBody(ResponseBody):
             if first is not None:
                 return first
         while not self._done:
-            with trio.move_on_after(self._keep_alive):
+            with trio.move_on_after(self._keep_alive) as waiting:
                 try:
                     event = await self._events.receive()
                 except trio.EndOfChannel:
                     # The producer ended without a last word (it could not deliver it).
                     self._done = True
                     return self._encoder.end()
-                data = self._encoder.event(event)
-                if isinstance(event, TurnFinished | TurnFailed):
-                    self._done = True
-                if data is not None:
-                    return data
-                continue
-            return wire.KEEP_ALIVE
+            if waiting.cancelled_caught:
+                return wire.KEEP_ALIVE
+            data = self._encoder.event(event)
+            if isinstance(event, TurnFinished | TurnFailed):
+                self._done = True
+            if data is not None:
+                return data
         raise StopAsyncIteration

@@ -1,15 +1,19 @@
-"""Wire types <-> chat values: the only place that knows both."""
+"""Wire types <-> chat values: with `translate_responses` (the Responses API), the only
+place that knows both. The Chat Completions API, ``/api/chat`` and the WebSocket chat
+convert here."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ..chat import Message, Sampling, ToolCall, ToolChoice, ToolSpec
+from ..wire import api as a
 from ..wire import openai as w
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from ..chat import Usage
     from ..runtime.session import Session
 
 
@@ -141,4 +145,31 @@ def add_input(session: Session, messages: Sequence[Message]) -> None:
     session.messages.extend(
         message for message in messages
         if not (message.role == "system" and message.content in known_system)
+    )
+
+
+def usage_of(usage: Usage) -> w.CompletionUsage:
+    """Token counts as every API but the Responses API writes them."""
+    return w.CompletionUsage(
+        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+    )
+
+
+def history_of(session_id: str, session: Session) -> a.SessionHistory:
+    """A stored session as ``GET /api/sessions/{id}`` (and the WebSocket chat) shows it."""
+    return a.SessionHistory(
+        session_id=session_id,
+        messages=tuple(
+            a.HistoryMessage(
+                role=message.role, content=message.content,
+                tool_calls=tuple(
+                    a.HistoryToolCall(id=call.id, name=call.name, arguments=call.arguments)
+                    for call in message.tool_calls
+                ) or None,
+                tool_call_id=message.tool_call_id,
+            )
+            for message in session.messages
+        ),
+        usage=usage_of(session.usage),
     )

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
-from ..errors import ConversationBusy, TurnTimeout, UnknownResponse
-from ..runtime import RuntimeEvent, Session, TextDelta, TurnFinished, run_agent
-from .errors import Problem, problem_of, unwrap
+from ..errors import ConversationBusy, TurnTimeout, UnknownResponse, unwrap
+from ..runtime import AnswerDelta, RuntimeEvent, Session, TurnFinished, run_agent
+from .errors import Problem, problem_of
 from .guards import client_conversation_id
 from .metrics import Metrics
 from .translate import add_input, extend_conversation
@@ -119,59 +119,80 @@ class TurnRunner:
     async def _produce(
         self, request: TurnRequest, send: trio.MemorySendChannel[TurnEvent]
     ) -> None:
+        """The producer task: run the turn, send its events, then close ``send``."""
         async with send:
             with self.metrics.track_turn(request.agent) as track:
-                logger.debug("turn of agent %s: started", request.agent)
-                try:
-                    event, deadline = await self._outcome(request, send, track)
-                    # The reader may be gone or stuck; never wait past the deadline to tell it.
-                    with trio.move_on_at(deadline):
-                        await send.send(event)
-                finally:
-                    logger.debug("turn of agent %s: %s after %.3f s", request.agent,
-                                 track.outcome, track.duration)
+                await _Turn(self, request, send, track).run()
 
-    async def _outcome(
-        self, request: TurnRequest, send: trio.MemorySendChannel[TurnEvent], track: TurnTrack
-    ) -> tuple[TurnEvent, float]:
+
+@attrs.define
+class _Turn:
+    """One turn being produced: what it runs, where its events go, how it is measured."""
+
+    runner: TurnRunner
+    request: TurnRequest
+    send: trio.MemorySendChannel[TurnEvent]
+    track: TurnTrack
+
+    async def run(self) -> None:
+        """Run the turn and send its last event: `TurnFinished` (once committed),
+        `TurnCancelled` or `TurnFailed`."""
+        agent = self.request.agent
+        logger.debug("turn of agent %s: started", agent)
+        try:
+            event, deadline = await self._outcome()
+            # The reader may be gone or stuck; never wait past the deadline to tell it.
+            with trio.move_on_at(deadline):
+                await self.send.send(event)
+        finally:
+            logger.debug("turn of agent %s: %s after %.3f s", agent, self.track.outcome,
+                         self.track.duration)
+
+    async def _outcome(self) -> tuple[TurnEvent, float]:
         """Run the turn under the request timeout; return its last event and the time by
         which to deliver it."""
-        deadline = trio.current_time() + self.timeout
+        timeout = self.runner.timeout
+        deadline = trio.current_time() + timeout
         event: TurnEvent
         try:
             with trio.fail_at(deadline):
-                event = await self._run(request, send, track)
-            track.end("ok")
+                event = await self._run()
+            self.track.end("ok")
         except _Stopped:
             event = TurnCancelled()
-            track.end("cancelled")
+            self.track.end("cancelled")
         except trio.TooSlowError:
             event = TurnFailed(problem_of(TurnTimeout(
                 f"The turn took longer than the server's request timeout "
-                f"({self.timeout:g} s) and was cancelled; nothing was saved."
+                f"({timeout:g} s) and was cancelled; nothing was saved."
             )))
-            track.end("timeout")
+            self.track.end("timeout")
             deadline = trio.current_time() + 1
         except Exception as exc:
-            failure = unwrap(exc)
-            if isinstance(failure, ConversationBusy) and request.continues is not None:
-                failure = ConversationBusy(client_conversation_id(request.continues),
-                                           param="previous_response_id")
-            elif isinstance(failure, ConversationBusy) and request.conversation_id is not None:
-                # The store names its key; the client knows only the id it sent.
-                failure = ConversationBusy(client_conversation_id(request.conversation_id))
+            failure = self._as_client_knows_it(unwrap(exc))
             event = TurnFailed(problem_of(failure))
-            track.end("error", failure)
+            self.track.end("error", failure)
         return event, deadline
 
-    async def _run(
-        self, request: TurnRequest, send: trio.MemorySendChannel[TurnEvent], track: TurnTrack
-    ) -> TurnFinished:
+    def _as_client_knows_it(self, failure: BaseException) -> BaseException:
+        """``failure``, with a busy conversation named by the id the client sent (the store
+        names its key)."""
+        request = self.request
+        if not isinstance(failure, ConversationBusy):
+            return failure
+        if request.continues is not None:
+            return ConversationBusy(client_conversation_id(request.continues),
+                                    param="previous_response_id")
+        if request.conversation_id is not None:
+            return ConversationBusy(client_conversation_id(request.conversation_id))
+        return failure
+
+    async def _run(self) -> TurnFinished:
         """Run the turn; return its TurnFinished only once the conversation is committed."""
-        store = self.store if request.store is None else request.store
+        request = self.request
+        store = self.runner.store if request.store is None else request.store
         if store is None or (request.conversation_id is None and request.continues is None):
-            session = Session.from_messages(request.messages)
-            return await self._loop(request, session, send, track)
+            return await self._loop(Session.from_messages(request.messages))
         async with AsyncExitStack() as stack:
             start: Session | None = None
             if request.continues is not None:
@@ -183,37 +204,42 @@ class TurnRunner:
             if request.conversation_id is None:
                 assert start is not None
                 add_input(start, request.messages)
-                return await self._loop(request, start, send, track)
-            turn = await stack.enter_async_context(store.turn(request.conversation_id))
+                return await self._loop(start)
+            stored = await stack.enter_async_context(store.turn(request.conversation_id))
             if start is not None:
-                turn.session.messages[:] = start.messages
-                turn.session.usage = start.usage
-                turn.session.tool_state = start.tool_state
-                add_input(turn.session, request.messages)
-            elif turn.existed:
-                extend_conversation(turn.session, request.messages)
+                stored.session.messages[:] = start.messages
+                stored.session.usage = start.usage
+                stored.session.tool_state = start.tool_state
+                add_input(stored.session, request.messages)
+            elif stored.existed:
+                extend_conversation(stored.session, request.messages)
             else:
-                turn.session.messages.extend(request.messages)
-            finished = await self._loop(request, turn.session, send, track)
+                stored.session.messages.extend(request.messages)
+            finished = await self._loop(stored.session)
             if request.on_commit is not None:
-                request.on_commit(turn.session, finished)
-            turn.commit()
+                request.on_commit(stored.session, finished)
+            stored.commit()
         return finished
 
-    async def _loop(
-        self, request: TurnRequest, session: Session, send: trio.MemorySendChannel[TurnEvent],
-        track: TurnTrack,
-    ) -> TurnFinished:
-        async def emit(event: RuntimeEvent) -> None:
-            if isinstance(event, TextDelta) and event.text:
-                track.text()
-            if not isinstance(event, TurnFinished):  # sent by _produce after the commit
-                await send.send(event)
+    async def _loop(self, session: Session) -> TurnFinished:
+        """Run the agent loop on ``session`` with a borrowed runtime.
 
+        Raises:
+            _Stopped: the client stopped the turn (``TurnRequest.stop``) first.
+        """
+        request = self.request
         with request.stop:
-            async with self.pool.borrow(request.agent) as runtime:
-                return await run_agent(
-                    runtime, session, emit, sampling=request.sampling,
+            async with self.runner.pool.borrow(request.agent) as runtime:
+                finished = await run_agent(
+                    runtime, session, self._emit, sampling=request.sampling,
                     client_tools=request.client_tools, instructions=request.instructions,
                 )
-        raise _Stopped
+        if request.stop.cancelled_caught:
+            raise _Stopped
+        return finished
+
+    async def _emit(self, event: RuntimeEvent) -> None:
+        if isinstance(event, AnswerDelta) and event.text:
+            self.track.text()
+        if not isinstance(event, TurnFinished):  # sent by `run` after the commit
+            await self.send.send(event)

@@ -9,17 +9,16 @@ error and left untouched.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import trio
 
+from trioagent._files import write_atomically
 from trioagent.chat import ToolResult, ToolSpec
 
 from ._common import ArgumentError, BuiltinToolset, schema, str_arg, to_json
@@ -251,20 +250,10 @@ def _is_memory(item: object) -> bool:
 
 
 def _save(path: Path, memories: list[Memory]) -> None:
-    """Write ``memories`` to ``path`` atomically: a temp file, fsync, then ``os.replace``."""
+    """Write ``memories`` to ``path`` atomically (see `trioagent._files`)."""
+    data = json.dumps(memories, ensure_ascii=False, indent=2) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                json.dump(memories, file, ensure_ascii=False, indent=2)
-                file.write("\n")
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp_name, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp_name)
-            raise
+        write_atomically(path, data.encode("utf-8"))
     except OSError as exc:
         raise MemoryFileError(f"cannot write the memory file {str(path)!r}: {exc}") from exc

@@ -5,7 +5,6 @@ This package imports nothing of ours but `trioagent.errors`.
 
 from __future__ import annotations
 
-from .api import SESSION_ID as SESSION_ID
 from .api import ApiError as ApiError
 from .api import ChatReply as ChatReply
 from .api import ChatRequest as ChatRequest
@@ -15,15 +14,15 @@ from .api import SessionHistory as SessionHistory
 from .api import StreamDelta as StreamDelta
 from .api import StreamDone as StreamDone
 from .api import StreamError as StreamError
-from .convert import MAX_DEPTH as MAX_DEPTH
+from .body import MAX_DEPTH as MAX_DEPTH
+from .body import loads as loads
+from .checks import parse_api_chat_request as parse_api_chat_request
+from .checks import parse_chat_request as parse_chat_request
+from .checks import parse_client_frame as parse_client_frame
+from .checks import parse_responses_request as parse_responses_request
 from .convert import converter as converter
 from .convert import dumps as dumps
-from .convert import loads as loads
 from .convert import make_converter as make_converter
-from .convert import parse_api_chat_request as parse_api_chat_request
-from .convert import parse_chat_request as parse_chat_request
-from .convert import parse_client_frame as parse_client_frame
-from .convert import parse_responses_request as parse_responses_request
 from .convert import structure as structure
 from .openai import OMIT as OMIT
 from .openai import AssistantMessage as AssistantMessage
@@ -59,6 +58,7 @@ from .openai import ToolChoice as ToolChoice
 from .openai import ToolDef as ToolDef
 from .openai import ToolMessage as ToolMessage
 from .openai import UserMessage as UserMessage
+from .rules import SESSION_ID as SESSION_ID
 from .sse import DONE as DONE
 from .sse import KEEP_ALIVE as KEEP_ALIVE
 from .sse import encode_error as encode_error

@@ -1,20 +1,17 @@
 """The simple chat API's wire types: ``POST /api/chat``.
 
 One message in, one reply out; the server keeps the conversation under ``session_id``.
-The rules for reading and writing these live in `trioagent.wire.convert`, like all wire rules.
+The rules for reading and writing these live in `trioagent.wire.convert`, like all wire rules;
+`trioagent.wire.checks.parse_api_chat_request` checks a request.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Final, Literal
+from typing import Literal
 
 import attrs
 
 from .openai import CompletionUsage  # noqa: TC001 (cattrs reads annotations at runtime)
-
-SESSION_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-"""What a session id (and an ``X-Conversation-Id`` header) must fully match."""
 
 
 @attrs.frozen(kw_only=True)
@@ -24,7 +21,8 @@ class ChatRequest:
     message: str
     """The user's message; must not be empty."""
     session_id: str | None = None
-    """Continue this conversation; must match `SESSION_ID`. ``None`` starts a new one."""
+    """Continue this conversation; must match `trioagent.wire.rules.SESSION_ID`. ``None``
+    starts a new one."""
     stream: bool = False
     agent: str | None = None
     """The agent to talk to; ``None`` means the server's default agent."""

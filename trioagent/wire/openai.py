@@ -139,7 +139,7 @@ class FunctionDef:
     """A client tool's function: its name, what it does, and its JSON Schema."""
 
     name: str
-    """Must match ``^[A-Za-z0-9_-]{1,64}$``."""
+    """Must fully match `trioagent.wire.rules.TOOL_NAME`."""
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
@@ -185,7 +185,8 @@ class ChatCompletionRequest:
 
     Unknown fields are ignored. Every optional field is ``None`` when the client did not
     send it (or sent ``null``), and is then left out when this request is written upstream.
-    `trioagent.wire.convert.parse_chat_request` checks the ranges the contract sets.
+    `trioagent.wire.checks.parse_chat_request` checks the ranges the contract sets
+    (`trioagent.wire.rules`).
     """
 
     model: str

@@ -1,46 +1,30 @@
-"""``trioagent chat URL``: a terminal client for the WebSocket chat at ``/v1/ws``.
-
-Three sources of events meet in one nursery:
-
-- the server's frames, read by one task that prints what a turn streams and answers every
-  ``ping`` at once, whatever the prompt is doing (a quiet client is disconnected);
-- the user's lines, read in a thread only while the prompt waits, one request at a time;
-- Ctrl-C, from a signal receiver: during a turn it sends ``cancel``; at the prompt, or
-  while a cancel is pending, it ends the chat with status 130.
-
-Answers (and what ``/agents`` and ``/help`` list) go to stdout; the welcome message, tool
-activity, notes and errors go to stderr, so ``trioagent chat URL > answers.txt`` keeps
-only the answers.
-"""
+"""`ChatClient`: one chat over the WebSocket, its prompt loop and its frame reader."""
 
 from __future__ import annotations
 
 import json
-import signal
-import sys
-from typing import TYPE_CHECKING, Any, Final, TextIO
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import trio
 import trio_websocket
 
-from . import wire
-from .errors import ChatConnectionError, RequestError
+from .. import wire
+from ..errors import ChatConnectionError, RequestError
+from ._options import API_KEY_ENV
 
 if TYPE_CHECKING:
-    import argparse
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator
+    from typing import TextIO
 
-API_KEY_ENV: Final = "TRIOAGENT_API_KEY"
-"""The environment variable ``--api-key`` falls back to."""
+    from ._options import ChatOptions
+    from ._screen import Screen
+
 PROMPT: Final = "> "
 CONNECT_TIMEOUT: Final = 10.0
 CLOSE_TIMEOUT: Final = 2.0
 MAX_FRAME: Final = 64 * 1024 * 1024
 """The largest frame read: a ``ready`` frame carries the whole stored conversation."""
-INTERRUPTED: Final = 130
-"""The exit status after Ctrl-C, as shells report SIGINT."""
 
 COMMANDS: Final = """\
 /new          start a new conversation with the same agent
@@ -58,58 +42,6 @@ _SERVER_FRAMES: Final[dict[str, type[Any]]] = {
 """Every frame a server sends, by its ``type``."""
 
 
-@attrs.frozen(kw_only=True)
-class ChatOptions:
-    """What ``trioagent chat`` was asked to do."""
-
-    url: str
-    """The ``ws[s]://.../v1/ws`` URL (see `websocket_url`)."""
-    api_key: str | None = None
-    agent: str | None = None
-    """The agent to start with; the server's default when None."""
-    conversation_id: str | None = None
-    """The conversation to resume; a new one when None."""
-    verbose: bool = False
-    """Show the agent, the conversation id and each turn's token usage."""
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace, env: Mapping[str, str]) -> ChatOptions:
-        """Options from parsed ``chat`` flags; the API key falls back to `API_KEY_ENV`.
-
-        Raises:
-            ValueError: the URL is not an HTTP or WebSocket URL.
-        """
-        return cls(url=websocket_url(args.url), api_key=args.api_key or env.get(API_KEY_ENV),
-                   agent=args.agent, conversation_id=args.conversation,
-                   verbose=args.verbose)
-
-
-def websocket_url(url: str) -> str:
-    """The WebSocket chat URL of a server given by any URL it prints or serves.
-
-    ``http://HOST:PORT``, ``http://HOST:PORT/v1``, ``.../api/chat`` and ``.../v1/ws`` all
-    give ``ws://HOST:PORT/v1/ws`` (``https`` gives ``wss``); a URL without a scheme is
-    taken as ``http``. A path before those endings (a proxy prefix) is kept.
-
-    Raises:
-        ValueError: the scheme is not http, https, ws or wss, or there is no host.
-    """
-    parts = urlsplit(url if "://" in url else f"http://{url}")
-    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme.lower())
-    try:
-        port = parts.port
-    except ValueError:  # not a number, or out of range
-        port = -1
-    if scheme is None or not parts.hostname or parts.username is not None or port == -1:
-        raise ValueError(f"URL: expected http://HOST:PORT (or https, ws, wss), but got {url!r}")
-    path = parts.path.rstrip("/")
-    for ending in ("/v1/ws", "/v1", "/api/chat"):
-        if path.endswith(ending):
-            path = path.removesuffix(ending)
-            break
-    return urlunsplit((scheme, parts.netloc, f"{path}/v1/ws", parts.query, ""))
-
-
 def parse_server_frame(text: str) -> Any:
     """Read one frame the server sent; None for a ``type`` this client does not know.
 
@@ -125,94 +57,6 @@ def parse_server_frame(text: str) -> Any:
             f"the server sent a frame this client cannot read ({exc}): is the server a "
             "trioagent of the same version?"
         ) from None
-
-
-async def chat_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    """``trioagent chat``: run the chat on the terminal; return the exit status."""
-    return await run_chat(ChatOptions.from_args(args, env), no_color="NO_COLOR" in env)
-
-
-async def run_chat(
-    options: ChatOptions, *, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr, no_color: bool = False,
-) -> int:
-    """Chat until the user leaves.
-
-    Args:
-        options: where to connect and as whom.
-        stdin: the user's lines; the prompt is shown only when it is a terminal.
-        out: where answers stream.
-        err: where notes, tool activity and errors go (dim when it is a terminal).
-        no_color: never dim (``NO_COLOR`` is set).
-
-    Returns:
-        0 when the user left (``/quit``, end of input), 1 when the first hello failed,
-        130 after Ctrl-C at the prompt or a second one during a turn.
-
-    Raises:
-        ChatConnectionError: the server could not be reached, refused the API key, or
-            closed the connection.
-    """
-    screen = Screen(out=out, err=err, dim=err.isatty() and not no_color)
-    client = ChatClient(options=options, screen=screen, stdin=stdin)
-    with trio.open_signal_receiver(signal.SIGINT) as signals:
-        async with trio.open_nursery() as nursery:
-            # Started before connecting, so that Ctrl-C also stops a slow connect.
-            nursery.start_soon(client.watch_interrupts, signals, nursery.cancel_scope)
-            status = await client.run()
-            nursery.cancel_scope.cancel()
-    if client.interrupted:
-        if client.tty:
-            err.write("\n")  # after the terminal's "^C"
-        return INTERRUPTED
-    return status
-
-
-@attrs.define(kw_only=True)
-class Screen:
-    """Answers on stdout; dim one-line notes and errors on stderr, each on its own line."""
-
-    out: TextIO
-    err: TextIO
-    dim: bool
-    out_open: bool = False
-    """Whether stdout's last line is unfinished (a turn is streaming)."""
-    mid_line: bool = False
-    """Whether the terminal's cursor is after streamed text, so a note needs a new line."""
-
-    def answer(self, text: str) -> None:
-        if text:
-            self.out.write(text)
-            self.out.flush()
-            self.out_open = self.mid_line = not text.endswith("\n")
-
-    def end_answer(self) -> None:
-        """End the streamed answer with a newline, if it has none."""
-        if self.out_open:
-            self.out.write("\n")
-            self.out.flush()
-        self.out_open = self.mid_line = False
-
-    def note(self, text: str) -> None:
-        self._line(f"\x1b[2m{text}\x1b[0m" if self.dim else text)
-
-    def error(self, message: str) -> None:
-        self._line(f"trioagent: error: {message}")
-
-    def welcome(self, text: str) -> None:
-        """Print an agent's welcome message (if it has one) on stderr, as `trioagent run`."""
-        if text:
-            self._line(text)
-
-    def show(self, text: str) -> None:
-        """Print what the user asked for (``/agents``, ``/help``) on stdout."""
-        print(text, file=self.out, flush=True)
-
-    def _line(self, text: str) -> None:
-        if self.mid_line:
-            text = f"\n{text}"
-            self.mid_line = False
-        print(text, file=self.err, flush=True)
 
 
 @attrs.define(kw_only=True)

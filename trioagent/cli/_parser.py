@@ -1,42 +1,26 @@
-"""The ``trioagent`` command line: run, serve chat, serve api, chat."""
+"""The argument parsers of every command, and their help texts."""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import os
-import signal
-import sys
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import trio
-
-from . import __version__
-from .config import check_api_keys, load_agent_file, read_env_file
-from .config.refs import apply_models_gateway
-from .errors import TrioagentError, describe
-from .logs import LOG_FORMATS, announce, stderr_handler
-from .server.errors import unwrap
-from .server.options import (
+from .. import __version__
+from ..logs import LOG_FORMATS
+from ..server.options import (
     SHARED_CACHE_MAX,
     ServeOptions,
     parse_duration,
     parse_listen,
     parse_size,
 )
-from .server.ratelimit import parse_rate
-from .server.workers import default_workers
-from .store import StoreURL
-from .tools import SAFETY_LEVELS
+from ..server.ratelimit import parse_rate
+from ..store import StoreURL
+from ..tools import SAFETY_LEVELS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
-
-    from .config import AgentFile
-
-logger = logging.getLogger("trioagent")
+    from collections.abc import Callable, Sequence
 
 T = TypeVar("T")
 
@@ -83,12 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_agent_flags(run)
     _add_log_flags(run, after_command=True)
 
-    serve = commands.add_parser("serve", help="serve agents over HTTP")
+    serve = commands.add_parser(
+        "serve", help="serve agents over HTTP", description=SERVE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     apis = serve.add_subparsers(dest="api", required=True, metavar="API")
     chat = apis.add_parser(
-        "chat", help="an OpenAI-compatible Chat Completions API",
+        "chat", help="an OpenAI-compatible API: Chat Completions and Responses",
         description="Serve every agent of AGENT_FILE as a model of an OpenAI-compatible "
-        "Chat Completions API (/v1/models, /v1/chat/completions).",
+        "API (/v1/models, /v1/chat/completions, /v1/responses).",
     )
     chat.add_argument("agent_file", metavar="AGENT_FILE_OR_REF", help=AGENT_SOURCE_HELP)
     _add_server_flags(chat, "chat")
@@ -101,15 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("agent_file", metavar="AGENT_FILE_OR_REF", help=AGENT_SOURCE_HELP)
     _add_server_flags(api, "api")
     _add_chat_command(commands)
-    from .bench import DESCRIPTION as BENCH_DESCRIPTION
-    from .bench import add_bench_arguments
+    from ..bench import DESCRIPTION as BENCH_DESCRIPTION
+    from ..bench import add_bench_arguments
 
     bench = commands.add_parser(
         "bench", help="measure a server's latency and throughput",
         description=BENCH_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_bench_arguments(bench)
-    from .oci_command import add_pull_parser, add_push_parser
+    from ..oci_command import add_pull_parser, add_push_parser
 
     add_pull_parser(commands)
     add_push_parser(commands)
@@ -119,6 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_log_flags(fetch_model, after_command=True)
     return parser
+
+
+SERVE_DESCRIPTION = """\
+Serve the agents of an agent file over HTTP, in one of two APIs:
+
+  serve chat  an OpenAI-compatible API: each agent is a model of /v1/chat/completions
+              and /v1/responses, for any OpenAI client (the SDKs, Open WebUI, LangChain)
+  serve api   a simple chat API: POST /api/chat with {message, session_id}; sessions
+              are kept in a SQLite file and survive restarts
+
+Both also serve a WebSocket chat (/v1/ws) with a chat page (/), /healthz, /readyz and
+/metrics. 'trioagent serve chat --help' and 'trioagent serve api --help' list the flags.
+"""
 
 
 FETCH_MODEL_DESCRIPTION = """\
@@ -177,8 +177,8 @@ def _add_log_flags(parser: argparse.ArgumentParser, *, after_command: bool = Fal
     """``-v`` and ``--log-format``: on the main parser, and again after a command (where
     SUPPRESS keeps a value given before the command)."""
     default: dict[str, Any] = {"default": argparse.SUPPRESS} if after_command else {}
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details",
-                        **default)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details, "
+                        "and the libraries' INFO and DEBUG lines", **default)
     parser.add_argument("--log-format", choices=LOG_FORMATS, default=default.get(
                         "default", "text"), help="log lines as text, or as one JSON object "
                         "each (time, level, logger, message, request_id, exception) "
@@ -278,9 +278,10 @@ def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
                         default=defaults.keep_alive_interval,
                         help="SSE keep-alive comment interval while tools run (default: 15s)")
     parser.add_argument("--workers", metavar="N", type=int,
-                        help="server processes sharing the port (default: the number of "
-                        "cores for serve api with a sessions file and no --rate-limit, else "
-                        "1; caches and rate limits are per process)")
+                        help="server processes sharing the port (default: one per core "
+                        "when the store is shared, a sqlite:PATH file (as serve api's default "
+                        "is) or redis://, and there is no --rate-limit; else 1). A memory: "
+                        "store and rate limits are per process")
     parser.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ws-ping-interval", metavar="DURATION", type=_explained(parse_duration),
                         default=defaults.ws_ping_interval,
@@ -297,82 +298,13 @@ def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
     _add_log_flags(parser, after_command=True)
 
 
-def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOptions:
-    """ServeOptions from parsed ``serve`` flags.
+def parse_command_line(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The arguments of ``trioagent ARGV``, as `main` reads them.
 
     Raises:
-        ValueError: a flag is wrong; the message names it.
+        SystemExit: the arguments are wrong (argparse printed the usage line), or
+            ``--help`` or ``--version`` was printed.
     """
-    keys: list[str] = []
-    if args.api_key:
-        keys.append(args.api_key)
-    if args.api_key_env:
-        key = env.get(args.api_key_env)
-        if not key:
-            raise ValueError(f"--api-key-env: environment variable {args.api_key_env} is not set")
-        keys.append(key)
-    host, port = args.listen
-    per_api: dict[str, Any] = (
-        {"conversations_max": args.conversations_max,
-         "conversation_ttl": args.conversation_ttl, "responses_max": args.responses_max}
-        if args.api == "chat" else {}
-    )
-    store = args.store
-    if getattr(args, "sessions", None) is not None:
-        if store is not None:
-            raise ValueError("--sessions and --store both name the store: pass only --store")
-        store = StoreURL("sqlite", args.sessions)
-    options = ServeOptions(
-        **per_api, store=store,
-        host=host, port=port, agent=args.agent, api_keys=tuple(keys),
-        cors_origins=tuple(args.cors_origin), max_request_size=args.max_request_size,
-        request_timeout=args.request_timeout, rate_limit=args.rate_limit,
-        max_idle_runtimes=args.max_idle_runtimes,
-        keep_alive_interval=args.keep_alive, shutdown_grace=args.shutdown_grace,
-        shutdown_drain=args.shutdown_drain,
-        ws_ping_interval=args.ws_ping_interval, listen_fd=args.worker_fd,
-        # Workers share a store, but not the rate limit's counts.
-        workers=default_workers(
-            _store_of(args.api, store).shared and args.rate_limit is None
-        ) if args.workers is None else args.workers,
-        working_dir=(args.working_dir or Path.cwd()).resolve(),
-        insecure_no_auth=args.insecure_no_auth,
-        safety=args.safety,
-    )
-    options.check()
-    return options
-
-
-def _store_of(api: str, store: StoreURL | None) -> StoreURL:
-    return ServeOptions(store=store).store_for(api)
-
-
-def load_environment(env_files: Sequence[str]) -> dict[str, str]:
-    """The process environment overlaid with ``--env-from-file`` files, in order."""
-    env = dict(os.environ)
-    for path in env_files:
-        env.update(read_env_file(path))
-    return env
-
-
-def load_team_file(args: argparse.Namespace, env: Mapping[str, str]) -> AgentFile:
-    """Load the agent file, apply --models-gateway, and check that API keys are set."""
-    file = load_agent_file(
-        args.agent_file, env=env, insecure_registry=args.insecure_registry
-    )
-    if args.models_gateway:
-        file = apply_models_gateway(file, args.models_gateway)
-    if args.agent and args.agent not in file.agents:
-        raise TrioagentError(
-            f"--agent: no agent named {args.agent!r} in {args.agent_file} "
-            f"(agents: {', '.join(file.agents)})"
-        )
-    check_api_keys(file, env)
-    return file
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``trioagent`` command; returns the exit status."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # `run FILE --working-dir . "MESSAGE"`: argparse gives the optional MESSAGE up when a
@@ -382,129 +314,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.message, extra = extra[0], []
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        handlers=[stderr_handler(args.log_format)],
-    )
-    if args.log_format == "json":  # every line on stderr is JSON: warnings too
-        logging.captureWarnings(True)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("trio-websocket").setLevel(logging.WARNING)
-    # The MCP SDK logs every lost connection with a traceback (some under the name
-    # "client"); the toolset reports those failures itself.
-    if not args.verbose:
-        for name in ("mcp", "client"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-    try:
-        if args.command == "chat":  # a client: no agent file
-            from .chat_client import chat_command
-
-            return trio.run(partial(chat_command, args, os.environ))
-        if args.command in ("pull", "push"):  # registry work: no server, no turn
-            from .oci_command import pull_command, push_command
-
-            return pull_command(args) if args.command == "pull" else push_command(args)
-        if args.command == "bench":  # a load generator: no agent file
-            from .bench import bench_command
-
-            return bench_command(args)
-        if args.command == "fetch-model":  # a download: no agent file
-            from .models.model_files import SMOLLM2, fetch_gguf
-
-            print(fetch_gguf(SMOLLM2, os.environ, announce=announce))
-            return 0
-        env = load_environment(args.env_from_file)
-        file = load_team_file(args, env)
-        from .models.local import fetch_local_models
-
-        fetch_local_models(file.models.values(), env, announce=announce)  # once, then cached
-        if args.command == "run":
-            from .run import run_command
-
-            return trio.run(partial(run_command, file, args, env))
-        options = serve_options(args, env)
-        if options.workers > 1 and options.listen_fd is None:
-            return _serve_workers(args, file, options, argv)
-        return trio.run(partial(_serve, args.api, file, options, env))
-    except BaseException as exc:  # trio.run raises groups: look inside them
-        inner = unwrap(exc)
-        if isinstance(inner, KeyboardInterrupt):
-            return 130
-        if not isinstance(inner, TrioagentError | ValueError | OSError):
-            raise
-        announce(f"trioagent: error: {describe(inner)}", level=logging.ERROR)
-        return 1
-
-
-async def _serve(
-    api: Literal["chat", "api"], file: AgentFile, options: ServeOptions,
-    env: Mapping[str, str],
-) -> int:
-    from .server.app import serve_agents
-    from .server.workers import tell_parent_ready, watch_parent
-
-    stop = trio.Event()
-    async with trio.open_nursery() as nursery:
-
-        async def serve(task_status: trio.TaskStatus[str]) -> None:
-            await serve_agents(file, options, api, env=env, shutdown_trigger=stop.wait,
-                               task_status=task_status)
-            nursery.cancel_scope.cancel()  # served: the watchers are done too
-
-        # The watcher returns after the first signal, so a second Ctrl-C aborts at once.
-        nursery.start_soon(_wait_for_signal, stop)
-        url = await nursery.start(serve)
-        if options.listen_fd is not None:  # a worker: its parent prints the line
-            tell_parent_ready()
-            await watch_parent()
-            logger.warning("the parent process is gone: stopping now")
-            nursery.cancel_scope.cancel()
-        else:
-            announce(_startup_line(api, url, file, options))
-    return 0
-
-
-async def _check_store(store: StoreURL) -> None:
-    from .store import open_store
-
-    async with open_store(store, max_items=0, ttl=0, lock_ttl=1):
-        pass
-
-
-def _startup_line(api: str, url: str, file: AgentFile, options: ServeOptions) -> str:
-    agents = ", ".join([options.agent] if options.agent else list(file.agents))
-    more = f"; {options.workers} workers" if options.workers > 1 else ""
-    more += f"; tool safety: {options.tool_safety}"
-    store = options.store_for(api)
-    if api == "chat":
-        if size := options.cache_size(store):
-            more = f"; conversations: {store}, at most {size}{more}"
-        return f"trioagent serve chat: listening on {url}/v1 (models: {agents}{more})"
-    return (f"trioagent serve api: listening on {url}/api/chat "
-            f"(agents: {agents}; sessions: {store}{more})")
-
-
-def _serve_workers(
-    args: argparse.Namespace, file: AgentFile, options: ServeOptions,
-    argv: Sequence[str] | None,
-) -> int:
-    from .server.workers import bind_socket, serve_workers
-
-    # Fail here, once, rather than in every worker (and make the SQLite schema).
-    trio.run(_check_store, options.store_for(args.api))
-    sock = bind_socket(options.host, options.port)
-    host = f"[{options.host}]" if ":" in options.host else options.host
-    url = f"http://{host}:{sock.getsockname()[1]}"
-    command = list(sys.argv[1:] if argv is None else argv)
-    announce = _startup_line(args.api, url, file, options)
-    return trio.run(partial(serve_workers, command, sock, options.workers, announce=announce))
-
-
-async def _wait_for_signal(stop: trio.Event) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            logger.info("%s received: finishing running turns, then stopping",
-                        signal.Signals(signum).name)
-            stop.set()
-            return
+    return args
 
