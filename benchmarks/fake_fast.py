@@ -33,8 +33,10 @@ from trioagent.testing.replies import split_words
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024
-WORDS = ("The quick brown fox jumps over the lazy dog while a patient benchmark counts "
-         "every word that the fake upstream streams back to the agent server under test").split()
+WORDS = (
+    "The quick brown fox jumps over the lazy dog while a patient benchmark counts "
+    "every word that the fake upstream streams back to the agent server under test"
+).split()
 
 
 def reply_text(words: int) -> str:
@@ -53,16 +55,24 @@ def _head(status: str, headers: list[tuple[str, str]]) -> bytes:
 
 def _json_response(document: Any, status: str = "200 OK") -> bytes:
     body = _dumps(document)
-    return _head(status, [("content-type", "application/json"),
-                          ("content-length", str(len(body)))]) + body
+    return (
+        _head(status, [("content-type", "application/json"), ("content-length", str(len(body)))])
+        + body
+    )
 
 
 def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-SSE_HEAD = _head("200 OK", [("content-type", "text/event-stream"),
-                            ("cache-control", "no-cache"), ("transfer-encoding", "chunked")])
+SSE_HEAD = _head(
+    "200 OK",
+    [
+        ("content-type", "text/event-stream"),
+        ("cache-control", "no-cache"),
+        ("transfer-encoding", "chunked"),
+    ],
+)
 END = b"0\r\n\r\n"
 
 
@@ -76,19 +86,36 @@ class Answers:
         self._stream: dict[tuple[str, bool], list[bytes]] = {}
 
     def usage(self) -> dict[str, int]:
-        return {"prompt_tokens": 10, "completion_tokens": len(self.pieces),
-                "total_tokens": 10 + len(self.pieces)}
+        return {
+            "prompt_tokens": 10,
+            "completion_tokens": len(self.pieces),
+            "total_tokens": 10 + len(self.pieces),
+        }
 
     def json(self, model: str) -> bytes:
         if model not in self._json:
-            self._json[model] = _json_response({
-                "id": "chatcmpl-fast", "object": "chat.completion", "created": int(time.time()),
-                "model": model, "system_fingerprint": None,
-                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                             "message": {"role": "assistant", "content": self.content,
-                                         "refusal": None}}],
-                "usage": self.usage(),
-            })
+            self._json[model] = _json_response(
+                {
+                    "id": "chatcmpl-fast",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": model,
+                    "system_fingerprint": None,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "logprobs": None,
+                            "message": {
+                                "role": "assistant",
+                                "content": self.content,
+                                "refusal": None,
+                            },
+                        }
+                    ],
+                    "usage": self.usage(),
+                }
+            )
         return self._json[model]
 
     def stream(self, model: str, include_usage: bool) -> list[bytes]:
@@ -96,21 +123,40 @@ class Answers:
         end of the body, so only the gaps between words are left to pause in."""
         key = (model, include_usage)
         if key not in self._stream:
-            head: dict[str, Any] = {"id": "chatcmpl-fast", "object": "chat.completion.chunk",
-                                    "created": int(time.time()), "model": model,
-                                    "system_fingerprint": None}
+            head: dict[str, Any] = {
+                "id": "chatcmpl-fast",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "system_fingerprint": None,
+            }
 
             def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
-                return b"data: " + _dumps({**head, "choices": [{
-                    "index": 0, "delta": delta, "logprobs": None, "finish_reason": finish,
-                }]}) + b"\n\n"
+                return (
+                    b"data: "
+                    + _dumps(
+                        {
+                            **head,
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "delta": delta,
+                                    "logprobs": None,
+                                    "finish_reason": finish,
+                                }
+                            ],
+                        }
+                    )
+                    + b"\n\n"
+                )
 
             events = [event({"content": piece}) for piece in self.pieces] or [b""]
             events[0] = event({"role": "assistant", "content": ""}) + events[0]
             tail = event({}, "stop")
             if include_usage:
-                tail += b"data: " + _dumps({**head, "choices": [], "usage": self.usage()}) + (
-                    b"\n\n")
+                tail += (
+                    b"data: " + _dumps({**head, "choices": [], "usage": self.usage()}) + (b"\n\n")
+                )
             events[-1] += tail + b"data: [DONE]\n\n"
             chunks = [_chunk(data) for data in events]
             chunks[0] = SSE_HEAD + chunks[0]
@@ -123,8 +169,9 @@ class BadRequest(Exception):
     pass
 
 
-async def _read_request(stream: trio.SocketStream, buffer: bytearray
-                        ) -> tuple[bytes, bytes, bytes] | None:
+async def _read_request(
+    stream: trio.SocketStream, buffer: bytearray
+) -> tuple[bytes, bytes, bytes] | None:
     """(method, target, body) of the next request; None when the client closed."""
     while (end := buffer.find(b"\r\n\r\n")) < 0:
         if len(buffer) > MAX_HEAD:
@@ -134,7 +181,7 @@ async def _read_request(stream: trio.SocketStream, buffer: bytearray
             return None
         buffer += data
     head = bytes(buffer[:end])
-    del buffer[:end + 4]
+    del buffer[: end + 4]
     request_line, *lines = head.split(b"\r\n")
     method, target, _ = request_line.split(b" ", 2)
     length = 0
@@ -157,25 +204,37 @@ async def _read_request(stream: trio.SocketStream, buffer: bytearray
     return method, target, body
 
 
-async def _serve_connection(answers: Answers, chunk_delay: float,
-                            stream: trio.SocketStream) -> None:
+async def _serve_connection(
+    answers: Answers, chunk_delay: float, stream: trio.SocketStream
+) -> None:
     buffer = bytearray()
     try:
         while True:
             try:
                 request = await _read_request(stream, buffer)
             except (BadRequest, ValueError):
-                await stream.send_all(_json_response({"error": "bad request"},
-                                                     "400 Bad Request"))
+                await stream.send_all(_json_response({"error": "bad request"}, "400 Bad Request"))
                 return
             if request is None:
                 return
             method, target, body = request
             path = target.partition(b"?")[0]
             if path == b"/v1/models" and method == b"GET":
-                await stream.send_all(_json_response({"object": "list", "data": [
-                    {"id": "fake-model", "object": "model", "created": 0,
-                     "owned_by": "fake"}]}))
+                await stream.send_all(
+                    _json_response(
+                        {
+                            "object": "list",
+                            "data": [
+                                {
+                                    "id": "fake-model",
+                                    "object": "model",
+                                    "created": 0,
+                                    "owned_by": "fake",
+                                }
+                            ],
+                        }
+                    )
+                )
             elif path == b"/v1/chat/completions" and method == b"POST":
                 document = json.loads(body)
                 model = str(document.get("model", "fake-model"))
@@ -192,31 +251,39 @@ async def _serve_connection(answers: Answers, chunk_delay: float,
                         await trio.sleep(chunk_delay)
                     await stream.send_all(data)
             else:
-                await stream.send_all(_json_response(
-                    {"error": {"message": "not found", "type": "invalid_request_error"}},
-                    "404 Not Found"))
+                await stream.send_all(
+                    _json_response(
+                        {"error": {"message": "not found", "type": "invalid_request_error"}},
+                        "404 Not Found",
+                    )
+                )
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         pass
 
 
-async def serve_fast(words: int, chunk_delay: float, *,
-                     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve_fast(
+    words: int, chunk_delay: float, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+) -> None:
     """Serve the fast fake on 127.0.0.1 at a free port; ``started`` gets its base URL."""
     answers = Answers(reply_text(words))
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(partial(
-            trio.serve_tcp, partial(_serve_connection, answers, chunk_delay), 0,
-            host="127.0.0.1",
-        ))
+        listeners = await nursery.start(
+            partial(
+                trio.serve_tcp,
+                partial(_serve_connection, answers, chunk_delay),
+                0,
+                host="127.0.0.1",
+            )
+        )
         port = listeners[0].socket.getsockname()[1]
         task_status.started(f"http://127.0.0.1:{port}/v1")
 
 
-async def serve_testing(words: int, chunk_delay: float, *,
-                        task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve_testing(
+    words: int, chunk_delay: float, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+) -> None:
     """Serve ``trioagent.testing``'s scripted fake with the same answer."""
-    async with open_fake_openai(default=text(reply_text(words), chunk_delay=chunk_delay)
-                                ) as fake:
+    async with open_fake_openai(default=text(reply_text(words), chunk_delay=chunk_delay)) as fake:
         fake.record = False
         task_status.started(fake.base_url)
         await trio.sleep_forever()
@@ -228,23 +295,36 @@ async def _main(args: argparse.Namespace) -> None:
         url = await nursery.start(partial(serve, args.words, args.chunk_delay))
         line = f"fake upstream: listening on {url}"
         if args.long_words:
-            long_url = await nursery.start(partial(serve, args.long_words,
-                                                   args.long_chunk_delay))
+            long_url = await nursery.start(partial(serve, args.long_words, args.long_chunk_delay))
             line += f" (long answers on {long_url})"
         print(line, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.fake_fast",
-                                     description=__doc__.split("\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.fake_fast",
+        description=__doc__.split("\n")[0] if __doc__ else None,
+    )
     parser.add_argument("--impl", choices=("fast", "testing"), default="fast")
     parser.add_argument("--words", type=int, default=16, help="words per answer (default 16)")
-    parser.add_argument("--chunk-delay", type=float, default=0.0,
-                        help="seconds between two streamed words (default 0)")
-    parser.add_argument("--long-words", type=int, default=0,
-                        help="also serve answers of this many words on a second port")
-    parser.add_argument("--long-chunk-delay", type=float, default=0.0,
-                        help="seconds between two words of the long answers (default 0)")
+    parser.add_argument(
+        "--chunk-delay",
+        type=float,
+        default=0.0,
+        help="seconds between two streamed words (default 0)",
+    )
+    parser.add_argument(
+        "--long-words",
+        type=int,
+        default=0,
+        help="also serve answers of this many words on a second port",
+    )
+    parser.add_argument(
+        "--long-chunk-delay",
+        type=float,
+        default=0.0,
+        help="seconds between two words of the long answers (default 0)",
+    )
     args = parser.parse_args(argv)
     try:
         trio.run(_main, args)

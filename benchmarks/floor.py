@@ -45,8 +45,10 @@ from quart_trio import QuartTrio
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-MODELS = {"object": "list", "data": [
-    {"id": "root", "object": "model", "created": 0, "owned_by": "floor"}]}
+MODELS = {
+    "object": "list",
+    "data": [{"id": "root", "object": "model", "created": 0, "owned_by": "floor"}],
+}
 POOL = 16
 """Connections per httpx client (trioagent's ``SHARD_CONNECTIONS``)."""
 TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=30.0, pool=30.0)
@@ -92,8 +94,7 @@ class Upstream:
 
 def upstream_body(document: dict[str, Any]) -> dict[str, Any]:
     """The request as trioagent sends it on: streamed, with usage, to model ``m``."""
-    return {**document, "model": "m", "stream": True,
-            "stream_options": {"include_usage": True}}
+    return {**document, "model": "m", "stream": True, "stream_options": {"include_usage": True}}
 
 
 def create_app(upstream: Upstream) -> QuartTrio:
@@ -112,10 +113,18 @@ def create_app(upstream: Upstream) -> QuartTrio:
             return app.response_class(relay(body), content_type="text/event-stream")
         content, usage = await collect(body)
         answer: dict[str, Any] = {
-            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
-            "created": int(time.time()), "model": "root",
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": content}}]}
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": "root",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": content},
+                }
+            ],
+        }
         if usage is not None:
             answer["usage"] = usage
         return answer
@@ -145,8 +154,9 @@ def create_app(upstream: Upstream) -> QuartTrio:
     return app
 
 
-async def serve_floor(upstream: str, bind: str, *,
-                      task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve_floor(
+    upstream: str, bind: str, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+) -> None:
     """Serve the floor on ``bind`` (``HOST:PORT`` or ``fd://N``); ``started`` gets its base
     URL (``http://HOST:PORT/v1``)."""
     config = Config()
@@ -157,7 +167,8 @@ async def serve_floor(upstream: str, bind: str, *,
     try:
         async with trio.open_nursery() as nursery:
             binds: list[str] = await nursery.start(
-                partial(serve, create_app(clients), config, mode="asgi"))
+                partial(serve, create_app(clients), config, mode="asgi")
+            )
             task_status.started(f"{binds[0]}/v1")
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(2):
@@ -186,17 +197,29 @@ def run_workers(upstream: str, host: str, port: int, count: int) -> int:
     """Bind one socket, run ``count`` workers on it until they exit or we are killed."""
     with socket.create_server((host, port), backlog=1024) as sock:
         fd = sock.fileno()
-        command = [sys.executable, "-m", "benchmarks.floor", "--upstream", upstream,
-                   "--worker-fd", str(fd)]
-        workers = [subprocess.Popen(command, pass_fds=[fd], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE) for _ in range(count)]
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks.floor",
+            "--upstream",
+            upstream,
+            "--worker-fd",
+            str(fd),
+        ]
+        workers = [
+            subprocess.Popen(command, pass_fds=[fd], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            for _ in range(count)
+        ]
         try:
             if not all(worker.stdout and worker.stdout.readline() for worker in workers):
                 print("floor: a worker did not start", file=sys.stderr)
                 return 1
             port = sock.getsockname()[1]
-            print(f"floor: listening on http://{host}:{port}/v1 ({count} workers)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"floor: listening on http://{host}:{port}/v1 ({count} workers)",
+                file=sys.stderr,
+                flush=True,
+            )
             return max(worker.wait() for worker in workers)
         finally:
             for worker in workers:
@@ -205,14 +228,20 @@ def run_workers(upstream: str, host: str, port: int, count: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.floor",
-                                     description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--upstream", required=True,
-                        help="the upstream's base URL, http://HOST:PORT/v1")
-    parser.add_argument("--listen", default="127.0.0.1:0",
-                        help="HOST:PORT to listen on (default 127.0.0.1:0, a free port)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="processes sharing the listening socket (default 1)")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.floor", description=__doc__.split("\n")[0] if __doc__ else None
+    )
+    parser.add_argument(
+        "--upstream", required=True, help="the upstream's base URL, http://HOST:PORT/v1"
+    )
+    parser.add_argument(
+        "--listen",
+        default="127.0.0.1:0",
+        help="HOST:PORT to listen on (default 127.0.0.1:0, a free port)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the listening socket (default 1)"
+    )
     parser.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     host, _, port = args.listen.rpartition(":")

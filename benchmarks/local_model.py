@@ -77,7 +77,11 @@ class StreamResult:
 
 
 async def timed_stream(
-    client: LocalClient, prompt: str, seed: int, max_tokens: int, started: float,
+    client: LocalClient,
+    prompt: str,
+    seed: int,
+    max_tokens: int,
+    started: float,
 ) -> StreamResult:
     """One call; times are from ``started`` (``time.perf_counter()``)."""
     sampling = Sampling(max_tokens=max_tokens, temperature=TEMPERATURE, seed=seed)
@@ -107,29 +111,49 @@ async def measure_loads(client: LocalClient, rounds: int) -> dict[str, Any]:
         started = time.perf_counter()
         await open_engine(settings)
         samples.append(time.perf_counter() - started)
-    return {"first_s": samples[0], "reload_s": samples[1:],
-            "reload_median_s": statistics.median(samples[1:])}
+    return {
+        "first_s": samples[0],
+        "reload_s": samples[1:],
+        "reload_median_s": statistics.median(samples[1:]),
+    }
 
 
 async def measure_c1(client: LocalClient, rounds: int, max_tokens: int) -> dict[str, Any]:
     runs = []
     for seed in range(rounds):
         result = await timed_stream(client, PROMPTS[0], seed, max_tokens, time.perf_counter())
-        runs.append({"ttft_s": result.first_token_s, "decode_tok_s": result.decode_tok_s,
-                     "prompt_tokens": result.prompt_tokens,
-                     "completion_tokens": result.completion_tokens})
-    return {"runs": runs, "median": {key: statistics.median(run[key] for run in runs)
-                                     for key in runs[0]}}
+        runs.append(
+            {
+                "ttft_s": result.first_token_s,
+                "decode_tok_s": result.decode_tok_s,
+                "prompt_tokens": result.prompt_tokens,
+                "completion_tokens": result.completion_tokens,
+            }
+        )
+    return {
+        "runs": runs,
+        "median": {key: statistics.median(run[key] for run in runs) for key in runs[0]},
+    }
 
 
 async def concurrent_round(
-    client: LocalClient, concurrency: int, seed: int, max_tokens: int,
+    client: LocalClient,
+    concurrency: int,
+    seed: int,
+    max_tokens: int,
 ) -> dict[str, Any]:
     results: list[StreamResult] = []
 
     async def one(index: int) -> None:
-        results.append(await timed_stream(client, PROMPTS[index % len(PROMPTS)],
-                                          seed * concurrency + index, max_tokens, started))
+        results.append(
+            await timed_stream(
+                client,
+                PROMPTS[index % len(PROMPTS)],
+                seed * concurrency + index,
+                max_tokens,
+                started,
+            )
+        )
 
     started = time.perf_counter()
     async with trio.open_nursery() as nursery:
@@ -137,25 +161,41 @@ async def concurrent_round(
             nursery.start_soon(one, index)
     wall = max(result.finished_s for result in results)
     tokens = sum(result.completion_tokens for result in results)
-    return {"wall_s": wall, "completion_tokens": tokens, "aggregate_tok_s": tokens / wall,
-            "streams": [{"ttft_s": r.first_token_s, "decode_tok_s": r.decode_tok_s,
-                         "completion_tokens": r.completion_tokens} for r in results]}
+    return {
+        "wall_s": wall,
+        "completion_tokens": tokens,
+        "aggregate_tok_s": tokens / wall,
+        "streams": [
+            {
+                "ttft_s": r.first_token_s,
+                "decode_tok_s": r.decode_tok_s,
+                "completion_tokens": r.completion_tokens,
+            }
+            for r in results
+        ],
+    }
 
 
 async def measure_concurrent(
-    client: LocalClient, concurrency: int, rounds: int, max_tokens: int,
+    client: LocalClient,
+    concurrency: int,
+    rounds: int,
+    max_tokens: int,
 ) -> dict[str, Any]:
-    runs = [await concurrent_round(client, concurrency, seed, max_tokens)
-            for seed in range(rounds)]
+    runs = [await concurrent_round(client, concurrency, seed, max_tokens) for seed in range(rounds)]
     streams = [stream for run in runs for stream in run["streams"]]
-    return {"runs": runs, "median": {
-        "aggregate_tok_s": statistics.median(run["aggregate_tok_s"] for run in runs),
-        "wall_s": statistics.median(run["wall_s"] for run in runs),
-        "per_stream_tok_s": statistics.median(s["decode_tok_s"] for s in streams),
-        "per_stream_ttft_s": statistics.median(s["ttft_s"] for s in streams),
-        "completion_tokens": statistics.median(s["completion_tokens"] for s in streams),
-    }, "min_per_stream_tok_s": min(s["decode_tok_s"] for s in streams),
-        "min_completion_tokens": min(s["completion_tokens"] for s in streams)}
+    return {
+        "runs": runs,
+        "median": {
+            "aggregate_tok_s": statistics.median(run["aggregate_tok_s"] for run in runs),
+            "wall_s": statistics.median(run["wall_s"] for run in runs),
+            "per_stream_tok_s": statistics.median(s["decode_tok_s"] for s in streams),
+            "per_stream_ttft_s": statistics.median(s["ttft_s"] for s in streams),
+            "completion_tokens": statistics.median(s["completion_tokens"] for s in streams),
+        },
+        "min_per_stream_tok_s": min(s["decode_tok_s"] for s in streams),
+        "min_completion_tokens": min(s["completion_tokens"] for s in streams),
+    }
 
 
 @attrs.frozen
@@ -191,26 +231,44 @@ def memory_kib() -> dict[str, int]:
     if not status.exists():
         return {}
     fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-    return {key: int(fields[name].split()[0])
-            for key, name in (("rss_kib", "VmRSS"), ("peak_kib", "VmHWM")) if name in fields}
+    return {
+        key: int(fields[name].split()[0])
+        for key, name in (("rss_kib", "VmRSS"), ("peak_kib", "VmHWM"))
+        if name in fields
+    }
 
 
 def machine() -> dict[str, Any]:
     cpu = ""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                    if line.startswith("model name")), "")
+        cpu = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return {"cpu": cpu, "cores": cores, "xllamacpp": importlib.metadata.version("xllamacpp"),
-            "python": platform.python_version(), "platform": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": cores,
+        "xllamacpp": importlib.metadata.version("xllamacpp"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 async def run_benchmark(
-    client: LocalClient, *, concurrency: int, rounds: int, max_tokens: int,
+    client: LocalClient,
+    *,
+    concurrency: int,
+    rounds: int,
+    max_tokens: int,
 ) -> dict[str, Any]:
     other: dict[str, float | None] = {}
     mark = CpuMark.now()
@@ -237,32 +295,48 @@ def table(report: dict[str, Any]) -> str:
     load, memory, other = report["load"], report["memory"], report["other_cpu_cores"]
     rows = [
         ("load, first (s)", f"{load['first_s']:.3f}", "cold: a fresh process"),
-        ("load, reload (s)", f"{load['reload_median_s']:.3f}",
-         f"median of {rounds}, after close_engines()"),
-        ("TTFT c=1 (ms)", f"{c1['ttft_s'] * 1000:.1f}",
-         f"{c1['prompt_tokens']:.0f} prompt tokens"),
-        ("decode tok/s c=1", f"{c1['decode_tok_s']:.1f}",
-         f"{c1['completion_tokens']:.0f} tokens per answer"),
-        (f"aggregate tok/s c={n}", f"{cn['aggregate_tok_s']:.1f}",
-         f"wall {cn['wall_s']:.2f} s to the last Finished"),
-        (f"per-stream tok/s c={n}", f"{cn['per_stream_tok_s']:.1f}",
-         f"slowest {report['concurrent']['min_per_stream_tok_s']:.1f}"),
+        (
+            "load, reload (s)",
+            f"{load['reload_median_s']:.3f}",
+            f"median of {rounds}, after close_engines()",
+        ),
+        ("TTFT c=1 (ms)", f"{c1['ttft_s'] * 1000:.1f}", f"{c1['prompt_tokens']:.0f} prompt tokens"),
+        (
+            "decode tok/s c=1",
+            f"{c1['decode_tok_s']:.1f}",
+            f"{c1['completion_tokens']:.0f} tokens per answer",
+        ),
+        (
+            f"aggregate tok/s c={n}",
+            f"{cn['aggregate_tok_s']:.1f}",
+            f"wall {cn['wall_s']:.2f} s to the last Finished",
+        ),
+        (
+            f"per-stream tok/s c={n}",
+            f"{cn['per_stream_tok_s']:.1f}",
+            f"slowest {report['concurrent']['min_per_stream_tok_s']:.1f}",
+        ),
         (f"per-stream TTFT c={n} (ms)", f"{cn['per_stream_ttft_s'] * 1000:.1f}", ""),
-        (f"tokens per answer c={n}", f"{cn['completion_tokens']:.0f}",
-         f"fewest {report['concurrent']['min_completion_tokens']}"),
+        (
+            f"tokens per answer c={n}",
+            f"{cn['completion_tokens']:.0f}",
+            f"fewest {report['concurrent']['min_completion_tokens']}",
+        ),
         (f"RSS after c={n} (MiB)", f"{memory.get('rss_kib', 0) / 1024:.1f}", "VmRSS"),
-        ("peak RSS (MiB)", f"{memory.get('peak_kib', 0) / 1024:.1f}",
-         "VmHWM, reloads included"),
+        ("peak RSS (MiB)", f"{memory.get('peak_kib', 0) / 1024:.1f}", "VmHWM, reloads included"),
     ]
     lines = ["| metric | median | notes |", "|---|---:|---|"]
     lines += [f"| {name} | {value} | {note} |" for name, value, note in rows]
-    lines += ["", f"{s['model']}: {s['threads']} threads, {s['parallel']} slots of "
-              f"{s['n_ctx']} tokens, {rounds} rounds, max_tokens {s['max_tokens']}, "
-              f"temperature {s['temperature']}.",
-              f"Machine: {m['cpu'] or 'unknown CPU'}, {m['cores']} cores available, "
-              f"xllamacpp {m['xllamacpp']}, Python {m['python']}.",
-              f"Cores used by other processes: load {_cores(other['load'])}, "
-              f"c=1 {_cores(other['c1'])}, c={n} {_cores(other['concurrent'])}."]
+    lines += [
+        "",
+        f"{s['model']}: {s['threads']} threads, {s['parallel']} slots of "
+        f"{s['n_ctx']} tokens, {rounds} rounds, max_tokens {s['max_tokens']}, "
+        f"temperature {s['temperature']}.",
+        f"Machine: {m['cpu'] or 'unknown CPU'}, {m['cores']} cores available, "
+        f"xllamacpp {m['xllamacpp']}, Python {m['python']}.",
+        f"Cores used by other processes: load {_cores(other['load'])}, "
+        f"c=1 {_cores(other['c1'])}, c={n} {_cores(other['concurrent'])}.",
+    ]
     return "\n".join(lines)
 
 
@@ -271,25 +345,35 @@ def _cores(value: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.local_model",
-                                     description=__doc__.split("\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.local_model",
+        description=__doc__.split("\n")[0] if __doc__ else None,
+    )
     parser.add_argument("--model", type=Path, help="a .gguf file (default: the cached SmolLM2)")
-    parser.add_argument("--threads", type=int,
-                        help="llama.cpp threads (default: the client's, the CPUs available "
-                        "up to 8)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="llama.cpp threads (default: the client's, the CPUs available up to 8)",
+    )
     parser.add_argument("--parallel", type=int, default=4, help="slots (default 4)")
-    parser.add_argument("--concurrency", type=int, default=4,
-                        help="streams of the concurrent run (default 4)")
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="streams of the concurrent run (default 4)"
+    )
     parser.add_argument("--rounds", type=int, default=5, help="rounds per metric (default 5)")
-    parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS,
-                        help=f"answer tokens per call (default {MAX_TOKENS})")
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=MAX_TOKENS,
+        help=f"answer tokens per call (default {MAX_TOKENS})",
+    )
     parser.add_argument("--json", type=Path, help="also write the results (every run) here")
     args = parser.parse_args(argv)
     if min(args.parallel, args.concurrency, args.rounds, args.max_tokens) < 1 or (
         args.threads is not None and args.threads < 1
     ):
-        parser.error("--threads, --parallel, --concurrency, --rounds and --max-tokens "
-                     "must be at least 1")
+        parser.error(
+            "--threads, --parallel, --concurrency, --rounds and --max-tokens must be at least 1"
+        )
     require_local_extra()
     opts: dict[str, Any] = {"parallel": args.parallel}
     if args.threads is not None:
@@ -297,17 +381,30 @@ def main(argv: list[str] | None = None) -> int:
     model = str(args.model) if args.model else "smollm2"
     client = LocalClient(ModelConfig(provider="local", model=model, provider_opts=opts))
     try:
-        measured = trio.run(partial(run_benchmark, client, concurrency=args.concurrency,
-                                    rounds=args.rounds, max_tokens=args.max_tokens))
+        measured = trio.run(
+            partial(
+                run_benchmark,
+                client,
+                concurrency=args.concurrency,
+                rounds=args.rounds,
+                max_tokens=args.max_tokens,
+            )
+        )
     finally:
         close_engines()
     settings = client._settings
     report = {
         "machine": machine(),
-        "settings": {"model": client.path.name, "threads": settings.threads,
-                     "parallel": settings.parallel, "n_ctx": settings.n_ctx,
-                     "concurrency": args.concurrency, "rounds": args.rounds,
-                     "max_tokens": args.max_tokens, "temperature": TEMPERATURE},
+        "settings": {
+            "model": client.path.name,
+            "threads": settings.threads,
+            "parallel": settings.parallel,
+            "n_ctx": settings.n_ctx,
+            "concurrency": args.concurrency,
+            "rounds": args.rounds,
+            "max_tokens": args.max_tokens,
+            "temperature": TEMPERATURE,
+        },
         **measured,
     }
     print(table(report))

@@ -83,7 +83,11 @@ SERVER_ENV = {"OPENAI_API_KEY": "sk-bench"}
 """The upstream is a fake; serve only checks that a key is set."""
 MESSAGE = "Hello! In one sentence, what is a benchmark?"
 BASELINE_OF: dict[Mode, Mode] = {
-    "chat": "chat", "api": "chat", "stream": "stream", "api-stream": "stream", "ws": "stream",
+    "chat": "chat",
+    "api": "chat",
+    "stream": "stream",
+    "api-stream": "stream",
+    "ws": "stream",
 }
 """Which direct call each mode is compared with: JSON answers with JSON, streams with
 streams."""
@@ -111,8 +115,9 @@ class Settings:
     progress: bool = True
 
 
-QUICK = Settings(concurrency=(1, 8), requests=12, warmup=2, streams=4, tokens=10,
-                 token_rate=100.0, memory=8)
+QUICK = Settings(
+    concurrency=(1, 8), requests=12, warmup=2, streams=4, tokens=10, token_rate=100.0, memory=8
+)
 
 
 # Processes.
@@ -136,8 +141,7 @@ class Fake:
 async def open_helper(command: list[str], name: str) -> AsyncIterator[str]:
     """Run ``command`` in its own process until the block ends; yield what it wrote on
     stderr up to the line that says where it is listening, then drain the rest."""
-    process = await trio.lowlevel.open_process(command, stderr=subprocess.PIPE,
-                                               cwd=CHECKOUT)
+    process = await trio.lowlevel.open_process(command, stderr=subprocess.PIPE, cwd=CHECKOUT)
     try:
         assert process.stderr is not None
         buffer = b""
@@ -160,20 +164,39 @@ async def open_helper(command: list[str], name: str) -> AsyncIterator[str]:
 @asynccontextmanager
 async def open_fake(settings: Settings) -> AsyncIterator[Fake]:
     """Run the fake upstream in its own process, with both kinds of answers."""
-    command = [sys.executable, "-m", "benchmarks.fake_fast", "--impl", settings.fake,
-               "--words", str(settings.words), "--long-words", str(max(settings.tokens, 1)),
-               "--long-chunk-delay", str(1 / settings.token_rate)]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.fake_fast",
+        "--impl",
+        settings.fake,
+        "--words",
+        str(settings.words),
+        "--long-words",
+        str(max(settings.tokens, 1)),
+        "--long-chunk-delay",
+        str(1 / settings.token_rate),
+    ]
     async with open_helper(command, "the fake upstream") as line:
-        yield Fake(url=line.split("listening on ")[1].split()[0],
-                   long_url=line.split("long answers on ")[1].split(")")[0])
+        yield Fake(
+            url=line.split("listening on ")[1].split()[0],
+            long_url=line.split("long answers on ")[1].split(")")[0],
+        )
 
 
 @asynccontextmanager
 async def open_floor(upstream: str, *, workers: int = 1) -> AsyncIterator[str]:
     """Run the stack floor (``benchmarks.floor``) on ``upstream`` in its own process;
     yield its base URL (``.../v1``)."""
-    command = [sys.executable, "-m", "benchmarks.floor", "--upstream", upstream,
-               "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.floor",
+        "--upstream",
+        upstream,
+        "--workers",
+        str(workers),
+    ]
     async with open_helper(command, "the stack floor") as line:
         yield line.split("listening on ")[1].split()[0]
 
@@ -221,18 +244,30 @@ def write_agent_file(directory: Path, fake: Fake) -> Path:
 # The three parts.
 
 
-async def bench(settings: Settings, url: str, mode: Mode, *, model: str, **overrides: Any
-                ) -> BenchReport:
+async def bench(
+    settings: Settings, url: str, mode: Mode, *, model: str, **overrides: Any
+) -> BenchReport:
     """``run_bench`` with the suite's settings; ``overrides`` replace `BenchConfig` fields."""
-    config = BenchConfig(url=url, mode=mode, concurrency=settings.concurrency,
-                         requests=settings.requests, warmup=settings.warmup,
-                         message=MESSAGE, timeout=120.0, model=model)
+    config = BenchConfig(
+        url=url,
+        mode=mode,
+        concurrency=settings.concurrency,
+        requests=settings.requests,
+        warmup=settings.warmup,
+        message=MESSAGE,
+        timeout=120.0,
+        model=model,
+    )
     return await run_bench(attrs.evolve(config, **overrides), progress=settings.progress)
 
 
-async def latency_part(settings: Settings, fake: Fake, server: ServerProcess,
-                       api_server: ServerProcess, floor: str | None = None
-                       ) -> dict[str, BenchReport]:
+async def latency_part(
+    settings: Settings,
+    fake: Fake,
+    server: ServerProcess,
+    api_server: ServerProcess,
+    floor: str | None = None,
+) -> dict[str, BenchReport]:
     """Every mode at every level, the baselines first, then the stack floor at ``floor``
     (if given); keys ``direct chat``, ``stack floor: chat``, ``serve chat: stream``,
     ``serve api: api``..."""
@@ -241,31 +276,27 @@ async def latency_part(settings: Settings, fake: Fake, server: ServerProcess,
         reports[f"direct {mode}"] = await bench(settings, fake.url, mode, model="m")
     if floor is not None:
         for mode in ("chat", "stream"):
-            reports[f"stack floor: {mode}"] = await bench(settings, floor, mode,
-                                                          model="root")
+            reports[f"stack floor: {mode}"] = await bench(settings, floor, mode, model="root")
     for mode in ("chat", "stream", "ws"):
-        reports[f"serve chat: {mode}"] = await bench(settings, server.url, mode,
-                                                     model="root")
+        reports[f"serve chat: {mode}"] = await bench(settings, server.url, mode, model="root")
     for mode in ("api", "api-stream"):
-        reports[f"serve api: {mode}"] = await bench(settings, api_server.url, mode,
-                                                    model="root")
+        reports[f"serve api: {mode}"] = await bench(settings, api_server.url, mode, model="root")
     return reports
 
 
-async def long_stream_part(settings: Settings, fake: Fake, agent_file: Path
-                           ) -> dict[str, Any]:
+async def long_stream_part(settings: Settings, fake: Fake, agent_file: Path) -> dict[str, Any]:
     """N concurrent streams of M tokens at R tokens/s: ITL against the upstream's pace, on
     a fresh ``serve chat`` (so that its RSS shows what the streams cost)."""
-    overrides = {"concurrency": (settings.streams,), "requests": settings.streams,
-                 "warmup": 0}
+    overrides = {"concurrency": (settings.streams,), "requests": settings.streams, "warmup": 0}
     direct = await bench(settings, fake.long_url, "stream", model="m", **overrides)
     floor = None
     if settings.floor:
         async with open_floor(fake.long_url) as floor_url:
             floor = await bench(settings, floor_url, "stream", model="root", **overrides)
     async with open_server("chat", agent_file) as server:
-        await bench(settings, server.url, "stream", model="root", concurrency=(2,),
-                    requests=4, warmup=0)  # imports and first calls are not the streams'
+        await bench(
+            settings, server.url, "stream", model="root", concurrency=(2,), requests=4, warmup=0
+        )  # imports and first calls are not the streams'
         pid = server.process.pid
         before = rss_kib(pid)
         watch = RSSWatch(pid, peak=before)
@@ -274,19 +305,25 @@ async def long_stream_part(settings: Settings, fake: Fake, agent_file: Path
             served = await bench(settings, server.url, "stream", model="long", **overrides)
             nursery.cancel_scope.cancel()
         after = rss_kib(pid)
-    return {"streams": settings.streams, "tokens": settings.tokens,
-            "token_rate": settings.token_rate, "interval_ms": 1000 / settings.token_rate,
-            "direct": direct, "floor": floor, "served": served,
-            "rss_kib": {"before": before, "peak": watch.peak, "after": after}}
+    return {
+        "streams": settings.streams,
+        "tokens": settings.tokens,
+        "token_rate": settings.token_rate,
+        "interval_ms": 1000 / settings.token_rate,
+        "direct": direct,
+        "floor": floor,
+        "served": served,
+        "rss_kib": {"before": before, "peak": watch.peak, "after": after},
+    }
 
 
-async def memory_part(settings: Settings, agent_file: Path, *, turns: int = 5,
-                      workers: int = 16) -> dict[str, Any]:
+async def memory_part(
+    settings: Settings, agent_file: Path, *, turns: int = 5, workers: int = 16
+) -> dict[str, Any]:
     """RSS growth of ``serve chat`` per cached conversation of ``2 * turns`` messages."""
     count = settings.memory
     workers = max(1, min(workers, count))
-    async with open_server("chat", agent_file, "--conversations-max",
-                           str(count + 1)) as server:
+    async with open_server("chat", agent_file, "--conversations-max", str(count + 1)) as server:
         pid = server.process.pid
         url = f"{server.url}/chat/completions"
         errors = 0
@@ -294,10 +331,19 @@ async def memory_part(settings: Settings, agent_file: Path, *, turns: int = 5,
         async def converse(client: httpx.AsyncClient, number: int) -> None:
             nonlocal errors
             for turn in range(turns):
-                response = await client.post(url, headers={
-                    "X-Conversation-Id": f"bench-{number}"}, json={
-                    "model": "root", "messages": [{"role": "user", "content":
-                        f"Conversation {number}, turn {turn}: {MESSAGE}"}]})
+                response = await client.post(
+                    url,
+                    headers={"X-Conversation-Id": f"bench-{number}"},
+                    json={
+                        "model": "root",
+                        "messages": [
+                            {
+                                "role": "user",
+                                "content": f"Conversation {number}, turn {turn}: {MESSAGE}",
+                            }
+                        ],
+                    },
+                )
                 errors += response.status_code != 200
 
         async def worker(numbers: list[int]) -> None:
@@ -305,8 +351,15 @@ async def memory_part(settings: Settings, agent_file: Path, *, turns: int = 5,
                 for number in numbers:
                     await converse(client, number)
 
-        await bench(settings, server.url, "chat", model="root", concurrency=(workers,),
-                    requests=2 * workers, warmup=0)  # warm up, no conversation
+        await bench(
+            settings,
+            server.url,
+            "chat",
+            model="root",
+            concurrency=(workers,),
+            requests=2 * workers,
+            warmup=0,
+        )  # warm up, no conversation
         before = rss_kib(pid)
         started = time.perf_counter()
         async with trio.open_nursery() as nursery:
@@ -315,9 +368,14 @@ async def memory_part(settings: Settings, agent_file: Path, *, turns: int = 5,
         elapsed = time.perf_counter() - started
         await trio.sleep(0.2)  # let the last responses' buffers go
         after = rss_kib(pid)
-    return {"conversations": count, "messages_each": 2 * turns, "errors": errors,
-            "elapsed_s": elapsed, "rss_kib": {"before": before, "after": after},
-            "kib_per_conversation": (after - before) / count if count else 0.0}
+    return {
+        "conversations": count,
+        "messages_each": 2 * turns,
+        "errors": errors,
+        "elapsed_s": elapsed,
+        "rss_kib": {"before": before, "after": after},
+        "kib_per_conversation": (after - before) / count if count else 0.0,
+    }
 
 
 # Report.
@@ -327,11 +385,22 @@ def machine() -> dict[str, Any]:
     model = ""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        model = next((line.split(":", 1)[1].strip() for line in
-                      cpuinfo.read_text().splitlines() if line.startswith("model name")), "")
-    return {"cpus": os.cpu_count(), "cpu": model, "python": platform.python_version(),
-            "platform": platform.platform(), "trioagent": __version__,
-            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "trioagent": __version__,
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
 
 
 def _level(report: BenchReport, concurrency: int) -> LevelReport | None:
@@ -347,11 +416,14 @@ def comparisons(reports: dict[str, BenchReport]) -> list[dict[str, Any]]:
         baseline = reports[f"direct {BASELINE_OF[report.mode]}"]
         for level in report.levels:
             base = _level(baseline, level.concurrency)
-            row: dict[str, Any] = {"path": name, "concurrency": level.concurrency,
-                                   "baseline": f"direct {baseline.mode}",
-                                   "throughput": level.throughput,
-                                   "baseline_throughput": base.throughput if base else None,
-                                   "errors": level.failed}
+            row: dict[str, Any] = {
+                "path": name,
+                "concurrency": level.concurrency,
+                "baseline": f"direct {baseline.mode}",
+                "throughput": level.throughput,
+                "baseline_throughput": base.throughput if base else None,
+                "errors": level.failed,
+            }
             for key in ("latency", "ttft"):
                 ours: Distribution | None = getattr(level, key)
                 theirs: Distribution | None = getattr(base, key) if base else None
@@ -359,10 +431,10 @@ def comparisons(reports: dict[str, BenchReport]) -> list[dict[str, Any]]:
                     value = getattr(ours, p) if ours else None
                     ref = getattr(theirs, p) if theirs else None
                     row[f"{key}_{p}"] = value
-                    row[f"{key}_{p}_added"] = (value - ref if value is not None
-                                               and ref is not None else None)
-                    row[f"{key}_{p}_ratio"] = (value / ref if value is not None and ref
-                                               else None)
+                    row[f"{key}_{p}_added"] = (
+                        value - ref if value is not None and ref is not None else None
+                    )
+                    row[f"{key}_{p}_ratio"] = value / ref if value is not None and ref else None
             rows.append(row)
     return rows
 
@@ -383,14 +455,17 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
             f"({_f(row['baseline_throughput'], 0)}) | {_f(row['latency_p50'])} "
             f"| {_f(row['latency_p99'])} | {_f(row['latency_p50_added'])} "
             f"| {_f(row['latency_p99_added'])} | {_f(row['latency_p50_ratio'], 2)}x "
-            f"| {_f(row['ttft_p50'])} | {_f(row['ttft_p50_added'])} | {row['errors']} |")
+            f"| {_f(row['ttft_p50'])} | {_f(row['ttft_p50_added'])} | {row['errors']} |"
+        )
     return "\n".join(lines)
 
 
 def long_stream_table(part: dict[str, Any]) -> str:
-    lines = ["| path | streams x tokens | upstream interval ms | ITL p50 | ITL p99 | ITL max "
-             "| TTFT p99 | stream p99 ms | errors |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| path | streams x tokens | upstream interval ms | ITL p50 | ITL p99 | ITL max "
+        "| TTFT p99 | stream p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     names = {"direct": "direct", "floor": "stack floor", "served": "serve chat"}
     for name, label in names.items():
         if part.get(name) is None:
@@ -402,25 +477,31 @@ def long_stream_table(part: dict[str, Any]) -> str:
             f"| {part['streams']} x {part['tokens']} | {part['interval_ms']:.1f} "
             f"| {_f(itl.p50 if itl else None)} | {_f(itl.p99 if itl else None)} "
             f"| {_f(itl.max if itl else None)} | {_f(ttft.p99 if ttft else None)} "
-            f"| {_f(latency.p99 if latency else None, 0)} | {level.failed} |")
+            f"| {_f(latency.p99 if latency else None, 0)} | {level.failed} |"
+        )
     rss = part["rss_kib"]
-    lines += ["", f"serve chat RSS: {rss['before'] / 1024:.1f} MiB before, "
-              f"{rss['peak'] / 1024:.1f} MiB at the peak, {rss['after'] / 1024:.1f} MiB after "
-              f"({(rss['peak'] - rss['before']) / max(part['streams'], 1):.0f} KiB per "
-              "open stream at the peak)."]
+    lines += [
+        "",
+        f"serve chat RSS: {rss['before'] / 1024:.1f} MiB before, "
+        f"{rss['peak'] / 1024:.1f} MiB at the peak, {rss['after'] / 1024:.1f} MiB after "
+        f"({(rss['peak'] - rss['before']) / max(part['streams'], 1):.0f} KiB per "
+        "open stream at the peak).",
+    ]
     return "\n".join(lines)
 
 
 def memory_table(part: dict[str, Any]) -> str:
     rss = part["rss_kib"]
-    return "\n".join([
-        "| conversations | messages each | RSS before MiB | RSS after MiB | KiB per conversation "
-        "| errors |",
-        "|---:|---:|---:|---:|---:|---:|",
-        f"| {part['conversations']} | {part['messages_each']} | {rss['before'] / 1024:.1f} "
-        f"| {rss['after'] / 1024:.1f} | {part['kib_per_conversation']:.1f} "
-        f"| {part['errors']} |",
-    ])
+    return "\n".join(
+        [
+            "| conversations | messages each | RSS before MiB | RSS after MiB "
+            "| KiB per conversation | errors |",
+            "|---:|---:|---:|---:|---:|---:|",
+            f"| {part['conversations']} | {part['messages_each']} | {rss['before'] / 1024:.1f} "
+            f"| {rss['after'] / 1024:.1f} | {part['kib_per_conversation']:.1f} "
+            f"| {part['errors']} |",
+        ]
+    )
 
 
 def markdown_report(results: dict[str, Any]) -> str:
@@ -437,9 +518,12 @@ def markdown_report(results: dict[str, Any]) -> str:
         comparison_table(results["comparison"]),
     ]
     if any(name.startswith("stack floor") for name in results["reports"]):
-        out += ["", "`stack floor` is `benchmarks.floor`: a Quart-trio route on hypercorn that "
-                "makes one streamed httpx call to the fake and answers, with no agent work. "
-                "A served row minus the floor row at the same level is trioagent's own share."]
+        out += [
+            "",
+            "`stack floor` is `benchmarks.floor`: a Quart-trio route on hypercorn that "
+            "makes one streamed httpx call to the fake and answers, with no agent work. "
+            "A served row minus the floor row at the same level is trioagent's own share.",
+        ]
     out += ["", "### Every mode", ""]
     for name, report in results["reports"].items():
         out += [f"#### {name}", "", markdown_table(report), ""]
@@ -468,12 +552,15 @@ async def run_suite(settings: Settings, workdir: Path) -> dict[str, Any]:
         agent_file = write_agent_file(workdir, fake)
         workers = ("--workers", str(settings.workers))
         async with AsyncExitStack() as stack:
-            server = await stack.enter_async_context(
-                open_server("chat", agent_file, *workers))
+            server = await stack.enter_async_context(open_server("chat", agent_file, *workers))
             api_server = await stack.enter_async_context(
-                open_server("api", agent_file, "--sessions", ":memory:", *workers))
-            floor = await stack.enter_async_context(
-                open_floor(fake.url, workers=settings.workers)) if settings.floor else None
+                open_server("api", agent_file, "--sessions", ":memory:", *workers)
+            )
+            floor = (
+                await stack.enter_async_context(open_floor(fake.url, workers=settings.workers))
+                if settings.floor
+                else None
+            )
             reports = await latency_part(settings, fake, server, api_server, floor)
         results["reports"] = reports
         results["comparison"] = comparisons(reports)
@@ -481,8 +568,7 @@ async def run_suite(settings: Settings, workdir: Path) -> dict[str, Any]:
             results["long_streams"] = await long_stream_part(settings, fake, agent_file)
         if settings.memory:
             results["memory"] = await memory_part(settings, agent_file)
-    results["machine"]["load_average_end"] = os.getloadavg() if hasattr(
-        os, "getloadavg") else None
+    results["machine"]["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     return results
 
 
@@ -493,38 +579,68 @@ def _levels(text: str) -> tuple[int, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run",
-                                     description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: few requests, levels 1,8, small long-stream and "
-                        "memory parts (flags given too still apply)")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__.split("\n")[0] if __doc__ else None
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: few requests, levels 1,8, small long-stream and "
+        "memory parts (flags given too still apply)",
+    )
     parser.add_argument("--concurrency", type=_levels, help="levels (default 1,8,32,128)")
     parser.add_argument("--requests", type=int, help="requests per level (default 500)")
     parser.add_argument("--warmup", type=int, help="warm-up requests per level (default 20)")
     parser.add_argument("--words", type=int, help="words per answer (default 16)")
-    parser.add_argument("--streams", type=int, help="concurrent long streams; 0 skips them "
-                        "(default 100)")
+    parser.add_argument(
+        "--streams", type=int, help="concurrent long streams; 0 skips them (default 100)"
+    )
     parser.add_argument("--tokens", type=int, help="tokens per long stream (default 200)")
-    parser.add_argument("--token-rate", type=float,
-                        help="tokens per second of each long stream (default 20)")
-    parser.add_argument("--memory", type=int, help="cached conversations to create; 0 skips "
-                        "(default 1000)")
-    parser.add_argument("--fake", choices=("fast", "testing"),
-                        help="the fake upstream: benchmarks.fake_fast (default) or "
-                        "trioagent.testing's")
-    parser.add_argument("--workers", type=int,
-                        help="--workers of the measured servers (default 1)")
-    parser.add_argument("--no-floor", dest="floor", action="store_false", default=None,
-                        help="skip the stack floor (benchmarks.floor: the same stack with no "
-                        "agent work)")
-    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
-                        help=f"where latest.md and latest.json go (default {DEFAULT_OUTPUT_DIR})")
+    parser.add_argument(
+        "--token-rate", type=float, help="tokens per second of each long stream (default 20)"
+    )
+    parser.add_argument(
+        "--memory", type=int, help="cached conversations to create; 0 skips (default 1000)"
+    )
+    parser.add_argument(
+        "--fake",
+        choices=("fast", "testing"),
+        help="the fake upstream: benchmarks.fake_fast (default) or trioagent.testing's",
+    )
+    parser.add_argument("--workers", type=int, help="--workers of the measured servers (default 1)")
+    parser.add_argument(
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        default=None,
+        help="skip the stack floor (benchmarks.floor: the same stack with no agent work)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=DEFAULT_OUTPUT_DIR,
+        help=f"where latest.md and latest.json go (default {DEFAULT_OUTPUT_DIR})",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else Settings()
-    overrides = {key: getattr(args, key) for key in (
-        "concurrency", "requests", "warmup", "words", "streams", "tokens", "token_rate",
-        "memory", "fake", "workers", "floor") if getattr(args, key) is not None}
+    overrides = {
+        key: getattr(args, key)
+        for key in (
+            "concurrency",
+            "requests",
+            "warmup",
+            "words",
+            "streams",
+            "tokens",
+            "token_rate",
+            "memory",
+            "fake",
+            "workers",
+            "floor",
+        )
+        if getattr(args, key) is not None
+    }
     settings = attrs.evolve(settings, progress=not args.quiet, **overrides)
     with tempfile.TemporaryDirectory(prefix="trioagent-bench-") as workdir:
         results = trio.run(partial(run_suite, settings, Path(workdir)))

@@ -85,8 +85,15 @@ models:
 agents:
   root: {{model: upstream, instruction: "{instruction}"}}
 """
-DEFAULT_MIX = {"ok": 78, "error400": 3, "error500": 2, "drop": 3, "malformed": 2,
-               "disconnect": 6, "busy": 6}
+DEFAULT_MIX = {
+    "ok": 78,
+    "error400": 3,
+    "error500": 2,
+    "drop": 3,
+    "malformed": 2,
+    "disconnect": 6,
+    "busy": 6,
+}
 """Weights of the turn kinds (see the module docstring)."""
 RELEASE_DELAY = 0.25
 """Seconds a conversation rests after its client hung up: the model call has ended by
@@ -137,8 +144,9 @@ class Soak:
     rss: dict[str, list[tuple[float, int]]] = attrs.Factory(dict)
     """Per API: (seconds since the traffic started, RSS KiB)."""
     elapsed: float = 0.0
-    _pools: dict[Api, tuple[trio.MemorySendChannel[Conversation],
-                            trio.MemoryReceiveChannel[Conversation]]] = attrs.Factory(dict)
+    _pools: dict[
+        Api, tuple[trio.MemorySendChannel[Conversation], trio.MemoryReceiveChannel[Conversation]]
+    ] = attrs.Factory(dict)
     _nonces: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
     _serial: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
     _random: random.Random = attrs.Factory(random.Random)
@@ -151,14 +159,19 @@ class Soak:
                 self._pools[api][0].send_nowait(self._new(api))
 
     def _new(self, api: Api) -> Conversation:
-        conversation = Conversation(id=f"soak-{api}-{next(self._serial)}", api=api,
-                                    planned=self._random.randint(1, self.settings.max_turns))
+        conversation = Conversation(
+            id=f"soak-{api}-{next(self._serial)}",
+            api=api,
+            planned=self._random.randint(1, self.settings.max_turns),
+        )
         self.live[conversation.id] = conversation
         return conversation
 
     def _client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=self.settings.timeout, limits=httpx.Limits(
-            max_connections=4, max_keepalive_connections=4))
+        return httpx.AsyncClient(
+            timeout=self.settings.timeout,
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
+        )
 
     async def run_traffic(self) -> None:
         """Send turns from ``concurrency`` workers for ``duration`` seconds."""
@@ -200,14 +213,28 @@ class Soak:
                 else:
                     send.send_nowait(conversation)
 
-    async def _send(self, client: httpx.AsyncClient, conversation: Conversation, kind: str,
-                    directive: str, nonce: int, *, stream: bool,
-                    expected: frozenset[str] | None = None) -> Outcome:
+    async def _send(
+        self,
+        client: httpx.AsyncClient,
+        conversation: Conversation,
+        kind: str,
+        directive: str,
+        nonce: int,
+        *,
+        stream: bool,
+        expected: frozenset[str] | None = None,
+    ) -> Outcome:
         """Send one turn, count its outcome and record it when it succeeded."""
         message = f"{conversation.id} turn {conversation.attempts}: {tag(directive, nonce)}"
         started = time.perf_counter()
-        outcome = await send_turn(client, self.targets[conversation.api], conversation.id,
-                                  message, stream=stream, disconnect=kind == "disconnect")
+        outcome = await send_turn(
+            client,
+            self.targets[conversation.api],
+            conversation.id,
+            message,
+            stream=stream,
+            disconnect=kind == "disconnect",
+        )
         latency = time.perf_counter() - started
         self.tally.shapes[f"{conversation.api} {'stream' if stream else 'plain'}"] += 1
         where = {"api": conversation.api, "stream": stream, "conversation": conversation.id}
@@ -217,8 +244,14 @@ class Soak:
         if outcome.kind == "ok":  # what the client saw succeed, expected or not
             conversation.turns.append((message, outcome.text))
             if outcome.text != answer_text(nonce):
-                self.tally.fail({**where, "kind": kind, "outcome": "ok",
-                                 "detail": f"not the upstream's answer: {outcome.text[:80]!r}"})
+                self.tally.fail(
+                    {
+                        **where,
+                        "kind": kind,
+                        "outcome": "ok",
+                        "detail": f"not the upstream's answer: {outcome.text[:80]!r}",
+                    }
+                )
         return outcome
 
     async def _turn(self, client: httpx.AsyncClient, conversation: Conversation) -> None:
@@ -237,24 +270,29 @@ class Soak:
             return
         watch = self.upstream.watch(nonce)
         try:
-            outcome = await self._send(client, conversation, kind, directive, nonce,
-                                       stream=True)
+            outcome = await self._send(client, conversation, kind, directive, nonce, stream=True)
             if outcome.kind == "disconnected":
                 with trio.move_on_after(self.settings.cancel_wait):
                     await watch.ended.wait()
                 if not watch.ended.is_set():
                     conversation.uncertain = True
-                    self.tally.fail({"api": conversation.api, "kind": kind,
-                                     "conversation": conversation.id,
-                                     "detail": "the model call still ran "
-                                     f"{self.settings.cancel_wait:g} s after the client "
-                                     "hung up"})
+                    self.tally.fail(
+                        {
+                            "api": conversation.api,
+                            "kind": kind,
+                            "conversation": conversation.id,
+                            "detail": "the model call still ran "
+                            f"{self.settings.cancel_wait:g} s after the client "
+                            "hung up",
+                        }
+                    )
                 await trio.sleep(RELEASE_DELAY)
         finally:
             self.upstream.forget(nonce)
 
-    async def _busy_pair(self, client: httpx.AsyncClient, conversation: Conversation,
-                         stream: bool) -> None:
+    async def _busy_pair(
+        self, client: httpx.AsyncClient, conversation: Conversation, stream: bool
+    ) -> None:
         """A turn held at the upstream, and a second turn on its conversation meanwhile.
 
         One process sees the first turn's lock: the second gets 409. Across ``--workers``
@@ -268,8 +306,18 @@ class Soak:
         outcomes: list[Outcome] = []
 
         async def send_first() -> None:
-            outcomes.insert(0, await self._send(client, conversation, "busy-first", "hold",
-                                                first, stream=stream, expected=either))
+            outcomes.insert(
+                0,
+                await self._send(
+                    client,
+                    conversation,
+                    "busy-first",
+                    "hold",
+                    first,
+                    stream=stream,
+                    expected=either,
+                ),
+            )
             watch.received.set()  # it ended without reaching the upstream: stop waiting
 
         try:
@@ -277,19 +325,33 @@ class Soak:
                 nursery.start_soon(send_first)
                 await watch.received.wait()
                 if not outcomes:  # its model call is running: the conversation is busy
-                    outcomes.append(await self._send(
-                        client, conversation, "busy-second", "ok", second,
-                        stream=self._random.random() < 0.5, expected=either))
+                    outcomes.append(
+                        await self._send(
+                            client,
+                            conversation,
+                            "busy-second",
+                            "ok",
+                            second,
+                            stream=self._random.random() < 0.5,
+                            expected=either,
+                        )
+                    )
                 watch.release.set()
         finally:
             self.upstream.forget(first)
         if either and len(outcomes) == 2 and sorted(o.kind for o in outcomes) != ["busy", "ok"]:
-            self.tally.fail({"api": conversation.api, "conversation": conversation.id,
-                             "kind": "busy pair", "detail": "not one ok and one busy: "
-                             + ", ".join(o.kind for o in outcomes)})
+            self.tally.fail(
+                {
+                    "api": conversation.api,
+                    "conversation": conversation.id,
+                    "kind": "busy pair",
+                    "detail": "not one ok and one busy: " + ", ".join(o.kind for o in outcomes),
+                }
+            )
 
-    async def _verify(self, client: httpx.AsyncClient, conversation: Conversation, *,
-                      retire: bool) -> None:
+    async def _verify(
+        self, client: httpx.AsyncClient, conversation: Conversation, *, retire: bool
+    ) -> None:
         """Compare what the server holds for ``conversation`` with the soak's record."""
         if retire:
             self.live.pop(conversation.id, None)
@@ -344,8 +406,10 @@ class Soak:
         for (kind, outcome), count in sorted(tally.outcomes.items()):
             by_kind[kind][outcome] = count
             totals[outcome] += count
-        memory = {api: memory_summary(series, self.elapsed, settings.max_rss_growth)
-                  for api, series in self.rss.items()}
+        memory = {
+            api: memory_summary(series, self.elapsed, settings.max_rss_growth)
+            for api, series in self.rss.items()
+        }
         history_ok = self.history.mismatches == 0 and self.history.checked > 0
         results = {
             "machine": machine(),
@@ -356,16 +420,22 @@ class Soak:
             "outcomes": dict(totals),
             "outcomes_by_kind": dict(by_kind),
             "shapes": dict(tally.shapes),
-            "latency_ms": {outcome: attrs.asdict(dist) for outcome, values
-                           in sorted(tally.latencies.items())
-                           if (dist := Distribution.of(values)) is not None},
-            "unexpected": {"count": tally.unexpected, "samples": tally.samples,
-                           "ok": tally.unexpected == 0},
+            "latency_ms": {
+                outcome: attrs.asdict(dist)
+                for outcome, values in sorted(tally.latencies.items())
+                if (dist := Distribution.of(values)) is not None
+            },
+            "unexpected": {
+                "count": tally.unexpected,
+                "samples": tally.samples,
+                "ok": tally.unexpected == 0,
+            },
             "memory": memory,
             "history": {**attrs.asdict(self.history), "ok": history_ok},
         }
-        results["ok"] = bool(tally.unexpected == 0 and history_ok
-                             and all(m["ok"] for m in memory.values()))
+        results["ok"] = bool(
+            tally.unexpected == 0 and history_ok and all(m["ok"] for m in memory.values())
+        )
         return results
 
 
@@ -376,8 +446,9 @@ async def open_soak(settings: Settings, workdir: Path) -> AsyncIterator[Soak]:
         raise ValueError("--conversations must be at least --concurrency")
     async with open_soak_upstream(stall=settings.cancel_wait * 4) as upstream:
         agent_file = workdir / "agent.yaml"
-        agent_file.write_text(AGENT_YAML.format(base_url=upstream.base_url,
-                                                instruction=INSTRUCTION))
+        agent_file.write_text(
+            AGENT_YAML.format(base_url=upstream.base_url, instruction=INSTRUCTION)
+        )
         async with AsyncExitStack() as stack:
             targets: dict[Api, Target] = {}
             for api in settings.apis:
@@ -390,8 +461,9 @@ async def open_soak(settings: Settings, workdir: Path) -> AsyncIterator[Soak]:
                 targets[api] = Target(api, server.base_url, pids, workers)
             progress = open_progress("soak", None, enabled=settings.progress)
             try:
-                yield Soak(settings=settings, upstream=upstream, targets=targets,
-                           tally=Tally(progress))
+                yield Soak(
+                    settings=settings, upstream=upstream, targets=targets, tally=Tally(progress)
+                )
             finally:
                 progress.close()
 
@@ -432,41 +504,86 @@ def _apis(text: str) -> tuple[Api, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.soak",
-                                     description=__doc__.split("\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.soak", description=__doc__.split("\n")[0] if __doc__ else None
+    )
     defaults = Settings()
-    parser.add_argument("-d", "--duration", type=parse_duration, default=defaults.duration,
-                        help="how long to send traffic, e.g. 30s or 5m (default 5m)")
-    parser.add_argument("-c", "--concurrency", type=int, default=defaults.concurrency,
-                        help=f"concurrent workers (default {defaults.concurrency})")
-    parser.add_argument("--api", type=_apis, default=defaults.apis, dest="apis",
-                        help="chat, api or both (default both)")
-    parser.add_argument("--conversations", type=int, default=defaults.conversations,
-                        help="conversations in use at a time per API "
-                        f"(default {defaults.conversations})")
-    parser.add_argument("--max-turns", type=int, default=defaults.max_turns,
-                        help="turns before a conversation is retired, at most "
-                        f"(default {defaults.max_turns})")
-    parser.add_argument("--store", metavar="URL",
-                        help="passed to the servers as --store (default: none)")
-    parser.add_argument("--workers", type=int, default=defaults.workers,
-                        help="--workers of serve api, and of serve chat with --store "
-                        f"(default {defaults.workers})")
-    parser.add_argument("--rss-interval", type=float, default=defaults.rss_interval,
-                        help=f"seconds between RSS samples (default {defaults.rss_interval:g})")
-    parser.add_argument("--max-rss-growth", type=float, default=defaults.max_rss_growth,
-                        help="largest RSS growth after the warm-up, as a fraction "
-                        f"(default {defaults.max_rss_growth:g})")
+    parser.add_argument(
+        "-d",
+        "--duration",
+        type=parse_duration,
+        default=defaults.duration,
+        help="how long to send traffic, e.g. 30s or 5m (default 5m)",
+    )
+    parser.add_argument(
+        "-c",
+        "--concurrency",
+        type=int,
+        default=defaults.concurrency,
+        help=f"concurrent workers (default {defaults.concurrency})",
+    )
+    parser.add_argument(
+        "--api",
+        type=_apis,
+        default=defaults.apis,
+        dest="apis",
+        help="chat, api or both (default both)",
+    )
+    parser.add_argument(
+        "--conversations",
+        type=int,
+        default=defaults.conversations,
+        help=f"conversations in use at a time per API (default {defaults.conversations})",
+    )
+    parser.add_argument(
+        "--max-turns",
+        type=int,
+        default=defaults.max_turns,
+        help=f"turns before a conversation is retired, at most (default {defaults.max_turns})",
+    )
+    parser.add_argument(
+        "--store", metavar="URL", help="passed to the servers as --store (default: none)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=defaults.workers,
+        help=f"--workers of serve api, and of serve chat with --store (default {defaults.workers})",
+    )
+    parser.add_argument(
+        "--rss-interval",
+        type=float,
+        default=defaults.rss_interval,
+        help=f"seconds between RSS samples (default {defaults.rss_interval:g})",
+    )
+    parser.add_argument(
+        "--max-rss-growth",
+        type=float,
+        default=defaults.max_rss_growth,
+        help="largest RSS growth after the warm-up, as a fraction "
+        f"(default {defaults.max_rss_growth:g})",
+    )
     parser.add_argument("--seed", type=int, help="seed the choice of turns")
-    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
-                        help=f"where soak.md and soak.json go (default {DEFAULT_OUTPUT_DIR})")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=DEFAULT_OUTPUT_DIR,
+        help=f"where soak.md and soak.json go (default {DEFAULT_OUTPUT_DIR})",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     settings = Settings(
-        duration=args.duration, concurrency=args.concurrency, apis=args.apis,
-        conversations=max(args.conversations, args.concurrency), max_turns=args.max_turns,
-        store=args.store, workers=args.workers, rss_interval=args.rss_interval,
-        max_rss_growth=args.max_rss_growth, seed=args.seed, progress=not args.quiet,
+        duration=args.duration,
+        concurrency=args.concurrency,
+        apis=args.apis,
+        conversations=max(args.conversations, args.concurrency),
+        max_turns=args.max_turns,
+        store=args.store,
+        workers=args.workers,
+        rss_interval=args.rss_interval,
+        max_rss_growth=args.max_rss_growth,
+        seed=args.seed,
+        progress=not args.quiet,
     )
     with tempfile.TemporaryDirectory(prefix="trioagent-soak-") as workdir:
         results = trio.run(partial(run_soak, settings, Path(workdir)))
@@ -475,8 +592,11 @@ def main(argv: list[str] | None = None) -> int:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     (args.output_dir / "soak.md").write_text(report)
     (args.output_dir / "soak.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.output_dir / 'soak.md'} and soak.json; "
-          f"{'all checks passed' if results['ok'] else 'a check FAILED'}", file=sys.stderr)
+    print(
+        f"wrote {args.output_dir / 'soak.md'} and soak.json; "
+        f"{'all checks passed' if results['ok'] else 'a check FAILED'}",
+        file=sys.stderr,
+    )
     return 0 if results["ok"] else 1
 
 

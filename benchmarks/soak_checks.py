@@ -16,10 +16,17 @@ if TYPE_CHECKING:
     from benchmarks.soak_client import Api, Outcome
     from trioagent.bench.progress import Progress
 
-EXPECTED = {"ok": "ok", "error400": "upstream_error", "error500": "upstream_error",
-            "drop": "upstream_error", "malformed": "upstream_error",
-            "disconnect": "disconnected", "busy-first": "ok", "busy-second": "busy",
-            "check": "ok"}
+EXPECTED = {
+    "ok": "ok",
+    "error400": "upstream_error",
+    "error500": "upstream_error",
+    "drop": "upstream_error",
+    "malformed": "upstream_error",
+    "disconnect": "disconnected",
+    "busy-first": "ok",
+    "busy-second": "busy",
+    "check": "ok",
+}
 """The only outcome each kind of request may have."""
 SAMPLES = 20
 """Failures kept in the report as examples, per check."""
@@ -41,8 +48,9 @@ class Conversation:
 
     def messages(self) -> list[tuple[str, str]]:
         """(role, content) of every message the server must hold."""
-        return [pair for user, answer in self.turns
-                for pair in (("user", user), ("assistant", answer))]
+        return [
+            pair for user, answer in self.turns for pair in (("user", user), ("assistant", answer))
+        ]
 
 
 @attrs.define
@@ -58,8 +66,14 @@ class Tally:
     unexpected: int = 0
     samples: list[dict[str, Any]] = attrs.Factory(list)
 
-    def add(self, kind: str, outcome: Outcome, latency: float | None,
-            where: dict[str, Any], expected: frozenset[str] | None = None) -> bool:
+    def add(
+        self,
+        kind: str,
+        outcome: Outcome,
+        latency: float | None,
+        where: dict[str, Any],
+        expected: frozenset[str] | None = None,
+    ) -> bool:
         """Count one request; False (and an example kept) when its outcome is not
         ``expected`` (by default, the kind's `EXPECTED` one)."""
         good = outcome.kind in (expected or {EXPECTED[kind]})
@@ -67,8 +81,7 @@ class Tally:
         if latency is not None:
             self.latencies[outcome.kind].append(latency)
         if not good:
-            self.fail({**where, "kind": kind, "outcome": outcome.kind,
-                       "detail": outcome.detail})
+            self.fail({**where, "kind": kind, "outcome": outcome.kind, "detail": outcome.detail})
         self.progress.update(good)
         return good
 
@@ -89,8 +102,14 @@ class HistoryCheck:
     mismatches: int = 0
     samples: list[dict[str, Any]] = attrs.Factory(list)
 
-    def compare(self, conversation: Conversation, expected: list[tuple[str, str]],
-                got: list[tuple[str, str]] | None, *, retired: bool) -> bool:
+    def compare(
+        self,
+        conversation: Conversation,
+        expected: list[tuple[str, str]],
+        got: list[tuple[str, str]] | None,
+        *,
+        retired: bool,
+    ) -> bool:
         """Count one check; False (and an example kept) when ``got`` differs."""
         self.checked += 1
         self.at_retirement += retired
@@ -102,18 +121,28 @@ class HistoryCheck:
         return False
 
 
-def mismatch(conversation: Conversation, expected: list[tuple[str, str]],
-             got: list[tuple[str, str]] | None) -> dict[str, Any]:
+def mismatch(
+    conversation: Conversation, expected: list[tuple[str, str]], got: list[tuple[str, str]] | None
+) -> dict[str, Any]:
     """Where a conversation's history first differs from the soak's record."""
-    sample: dict[str, Any] = {"conversation": conversation.id, "api": conversation.api,
-                              "expected_messages": len(expected)}
+    sample: dict[str, Any] = {
+        "conversation": conversation.id,
+        "api": conversation.api,
+        "expected_messages": len(expected),
+    }
     if got is None:
         return {**sample, "got": "nothing"}
-    index = next((i for i, (a, b) in enumerate(zip(expected, got, strict=False)) if a != b),
-                 min(len(expected), len(got)))
-    return {**sample, "got_messages": len(got), "first_difference": index,
-            "expected": _short(expected[index] if index < len(expected) else None),
-            "got": _short(got[index] if index < len(got) else None)}
+    index = next(
+        (i for i, (a, b) in enumerate(zip(expected, got, strict=False)) if a != b),
+        min(len(expected), len(got)),
+    )
+    return {
+        **sample,
+        "got_messages": len(got),
+        "first_difference": index,
+        "expected": _short(expected[index] if index < len(expected) else None),
+        "got": _short(got[index] if index < len(got) else None),
+    }
 
 
 def _short(message: tuple[str, str] | None) -> str | None:
@@ -126,8 +155,9 @@ def _short(message: tuple[str, str] | None) -> str | None:
 # Memory.
 
 
-def memory_summary(series: Sequence[tuple[float, int]], duration: float,
-                   max_growth: float) -> dict[str, Any]:
+def memory_summary(
+    series: Sequence[tuple[float, int]], duration: float, max_growth: float
+) -> dict[str, Any]:
     """RSS medians of the first and last minute, and the growth after the warm-up."""
     warmup = min(60.0, duration / 4)
     window = min(60.0, (duration - warmup) / 2)
@@ -143,8 +173,10 @@ def memory_summary(series: Sequence[tuple[float, int]], duration: float,
         "first_minute_median_kib": median([kib for t, kib in series if t < 60]),
         "last_minute_median_kib": median([kib for t, kib in series if t >= duration - 60]),
         "max_kib": max((kib for _, kib in series), default=None),
-        "warmup_s": round(warmup, 1), "window_s": round(window, 1),
-        "baseline_kib": baseline, "final_kib": final,
+        "warmup_s": round(warmup, 1),
+        "window_s": round(window, 1),
+        "baseline_kib": baseline,
+        "final_kib": final,
         "growth": None if growth is None else round(growth, 4),
         "max_growth": max_growth,
         "ok": growth is not None and growth <= max_growth,
@@ -189,7 +221,8 @@ def markdown_report(results: dict[str, Any]) -> str:
         out.append(
             f"| serve {api} memory flat | {_mib(memory['baseline_kib'])} -> "
             f"{_mib(memory['final_kib'])} MiB after {memory['warmup_s']:g} s warm-up "
-            f"({growth}, limit {memory['max_growth']:.0%}) | {_verdict(memory['ok'])} |")
+            f"({growth}, limit {memory['max_growth']:.0%}) | {_verdict(memory['ok'])} |"
+        )
     out += [
         f"| histories exact | {history['checked']} conversations checked "
         f"({history['at_retirement']} when retired), {history['mismatches']} mismatches, "
@@ -202,21 +235,30 @@ def markdown_report(results: dict[str, Any]) -> str:
         expected = EXPECTED[kind]
         if kind.startswith("busy") and s["workers"] > 1:
             expected = "ok or busy, one of each per pair"
-        out.append(f"| {kind} | {expected} | "
-                   + ", ".join(f"{o}: {n}" for o, n in outcomes.items()) + " |")
-    out += ["", "| outcome | requests | p50 ms | p99 ms | max ms |",
-            "|---|---:|---:|---:|---:|"]
+        out.append(
+            f"| {kind} | {expected} | " + ", ".join(f"{o}: {n}" for o, n in outcomes.items()) + " |"
+        )
+    out += ["", "| outcome | requests | p50 ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|"]
     for outcome, dist in results["latency_ms"].items():
-        out.append(f"| {outcome} | {dist['count']} | {dist['p50']:.1f} | {dist['p99']:.1f} "
-                   f"| {dist['max']:.0f} |")
-    out += ["", "| server | RSS first minute MiB | last minute MiB | max MiB | samples |",
-            "|---|---:|---:|---:|---:|"]
+        out.append(
+            f"| {outcome} | {dist['count']} | {dist['p50']:.1f} | {dist['p99']:.1f} "
+            f"| {dist['max']:.0f} |"
+        )
+    out += [
+        "",
+        "| server | RSS first minute MiB | last minute MiB | max MiB | samples |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for api, memory in results["memory"].items():
-        out.append(f"| serve {api} | {_mib(memory['first_minute_median_kib'])} "
-                   f"| {_mib(memory['last_minute_median_kib'])} | {_mib(memory['max_kib'])} "
-                   f"| {memory['samples']} |")
-    for title, samples in (("Unexpected outcomes", unexpected["samples"]),
-                           ("History mismatches", history["samples"])):
+        out.append(
+            f"| serve {api} | {_mib(memory['first_minute_median_kib'])} "
+            f"| {_mib(memory['last_minute_median_kib'])} | {_mib(memory['max_kib'])} "
+            f"| {memory['samples']} |"
+        )
+    for title, samples in (
+        ("Unexpected outcomes", unexpected["samples"]),
+        ("History mismatches", history["samples"]),
+    ):
         if samples:
             out += ["", f"{title} (first {len(samples)}):", ""]
             out += [f"- `{json.dumps(sample)}`" for sample in samples]

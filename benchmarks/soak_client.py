@@ -56,33 +56,40 @@ class Target:
 
 
 async def send_turn(
-    client: httpx.AsyncClient, target: Target, conversation_id: str, message: str, *,
-    stream: bool, disconnect: bool = False,
+    client: httpx.AsyncClient,
+    target: Target,
+    conversation_id: str,
+    message: str,
+    *,
+    stream: bool,
+    disconnect: bool = False,
 ) -> Outcome:
     """Send one user ``message`` on ``conversation_id``; with ``disconnect``, hang up as
     soon as the first words of a streamed answer arrive."""
     if target.api == "chat":
         url = f"{target.base_url}/v1/chat/completions"
         headers = {"X-Conversation-Id": conversation_id}
-        body: dict[str, Any] = {"model": MODEL, "stream": stream,
-                                "messages": [{"role": "user", "content": message}]}
+        body: dict[str, Any] = {
+            "model": MODEL,
+            "stream": stream,
+            "messages": [{"role": "user", "content": message}],
+        }
     else:
         url, headers = f"{target.base_url}/api/chat", {}
         body = {"message": message, "session_id": conversation_id, "stream": stream}
     try:
         if not stream:
             response = await client.post(url, json=body, headers=headers)
-            return json_outcome(target.api, response.status_code, response.content,
-                                conversation_id)
+            return json_outcome(target.api, response.status_code, response.content, conversation_id)
         async with client.stream("POST", url, json=body, headers=headers) as response:
             if response.status_code != 200:
-                return json_outcome(target.api, response.status_code, await response.aread(),
-                                    conversation_id)
+                return json_outcome(
+                    target.api, response.status_code, await response.aread(), conversation_id
+                )
             async with aclosing(sse_data(response.aiter_lines())) as events:
                 if target.api == "chat":
                     return await chat_stream_outcome(events, disconnect=disconnect)
-                return await api_stream_outcome(events, conversation_id,
-                                                disconnect=disconnect)
+                return await api_stream_outcome(events, conversation_id, disconnect=disconnect)
     except httpx.TimeoutException:
         return unexpected("timeout")
     except httpx.HTTPError as exc:
@@ -135,9 +142,13 @@ async def chat_stream_outcome(events: AsyncIterator[str], *, disconnect: bool) -
             event = json.loads(data)
             if "error" in event:
                 code = event["error"].get("code")
-                failure = (Outcome("upstream_error") if code == "upstream_error"
-                           else Outcome("busy") if code == "conversation_busy"
-                           else unexpected(f"stream error {code}"))
+                failure = (
+                    Outcome("upstream_error")
+                    if code == "upstream_error"
+                    else Outcome("busy")
+                    if code == "conversation_busy"
+                    else unexpected(f"stream error {code}")
+                )
                 continue
             for choice in event["choices"]:
                 content = choice["delta"].get("content")

@@ -37,8 +37,10 @@ if TYPE_CHECKING:
     from trioagent.testing._http import HTTPResponder
 
 TAG = re.compile(r"\[([a-z0-9]+):([0-9]+)\]\s*$")
-WORDS = ("soak tests keep a server busy for minutes and then compare what every "
-         "conversation holds with what its client saw succeed").split()
+WORDS = (
+    "soak tests keep a server busy for minutes and then compare what every "
+    "conversation holds with what its client saw succeed"
+).split()
 DIRECTIVES = ("ok", "error400", "error500", "drop", "malformed", "stall", "hold", "check")
 
 
@@ -64,14 +66,16 @@ def reply_of(directive: str, nonce: int, stall: float) -> Reply:
     if directive == "malformed":
         return malformed()
     if directive == "stall":
-        return text(chunks=["The first words ", "and the rest, never sent."],
-                    chunk_delay=stall)
+        return text(chunks=["The first words ", "and the rest, never sent."], chunk_delay=stall)
     return text(answer_text(nonce))
 
 
 def _tag_of(body: dict[str, Any]) -> tuple[str, int] | None:
-    users = [m for m in body.get("messages", ()) if isinstance(m, dict)
-             and m.get("role") == "user" and isinstance(m.get("content"), str)]
+    users = [
+        m
+        for m in body.get("messages", ())
+        if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str)
+    ]
     match = TAG.search(users[-1]["content"]) if users else None
     return (match.group(1), int(match.group(2))) if match else None
 
@@ -105,15 +109,14 @@ class SoakUpstream(FakeOpenAI):
     def forget(self, nonce: int) -> None:
         self.watches.pop(nonce, None)
 
-    async def answer(
-        self, reply: Reply, body: dict[str, Any], responder: HTTPResponder
-    ) -> None:
+    async def answer(self, reply: Reply, body: dict[str, Any], responder: HTTPResponder) -> None:
         """Answer as the request's tag says (``reply``, the queued one, is ignored)."""
         del reply
         directive, nonce = _tag_of(body) or ("ok", 0)
         if directive == "check":
-            self.captured[nonce] = [(str(m.get("role")), str(m.get("content")))
-                                    for m in body["messages"]]
+            self.captured[nonce] = [
+                (str(m.get("role")), str(m.get("content"))) for m in body["messages"]
+            ]
         watch = self.watches.get(nonce)
         if watch is not None:
             watch.received.set()

@@ -22,8 +22,7 @@ import trio
 from trioagent.chat import Message, Usage
 from trioagent.store import MemoryStore
 
-ANSWER = ("The quick brown fox jumps over the lazy dog while a patient benchmark counts "
-          "every word.")
+ANSWER = "The quick brown fox jumps over the lazy dog while a patient benchmark counts every word."
 
 
 def rss_kib() -> int:
@@ -38,8 +37,11 @@ async def fill(store: MemoryStore, count: int) -> None:
     for i in range(count):
         async with store.turn(f"open/conversation-{i}") as turn:
             for j in range(5):
-                turn.session.messages.append(Message.user(
-                    f"Question {j} of conversation {i}: tell me something about number {j}."))
+                turn.session.messages.append(
+                    Message.user(
+                        f"Question {j} of conversation {i}: tell me something about number {j}."
+                    )
+                )
                 turn.session.messages.append(Message.assistant(ANSWER))
             turn.session.usage = Usage(100, 50)
             turn.commit()
@@ -64,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     gc.collect()
     traced = tracemalloc.get_traced_memory()[0] - traced_before
     tracemalloc.stop()
-    print(f"{count} idle conversations of 10 messages: {rss / count:.2f} KiB each of resident "
-          f"growth, {traced / count / 1024:.2f} KiB each of Python objects (tracemalloc)")
+    print(
+        f"{count} idle conversations of 10 messages: {rss / count:.2f} KiB each of resident "
+        f"growth, {traced / count / 1024:.2f} KiB each of Python objects (tracemalloc)"
+    )
     return 0
 
 

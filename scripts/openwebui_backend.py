@@ -102,10 +102,24 @@ RESPONSE_CAP = 256 * 1024
 """Bytes of each trioagent answer kept in the records."""
 
 # Hop-by-hop and framing headers the tap does not copy (it frames the body itself).
-_SKIP_REQUEST = {"host", "content-length", "connection", "keep-alive", "transfer-encoding",
-                 "accept-encoding", "te", "upgrade", "proxy-connection"}
-_SKIP_RESPONSE = {"content-length", "connection", "keep-alive", "transfer-encoding",
-                  "content-encoding"}
+_SKIP_REQUEST = {
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "accept-encoding",
+    "te",
+    "upgrade",
+    "proxy-connection",
+}
+_SKIP_RESPONSE = {
+    "content-length",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-encoding",
+}
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -124,8 +138,11 @@ def reply_for(body: dict[str, Any]) -> Reply:
     if last.get("role") == "assistant":  # "Continue Response": go on from the partial answer
         return text(CONTINUED, chunk_delay=CHUNK_DELAY)
     if last.get("role") == "tool":
-        return text(f"The {TIME_TOOL} tool answered: {message_text(last)}. "
-                    "That is the time on Open WebUI's server.", chunk_delay=CHUNK_DELAY)
+        return text(
+            f"The {TIME_TOOL} tool answered: {message_text(last)}. "
+            "That is the time on Open WebUI's server.",
+            chunk_delay=CHUNK_DELAY,
+        )
     users = [message_text(m) for m in messages if m.get("role") == "user"]
     asked = users[-1] if users else ""
     if "### Task:" in asked:
@@ -134,13 +151,16 @@ def reply_for(body: dict[str, Any]) -> Reply:
     if "time" in asked.lower() and TIME_TOOL in tools:
         return tool_calls([("call_time_1", TIME_TOOL, "{}")])
     if SLOW in asked:
-        return text(f"Answer after {SLOW_DELAY:g} s of thinking, kept alive by trioagent.",
-                    delay=SLOW_DELAY)
+        return text(
+            f"Answer after {SLOW_DELAY:g} s of thinking, kept alive by trioagent.", delay=SLOW_DELAY
+        )
     if FAIL in asked:
         return error(400, "the scripted model refuses this request")
     turn = len(users)
-    answer = (f"Answer {turn} from trioagent: you said \u201c{asked}\u201d. "
-              "This reply is **streamed** word by word through `trioagent serve chat`.")
+    answer = (
+        f"Answer {turn} from trioagent: you said \u201c{asked}\u201d. "
+        "This reply is **streamed** word by word through `trioagent serve chat`."
+    )
     if turn > 1:
         answer += f" Earlier you said \u201c{users[-2]}\u201d."
     return text(answer, chunk_delay=CHUNK_DELAY)
@@ -170,8 +190,13 @@ class ScenarioUpstream(FakeOpenAI):
         del reply  # the queue is not used
         chosen = reply_for(body)
         if self.log is not None:
-            kind = ("text" if isinstance(chosen, TextReply) else
-                    "tool_calls" if isinstance(chosen, ToolCallsReply) else "error")
+            kind = (
+                "text"
+                if isinstance(chosen, TextReply)
+                else "tool_calls"
+                if isinstance(chosen, ToolCallsReply)
+                else "error"
+            )
             self.log.write(json.dumps({"body": body, "reply": kind}) + "\n")
             self.log.flush()
         await super().answer(chosen, body, responder)
@@ -189,22 +214,32 @@ class Tap:
     async def handle(self, request: HTTPRequest, responder: HTTPResponder) -> None:
         headers = [(k, v) for k, v in request.headers.items() if k not in _SKIP_REQUEST]
         record: dict[str, Any] = {
-            "method": request.method, "path": request.path,
-            "body": request.json if request.json is not None else (
-                request.body.decode(errors="replace") or None),
+            "method": request.method,
+            "path": request.path,
+            "body": request.json
+            if request.json is not None
+            else (request.body.decode(errors="replace") or None),
         }
         received = bytearray()
         try:
             upstream = self.client.build_request(
-                request.method, self.target + request.path, headers=headers,
-                content=request.body or None)
+                request.method,
+                self.target + request.path,
+                headers=headers,
+                content=request.body or None,
+            )
             response = await self.client.send(upstream, stream=True)
             try:
                 record["status"] = response.status_code
                 record["content_type"] = response.headers.get("content-type")
-                responder.start(response.status_code, [
-                    (k, v) for k, v in response.headers.multi_items()
-                    if k.lower() not in _SKIP_RESPONSE])
+                responder.start(
+                    response.status_code,
+                    [
+                        (k, v)
+                        for k, v in response.headers.multi_items()
+                        if k.lower() not in _SKIP_RESPONSE
+                    ],
+                )
                 async for chunk in response.aiter_raw():
                     if len(received) < RESPONSE_CAP:
                         received += chunk
@@ -217,9 +252,17 @@ class Tap:
             record["status"] = 502
             record["tap_error"] = repr(exc)
             if not responder.started:
-                await responder.respond_json(502, {"error": {
-                    "message": f"tap: {exc!r}", "type": "server_error", "param": None,
-                    "code": "tap_error"}})
+                await responder.respond_json(
+                    502,
+                    {
+                        "error": {
+                            "message": f"tap: {exc!r}",
+                            "type": "server_error",
+                            "param": None,
+                            "code": "tap_error",
+                        }
+                    },
+                )
         finally:
             record["response"] = received.decode(errors="replace")
             self.log.write(json.dumps(record) + "\n")
@@ -241,8 +284,15 @@ async def main(records: Path) -> None:
             agent_file.write_text(AGENT_YAML.format(base_url=upstream.base_url))
             env = {**os.environ, "OPENAI_API_KEY": "sk-scripted"}
             async with open_server_process(
-                "chat", str(agent_file), "--api-key-env", "TRIOAGENT_API_KEY",
-                "--working-dir", str(records), "--keep-alive", KEEP_ALIVE, env=env,
+                "chat",
+                str(agent_file),
+                "--api-key-env",
+                "TRIOAGENT_API_KEY",
+                "--working-dir",
+                str(records),
+                "--keep-alive",
+                KEEP_ALIVE,
+                env=env,
             ) as server:
                 (records / "trioagent.log").write_text(server.startup_log)
                 async with trio.open_nursery() as logs:
@@ -252,8 +302,10 @@ async def main(records: Path) -> None:
                         open_http_server(Tap(server.base_url, tap_log, client).handle) as tap,
                     ):
                         print(f"TRIOAGENT_URL=http://127.0.0.1:{tap.port}/v1", flush=True)
-                        say(f"upstream {upstream.base_url}, trioagent {server.url}, "
-                            f"tap http://127.0.0.1:{tap.port}/v1")
+                        say(
+                            f"upstream {upstream.base_url}, trioagent {server.url}, "
+                            f"tap http://127.0.0.1:{tap.port}/v1"
+                        )
                         async for _ in signals:
                             break
                     # The tap and its connections are closed: nothing holds trioagent up.
@@ -261,8 +313,10 @@ async def main(records: Path) -> None:
                     server.process.terminate()
                     with trio.move_on_after(10):
                         await server.process.wait()
-                    say(f"trioagent stopped {trio.current_time() - stopping:.1f} s after "
-                        f"SIGTERM (exit status {server.process.returncode})")
+                    say(
+                        f"trioagent stopped {trio.current_time() - stopping:.1f} s after "
+                        f"SIGTERM (exit status {server.process.returncode})"
+                    )
                     logs.cancel_scope.deadline = trio.current_time() + 1
 
 

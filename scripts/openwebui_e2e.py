@@ -45,8 +45,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from openwebui_backend import CONTINUED, FAIL, FOLLOW_UPS, SLOW, TAGS, TIME_TOOL, TITLE
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 AGENT = "researcher"
 AGENT_INSTRUCTION = "You research things carefully."
@@ -59,13 +65,29 @@ SLOW_MESSAGE = f"Please answer {SLOW}."
 FAIL_MESSAGE = f"Now {FAIL}, please."
 TIMEOUT_MS = 30_000
 ADVANCED_PARAMS = {
-    "temperature": 0.4, "top_p": 0.9, "max_tokens": 800, "seed": 7, "stop": "<|end|>, ###",
-    "frequency_penalty": 0.1, "presence_penalty": 0.2, "reasoning_effort": "low",
+    "temperature": 0.4,
+    "top_p": 0.9,
+    "max_tokens": 800,
+    "seed": 7,
+    "stop": "<|end|>, ###",
+    "frequency_penalty": 0.1,
+    "presence_penalty": 0.2,
+    "reasoning_effort": "low",
     # Ollama's, forwarded to an OpenAI connection all the same:
-    "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1, "num_ctx": 4096,
+    "top_k": 40,
+    "min_p": 0.05,
+    "repeat_penalty": 1.1,
+    "num_ctx": 4096,
 }
-FORWARDED = {"temperature": 0.4, "top_p": 0.9, "max_tokens": 800, "seed": 7,
-             "stop": ["<|end|>", "###"], "frequency_penalty": 0.1, "presence_penalty": 0.2}
+FORWARDED = {
+    "temperature": 0.4,
+    "top_p": 0.9,
+    "max_tokens": 800,
+    "seed": 7,
+    "stop": ["<|end|>", "###"],
+    "frequency_penalty": 0.1,
+    "presence_penalty": 0.2,
+}
 """What the model should get of `ADVANCED_PARAMS`. trioagent ignores the fields it does not
 know, and accepts ``reasoning_effort`` but does not pass it on (yet)."""
 
@@ -157,7 +179,9 @@ def set_advanced_params(page: Page) -> None:
             const r = await fetch('/api/v1/users/user/settings/update',
                 {method: 'POST', headers: auth, body: JSON.stringify({ui})});
             return r.status;
-        }""", ADVANCED_PARAMS)
+        }""",
+        ADVANCED_PARAMS,
+    )
     check(saved == 200, f"saving the advanced parameters failed: HTTP {saved}")
     page.reload()
     page.locator("#chat-input").wait_for()
@@ -169,11 +193,15 @@ def pick_agent(page: Page, agent: str = AGENT) -> None:
     options = page.locator("button[role=option][data-value]")
     options.first.wait_for()
     listed = options.evaluate_all("els => els.map(e => e.dataset.value)")
-    check(listed == ["root", "researcher"],
-          f"the model picker should list trioagent's agents root and researcher, got {listed}")
+    check(
+        listed == ["root", "researcher"],
+        f"the model picker should list trioagent's agents root and researcher, got {listed}",
+    )
     page.locator(f'button[role=option][data-value="{agent}"]').click()
-    check(agent in page.locator("#model-selector-model-button").first.inner_text(),
-          f"agent {agent} was not selected")
+    check(
+        agent in page.locator("#model-selector-model-button").first.inner_text(),
+        f"agent {agent} was not selected",
+    )
     ok(f"model picker lists {listed}; picked {agent}")
 
 
@@ -195,7 +223,9 @@ def watch_stream(page: Page, marker: str, end: str) -> list[int]:
                 const all = [...document.querySelectorAll('.chat-assistant')];
                 const hit = all.reverse().find(e => e.innerText.includes(marker));
                 return hit ? hit.innerText : null;
-            }""", marker)
+            }""",
+            marker,
+        )
         if content is not None:
             if not seen or seen[-1] != len(content):
                 seen.append(len(content))
@@ -206,8 +236,10 @@ def watch_stream(page: Page, marker: str, end: str) -> list[int]:
         const all = document.querySelectorAll('[id^=message-]');
         return all.length ? all[all.length - 1].innerText : null;
     }""")
-    raise Failure(f"the answer containing {marker!r} did not reach {end!r} "
-                  f"(lengths seen: {seen}); the last message reads: {last!r}")
+    raise Failure(
+        f"the answer containing {marker!r} did not reach {end!r} "
+        f"(lengths seen: {seen}); the last message reads: {last!r}"
+    )
 
 
 def scenario(page: Page, url: str, records: Path) -> None:
@@ -228,18 +260,27 @@ def scenario(page: Page, url: str, records: Path) -> None:
     for suggestion in FOLLOW_UPS:
         page.get_by_text(suggestion).first.wait_for(timeout=TIMEOUT_MS)
     ok(f"{len(FOLLOW_UPS)} follow-up suggestions show under the answer")
-    wait_until(lambda: any(task_kind(r["body"]) == "tags" for r in read_jsonl(upstream)),
-               "the tags request")
+    wait_until(
+        lambda: any(task_kind(r["body"]) == "tags" for r in read_jsonl(upstream)),
+        "the tags request",
+    )
     chat_id = wait_until(lambda: re.search(r"/c/([\w-]+)", page.url), "the chat URL").group(1)
-    tags = wait_until(lambda: page.evaluate(
-        """async id => {
+    tags = wait_until(
+        lambda: page.evaluate(
+            """async id => {
             const r = await fetch(`/api/v1/chats/${id}/tags`,
                 {headers: {Authorization: `Bearer ${localStorage.token}`}});
             const tags = await r.json();
             return tags.length ? tags.map(t => t.name) : null;
-        }""", chat_id), "the chat's tags")
-    check({t.lower() for t in TAGS} <= {t.lower() for t in tags},
-          f"the chat's tags should be {TAGS}, got {tags}")
+        }""",
+            chat_id,
+        ),
+        "the chat's tags",
+    )
+    check(
+        {t.lower() for t in TAGS} <= {t.lower() for t in tags},
+        f"the chat's tags should be {TAGS}, got {tags}",
+    )
     ok(f"the chat got tags {tags}")
 
     # The second message is the first follow-up suggestion, clicked.
@@ -249,8 +290,7 @@ def scenario(page: Page, url: str, records: Path) -> None:
         page.locator("#chat-input").click()
         page.keyboard.press("Enter")
     watch_stream(page, "Answer 2 from trioagent", f"Earlier you said \u201c{FIRST}\u201d.")
-    ok("clicked a follow-up suggestion: the second answer streamed in, quoting the first "
-       "message")
+    ok("clicked a follow-up suggestion: the second answer streamed in, quoting the first message")
 
     send(page, THIRD)
     page.get_by_text(f"The {TIME_TOOL} tool answered:").first.wait_for(timeout=TIMEOUT_MS)
@@ -295,7 +335,7 @@ def streamed_text(response: str) -> str:
     pieces = []
     for block in response.split("\n\n"):
         if block.startswith("data: {"):
-            for choice in json.loads(block[len("data: "):]).get("choices", []):
+            for choice in json.loads(block[len("data: ") :]).get("choices", []):
                 pieces.append(choice["delta"].get("content") or "")
     return "".join(pieces)
 
@@ -309,22 +349,34 @@ def check_records(records: Path) -> None:
     exchanges = read_jsonl(records / "trioagent.jsonl")
     upstream = read_jsonl(records / "upstream.jsonl")
     check(exchanges, "the tap recorded no request from Open WebUI")
-    bad = [(e["method"], e["path"], e["status"], e["response"][:300])
-           for e in exchanges if not 200 <= e["status"] < 300]
+    bad = [
+        (e["method"], e["path"], e["status"], e["response"][:300])
+        for e in exchanges
+        if not 200 <= e["status"] < 300
+    ]
     check(not bad, f"trioagent answered Open WebUI with errors: {bad}")
     chats = [e for e in exchanges if e["path"] == "/v1/chat/completions"]
-    ok(f"all {len(exchanges)} requests Open WebUI sent to trioagent got 2xx "
-       f"({len(chats)} chat completions)")
+    ok(
+        f"all {len(exchanges)} requests Open WebUI sent to trioagent got 2xx "
+        f"({len(chats)} chat completions)"
+    )
     messages = [e for e in chats if task_kind(e["body"]) is None]
     agents = {last_user(e["body"]): e["body"].get("model") for e in messages}
-    expected_agents = {FIRST: AGENT, SECOND: AGENT, THIRD: AGENT, SLOW_MESSAGE: "root",
-                       FAIL_MESSAGE: "root"}
-    check(agents == expected_agents,
-          f"each message should go to the agent picked for it: {agents}")
+    expected_agents = {
+        FIRST: AGENT,
+        SECOND: AGENT,
+        THIRD: AGENT,
+        SLOW_MESSAGE: "root",
+        FAIL_MESSAGE: "root",
+    }
+    check(agents == expected_agents, f"each message should go to the agent picked for it: {agents}")
     ok(f"each message went to the agent picked for its chat: {sorted(set(agents.values()))}")
 
-    for kind, expected in (("title", {"title": TITLE}), ("tags", {"tags": TAGS}),
-                           ("follow_ups", {"follow_ups": FOLLOW_UPS})):
+    for kind, expected in (
+        ("title", {"title": TITLE}),
+        ("tags", {"tags": TAGS}),
+        ("follow_ups", {"follow_ups": FOLLOW_UPS}),
+    ):
         tasks = [e for e in chats if task_kind(e["body"]) == kind]
         check(tasks, f"Open WebUI sent no {kind} request")
         for task in tasks:
@@ -335,8 +387,10 @@ def check_records(records: Path) -> None:
 
     for exchange in messages:
         sent = {k: exchange["body"].get(k) for k in ADVANCED_PARAMS}
-        check(sent == {**ADVANCED_PARAMS, "stop": FORWARDED["stop"]},
-              f"Open WebUI should send the advanced parameters with each message: {sent}")
+        check(
+            sent == {**ADVANCED_PARAMS, "stop": FORWARDED["stop"]},
+            f"Open WebUI should send the advanced parameters with each message: {sent}",
+        )
     ok(f"Open WebUI sent the advanced parameters with all {len(messages)} chat messages")
 
     talks = [r["body"] for r in upstream if task_kind(r["body"]) is None]
@@ -352,35 +406,52 @@ def check_records(records: Path) -> None:
         check(not twice, f"the model was offered tools twice: {twice}")
         if body in research:
             check(SHADOWED <= set(offered), f"the agent's memory tools are missing: {offered}")
-    ok(f"agent {AGENT}'s own {sorted(SHADOWED)} shadow Open WebUI's tools of those names; "
-       "no tool offered twice")
+    ok(
+        f"agent {AGENT}'s own {sorted(SHADOWED)} shadow Open WebUI's tools of those names; "
+        "no tool offered twice"
+    )
 
-    second = found(next((b for b in research if text_of(b["messages"][-1]) == SECOND), None),
-                   "the model never saw the second message")
+    second = found(
+        next((b for b in research if text_of(b["messages"][-1]) == SECOND), None),
+        "the model never saw the second message",
+    )
     roles = [(m["role"], text_of(m)[:40]) for m in second["messages"]]
     users = [text_of(m) for m in second["messages"] if m["role"] == "user"]
     assistants = [text_of(m) for m in second["messages"] if m["role"] == "assistant"]
-    check(users[-2:] == [FIRST, SECOND] and any(
-        a.startswith("Answer 1 from trioagent") for a in assistants),
-        f"the second model call should carry the first exchange, got {roles}")
+    check(
+        users[-2:] == [FIRST, SECOND]
+        and any(a.startswith("Answer 1 from trioagent") for a in assistants),
+        f"the second model call should carry the first exchange, got {roles}",
+    )
     ok("the second model call carried the first exchange (user, assistant, user)")
 
     offering = [e for e in chats if e["body"].get("tools")]
     names = sorted({t["function"]["name"] for e in offering for t in e["body"]["tools"]})
     check(offering, "Open WebUI offered no tools (native function calling)")
-    ok(f"Open WebUI offered its {len(names)} built-in tools ({', '.join(names[:4])}, ...) "
-       f"with {len(offering)} requests, all accepted")
-    call = found(next((e for e in chats if '"finish_reason":"tool_calls"' in e["response"]),
-                      None), f"trioagent never answered with tool_calls for {TIME_TOOL}")
+    ok(
+        f"Open WebUI offered its {len(names)} built-in tools ({', '.join(names[:4])}, ...) "
+        f"with {len(offering)} requests, all accepted"
+    )
+    call = found(
+        next((e for e in chats if '"finish_reason":"tool_calls"' in e["response"]), None),
+        f"trioagent never answered with tool_calls for {TIME_TOOL}",
+    )
     check(TIME_TOOL in call["response"], "the tool_calls answer names the wrong tool")
-    back = found(next((e for e in chats if any(
-        m.get("role") == "tool" for m in e["body"]["messages"])), None),
-        "Open WebUI never sent the tool result back")
+    back = found(
+        next(
+            (e for e in chats if any(m.get("role") == "tool" for m in e["body"]["messages"])), None
+        ),
+        "Open WebUI never sent the tool result back",
+    )
     tail = [m["role"] for m in back["body"]["messages"]][-3:]
-    check(tail[-2:] == ["assistant", "tool"],
-          f"the tool result request should end with assistant + tool messages: {tail}")
-    ok(f"client tool round trip: finish_reason tool_calls, then Open WebUI sent "
-       f"{tail} and trioagent finished the turn")
+    check(
+        tail[-2:] == ["assistant", "tool"],
+        f"the tool result request should end with assistant + tool messages: {tail}",
+    )
+    ok(
+        f"client tool round trip: finish_reason tool_calls, then Open WebUI sent "
+        f"{tail} and trioagent finished the turn"
+    )
 
     slow = next(e for e in messages if last_user(e["body"]) == SLOW_MESSAGE)
     beats = slow["response"].count(": keep-alive")
@@ -388,19 +459,28 @@ def check_records(records: Path) -> None:
     ok(f"the slow answer came after {beats} ': keep-alive' comments, which Open WebUI skipped")
     continued = [e for e in messages if e["body"]["messages"][-1]["role"] == "assistant"]
     check(continued, "Open WebUI sent no request for Continue Response")
-    check(streamed_text(continued[0]["response"]) == CONTINUED,
-          f"the continued answer should be {CONTINUED!r}: {continued[0]['response'][:300]}")
+    check(
+        streamed_text(continued[0]["response"]) == CONTINUED,
+        f"the continued answer should be {CONTINUED!r}: {continued[0]['response'][:300]}",
+    )
     resumed = [r["body"] for r in upstream if r["body"]["messages"][-1]["role"] == "assistant"]
-    check(resumed and text_of(resumed[0]["messages"][-1]).startswith("Answer after"),
-          "the model should get the partial answer as the last message")
+    check(
+        resumed and text_of(resumed[0]["messages"][-1]).startswith("Answer after"),
+        "the model should get the partial answer as the last message",
+    )
     ok("Continue Response: the history ended with the partial answer, which reached the model")
     failed = next(e for e in messages if last_user(e["body"]) == FAIL_MESSAGE)
-    events = [block[len("data: "):] for block in failed["response"].split("\n\n")
-              if block.startswith("data: ")]
+    events = [
+        block[len("data: ") :]
+        for block in failed["response"].split("\n\n")
+        if block.startswith("data: ")
+    ]
     check(events[-1] == "[DONE]", f"the failed stream should end with [DONE]: {events[-2:]}")
     error = json.loads(events[-2]).get("error") or {}
-    check(error.get("code") == "upstream_error",
-          f"the failed stream should end with an in-band upstream_error: {events[-2]}")
+    check(
+        error.get("code") == "upstream_error",
+        f"the failed stream should end with an in-band upstream_error: {events[-2]}",
+    )
     ok(f"the upstream failure came in-band ({error['code']}: {error['message'][:50]}...)")
 
 
@@ -410,8 +490,9 @@ def main() -> int:
     parser.add_argument("--records", required=True, type=Path, help="the back end's records")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--screenshot", type=Path, help="the picture of the first chat")
-    parser.add_argument("--failure-screenshot", type=Path,
-                        help="where to save the page when a step fails")
+    parser.add_argument(
+        "--failure-screenshot", type=Path, help="where to save the page when a step fails"
+    )
     args = parser.parse_args()
 
     from playwright.sync_api import Error as PlaywrightError
@@ -421,7 +502,8 @@ def main() -> int:
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
-                executable_path=args.chromium, args=CHROMIUM_ARGS, headless=True)
+                executable_path=args.chromium, args=CHROMIUM_ARGS, headless=True
+            )
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.set_default_timeout(TIMEOUT_MS)
             page.on("pageerror", lambda error: errors.append(str(error)))

@@ -59,8 +59,7 @@ async def fake_anthropic() -> AsyncIterator[FakeAnthropic]:
 
 @pytest.fixture
 def agent_file(fake: FakeOpenAI) -> AgentFile:
-    return parse_agent_file(AGENT_YAML.format(base_url=fake.base_url), source="agent.yaml",
-                            env={})
+    return parse_agent_file(AGENT_YAML.format(base_url=fake.base_url), source="agent.yaml", env={})
 
 
 @attrs.frozen
@@ -73,7 +72,9 @@ class Server:
     def openai(self, api_key: str = "unused", **kwargs: Any) -> openai.AsyncOpenAI:
         kwargs.setdefault("max_retries", 0)
         return openai.AsyncOpenAI(
-            base_url=f"{self.url}/v1", api_key=api_key, _strict_response_validation=True,
+            base_url=f"{self.url}/v1",
+            api_key=api_key,
+            _strict_response_validation=True,
             **kwargs,
         )
 
@@ -100,10 +101,16 @@ def start_server(agent_file: AgentFile, tmp_path: Path) -> StartServer:
         serve_options = ServeOptions(host="127.0.0.1", port=0, **options)
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
-            url = await nursery.start(partial(
-                serve_agents, file or agent_file, serve_options, api, env={},
-                shutdown_trigger=stop.wait,
-            ))
+            url = await nursery.start(
+                partial(
+                    serve_agents,
+                    file or agent_file,
+                    serve_options,
+                    api,
+                    env={},
+                    shutdown_trigger=stop.wait,
+                )
+            )
             try:
                 yield Server(url, stop)
             finally:

@@ -76,10 +76,13 @@ def test_distribution_is_in_milliseconds_and_ordered() -> None:
 
 
 def test_level_report_counts_errors_by_reason_and_times_only_successes() -> None:
-    results = [RequestResult(latency=0.01, tokens=3), RequestResult(latency=0.03, tokens=3),
-               RequestResult(latency=5.0, error="HTTP 500"),
-               RequestResult(latency=0.0, error="ConnectError"),
-               RequestResult(latency=0.0, error="HTTP 500")]
+    results = [
+        RequestResult(latency=0.01, tokens=3),
+        RequestResult(latency=0.03, tokens=3),
+        RequestResult(latency=5.0, error="HTTP 500"),
+        RequestResult(latency=0.0, error="ConnectError"),
+        RequestResult(latency=0.0, error="HTTP 500"),
+    ]
     level = LevelReport.of(4, results, elapsed=2.0)
     assert level.requests == 5
     assert level.errors == {"HTTP 500": 2, "ConnectError": 1}
@@ -100,8 +103,7 @@ def test_level_report_counts_errors_by_reason_and_times_only_successes() -> None
         ("https://h/prefix/v1", "ws", "wss://h/prefix/v1/ws"),
         ("ws://h:1/v1/ws", "chat", "http://h:1/v1/chat/completions"),
     ],
-    ids=["openai-base", "origin", "api-from-base", "api-as-is", "ws-secure-prefix",
-         "chat-from-ws"],
+    ids=["openai-base", "origin", "api-from-base", "api-as-is", "ws-secure-prefix", "chat-from-ws"],
 )
 def test_endpoint_derives_each_modes_url(url: str, mode: Mode, expected: str) -> None:
     assert endpoint(url, mode) == expected
@@ -115,8 +117,7 @@ def test_bad_config_is_refused_with_a_reason() -> None:
 
 
 async def test_chat_mode_measures_each_level_after_warmup(fake: FakeOpenAI) -> None:
-    config = BenchConfig(url=fake.base_url, mode="chat", concurrency=(1, 4), requests=12,
-                         warmup=3)
+    config = BenchConfig(url=fake.base_url, mode="chat", concurrency=(1, 4), requests=12, warmup=3)
     report = await run_bench(config, progress=False)
 
     assert report.model == "fake-model"  # the first id of GET /v1/models
@@ -137,8 +138,9 @@ async def test_chat_mode_measures_each_level_after_warmup(fake: FakeOpenAI) -> N
 async def test_stream_mode_measures_ttft_and_inter_token_latency(fake: FakeOpenAI) -> None:
     fake.default = text("one two three four", chunk_delay=0.002)
     report = await run_bench(
-        BenchConfig(url=fake.base_url, mode="stream", concurrency=(2,), requests=6,
-                    model="gpt-test"),
+        BenchConfig(
+            url=fake.base_url, mode="stream", concurrency=(2,), requests=6, model="gpt-test"
+        ),
         progress=True,
     )
     (level,) = report.levels
@@ -153,8 +155,11 @@ async def test_stream_mode_measures_ttft_and_inter_token_latency(fake: FakeOpenA
     assert level.ttft is not None
     assert level.latency is not None
     assert level.ttft.p50 <= level.latency.p50
-    assert all(r.json["stream"] is True and r.json["model"] == "gpt-test"
-               for r in fake.requests if r.method == "POST")
+    assert all(
+        r.json["stream"] is True and r.json["model"] == "gpt-test"
+        for r in fake.requests
+        if r.method == "POST"
+    )
 
 
 @pytest.mark.parametrize("mode", ["chat", "stream"])
@@ -177,8 +182,7 @@ async def test_upstream_errors_are_counted_and_the_run_goes_on(
 async def test_a_closed_port_is_counted_as_errors(mode: Mode) -> None:
     url = f"http://127.0.0.1:{closed_port()}/v1"
     report = await run_bench(
-        BenchConfig(url=url, mode=mode, concurrency=(2,), requests=4, model="m",
-                    timeout=5),
+        BenchConfig(url=url, mode=mode, concurrency=(2,), requests=4, model="m", timeout=5),
         progress=False,
     )
     (level,) = report.levels
@@ -228,8 +232,16 @@ class CountingTarget:
 async def test_measure_level_loads_any_target_with_one_connection_per_worker() -> None:
     target = CountingTarget()
     with trio.fail_after(5):
-        level = await measure_level(target, 3, warmup=2, requests=7, duration=None,
-                                    request_timeout=5, label="custom c=3", progress=False)
+        level = await measure_level(
+            target,
+            3,
+            warmup=2,
+            requests=7,
+            duration=None,
+            request_timeout=5,
+            label="custom c=3",
+            progress=False,
+        )
     assert len(target.connections) == 3
     assert len(target.calls) == 2 + 7  # warm-up requests are sent, not counted
     assert (level.concurrency, level.requests) == (3, 7)
@@ -240,8 +252,7 @@ async def test_measure_level_loads_any_target_with_one_connection_per_worker() -
 
 async def test_no_model_and_no_model_list_is_a_bench_error() -> None:
     with pytest.raises(BenchError, match="pass --model"):
-        await run_bench(BenchConfig(url=f"http://127.0.0.1:{closed_port()}/v1"),
-                        progress=False)
+        await run_bench(BenchConfig(url=f"http://127.0.0.1:{closed_port()}/v1"), progress=False)
 
 
 @pytest.mark.parametrize("mode", ["api", "api-stream", "ws"])
@@ -254,8 +265,7 @@ async def test_api_and_websocket_modes_against_a_real_server(
     fake.default = text("Hello from the agent", chunk_delay=0.005)
     async with start_server(api="api") as server:
         report = await run_bench(
-            BenchConfig(url=server.url, mode=mode, concurrency=(1, 3), requests=6,
-                        warmup=1),
+            BenchConfig(url=server.url, mode=mode, concurrency=(1, 3), requests=6, warmup=1),
             progress=False,
         )
     for level in report.levels:
@@ -290,8 +300,7 @@ async def test_report_renders_as_markdown_and_json(fake: FakeOpenAI) -> None:
     fake.default = text("a b c", chunk_delay=0.001)
     fake.enqueue(error(503))
     report = await run_bench(
-        BenchConfig(url=fake.base_url, mode="stream", concurrency=(1, 2), requests=4,
-                    model="m"),
+        BenchConfig(url=fake.base_url, mode="stream", concurrency=(1, 2), requests=4, model="m"),
         progress=False,
     )
     table = markdown_table(report)
@@ -316,8 +325,22 @@ async def test_bench_command_prints_the_table_and_writes_json(
     parser = argparse.ArgumentParser()
     add_bench_arguments(parser)
     output = tmp_path / "out" / "run.json"
-    args = parser.parse_args([fake.base_url, "--mode", "chat", "-c", "1,2", "-n", "5",
-                              "--warmup", "1", "-q", "--output", str(output)])
+    args = parser.parse_args(
+        [
+            fake.base_url,
+            "--mode",
+            "chat",
+            "-c",
+            "1,2",
+            "-n",
+            "5",
+            "--warmup",
+            "1",
+            "-q",
+            "--output",
+            str(output),
+        ]
+    )
     status = await trio.to_thread.run_sync(bench_command, args)
     assert status == 0
     assert "| concurrency |" in capsys.readouterr().out
@@ -328,16 +351,16 @@ async def test_bench_command_prints_the_table_and_writes_json(
 async def test_bench_command_fails_when_every_request_fails(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     add_bench_arguments(parser)
-    args = parser.parse_args([f"http://127.0.0.1:{closed_port()}", "-n", "2", "--warmup",
-                              "0", "-q", "--model", "m"])
+    args = parser.parse_args(
+        [f"http://127.0.0.1:{closed_port()}", "-n", "2", "--warmup", "0", "-q", "--model", "m"]
+    )
     assert await trio.to_thread.run_sync(bench_command, args) == 1
 
 
 async def test_plot_writes_a_png(fake: FakeOpenAI, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     report = await run_bench(
-        BenchConfig(url=fake.base_url, mode="stream", concurrency=(1, 2), requests=3,
-                    model="m"),
+        BenchConfig(url=fake.base_url, mode="stream", concurrency=(1, 2), requests=3, model="m"),
         progress=False,
     )
     path = tmp_path / "latency.png"
@@ -364,24 +387,44 @@ def test_concurrency_levels_must_be_positive_numbers() -> None:
 
 async def test_benchmark_suite_quick_run_succeeds(tmp_path: Path) -> None:
     result = await trio.run_process(
-        [sys.executable, "-m", "benchmarks.run", "--quick", "--quiet", "--output-dir",
-         str(tmp_path)],
-        cwd=ROOT, capture_stdout=True, capture_stderr=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.run",
+            "--quick",
+            "--quiet",
+            "--output-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr.decode()
     assert "Latency added over the upstream" in result.stdout.decode()
     data = json.loads((tmp_path / "latest.json").read_text())
     assert data["machine"]["cpus"]
     assert {row["path"] for row in data["comparison"]} == {
-        "stack floor: chat", "stack floor: stream", "serve chat: chat", "serve chat: stream",
-        "serve chat: ws", "serve api: api", "serve api: api-stream"}
+        "stack floor: chat",
+        "stack floor: stream",
+        "serve chat: chat",
+        "serve chat: stream",
+        "serve chat: ws",
+        "serve api: api",
+        "serve api: api-stream",
+    }
     assert all(row["errors"] == 0 for row in data["comparison"])
     floor = {row["path"]: row for row in data["comparison"] if row["concurrency"] == 1}
     assert floor["stack floor: chat"]["baseline"] == "direct chat"
     assert floor["stack floor: stream"]["baseline"] == "direct stream"
     assert floor["stack floor: stream"]["ttft_p50"] is not None
-    assert all(level["requests"] == 12 for name, report in data["reports"].items()
-               if name.startswith("stack floor") for level in report["levels"])
+    assert all(
+        level["requests"] == 12
+        for name, report in data["reports"].items()
+        if name.startswith("stack floor")
+        for level in report["levels"]
+    )
     streams = data["long_streams"]
     for name in ("direct", "floor", "served"):  # the floor relays the same long answers
         [level] = streams[name]["levels"]
@@ -396,15 +439,23 @@ async def test_benchmark_suite_quick_run_succeeds(tmp_path: Path) -> None:
 def sse_data(body: bytes) -> list[Any]:
     """The ``data:`` payloads of the complete events of an SSE body, JSON-decoded but for
     ``[DONE]``."""
-    payloads = [line[len(b"data: "):] for event in body.split(b"\n\n")[:-1]
-                for line in event.splitlines() if line.startswith(b"data: ")]
+    payloads = [
+        line[len(b"data: ") :]
+        for event in body.split(b"\n\n")[:-1]
+        for line in event.splitlines()
+        if line.startswith(b"data: ")
+    ]
     return [p.decode() if p == b"[DONE]" else json.loads(p) for p in payloads]
 
 
 def contents(chunks: list[Any]) -> list[str]:
-    return [chunk["choices"][0]["delta"]["content"] for chunk in chunks
-            if isinstance(chunk, dict) and chunk["choices"]
-            and chunk["choices"][0]["delta"].get("content")]
+    return [
+        chunk["choices"][0]["delta"]["content"]
+        for chunk in chunks
+        if isinstance(chunk, dict)
+        and chunk["choices"]
+        and chunk["choices"][0]["delta"].get("content")
+    ]
 
 
 @pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-workers"])
@@ -414,24 +465,25 @@ async def test_stack_floor_answers_with_the_upstreams_text_and_relays_its_stream
     fake.enqueue(text("Hello from the floor", usage=(7, 4)), text("one two three"))
     question = {"model": "root", "messages": [{"role": "user", "content": "Hi"}]}
     with trio.fail_after(60):
-        async with open_floor(fake.base_url, workers=workers) as url, httpx.AsyncClient(
-            base_url=url, timeout=10
-        ) as client:
+        async with (
+            open_floor(fake.base_url, workers=workers) as url,
+            httpx.AsyncClient(base_url=url, timeout=10) as client,
+        ):
             models = await client.get("/models")
             answer = await client.post("/chat/completions", json=question)
-            streamed = await client.post("/chat/completions",
-                                         json={**question, "stream": True})
+            streamed = await client.post("/chat/completions", json={**question, "stream": True})
 
     assert models.json()["data"][0]["id"] == "root"
     assert answer.status_code == 200
     document = answer.json()
     assert document["object"] == "chat.completion"
     assert document["model"] == "root"
-    assert document["choices"][0]["message"] == {"role": "assistant",
-                                                 "content": "Hello from the floor"}
+    assert document["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": "Hello from the floor",
+    }
     assert document["choices"][0]["finish_reason"] == "stop"
-    assert document["usage"] == {"prompt_tokens": 7, "completion_tokens": 4,
-                                 "total_tokens": 11}
+    assert document["usage"] == {"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11}
 
     assert streamed.status_code == 200
     assert streamed.headers["content-type"].startswith("text/event-stream")
@@ -445,23 +497,26 @@ async def test_stack_floor_answers_with_the_upstreams_text_and_relays_its_stream
     # Sent on as trioagent sends it: to model m, streamed, with usage.
     sent = [r.json for r in fake.requests if r.method == "POST"]
     assert len(sent) == 2
-    assert all(body["model"] == "m" and body["stream"] is True
-               and body["stream_options"] == {"include_usage": True}
-               and body["messages"] == question["messages"] for body in sent)
+    assert all(
+        body["model"] == "m"
+        and body["stream"] is True
+        and body["stream_options"] == {"include_usage": True}
+        and body["messages"] == question["messages"]
+        for body in sent
+    )
 
 
-async def test_stack_floor_relays_each_chunk_before_the_upstream_ends(
-    fake: FakeOpenAI
-) -> None:
+async def test_stack_floor_relays_each_chunk_before_the_upstream_ends(fake: FakeOpenAI) -> None:
     # The second piece comes a minute after the first: only a relay that passes each
     # chunk on as it arrives delivers the first one within the test's time limit.
     fake.enqueue(text(chunks=["first ", "second"], chunk_delay=60))
-    question = {"model": "root", "stream": True,
-                "messages": [{"role": "user", "content": "Hi"}]}
+    question = {"model": "root", "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
     with trio.fail_after(30):
-        async with open_floor(fake.base_url) as url, httpx.AsyncClient(
-            base_url=url, timeout=10
-        ) as client, client.stream("POST", "/chat/completions", json=question) as response:
+        async with (
+            open_floor(fake.base_url) as url,
+            httpx.AsyncClient(base_url=url, timeout=10) as client,
+            client.stream("POST", "/chat/completions", json=question) as response,
+        ):
             body = b""
             async for data in response.aiter_bytes():
                 body += data

@@ -47,8 +47,7 @@ CLIENT_ENV = {k: v for k, v in os.environ.items() if k not in ("TRIOAGENT_API_KE
 @pytest.fixture
 def agent_file(fake: FakeOpenAI) -> AgentFile:
     """The agent file of ``start_server`` (tests/conftest.py): root has a welcome message."""
-    return parse_agent_file(AGENT_YAML.format(base_url=fake.base_url), source="agent.yaml",
-                            env={})
+    return parse_agent_file(AGENT_YAML.format(base_url=fake.base_url), source="agent.yaml", env={})
 
 
 @pytest.fixture
@@ -105,12 +104,16 @@ class ChatProcess:
 
 
 @asynccontextmanager
-async def open_chat(url: str, *args: str, env: dict[str, str] | None = None
-                    ) -> AsyncIterator[ChatProcess]:
+async def open_chat(
+    url: str, *args: str, env: dict[str, str] | None = None
+) -> AsyncIterator[ChatProcess]:
     """Run ``trioagent chat URL ARGS`` with piped stdin, stdout and stderr."""
     process = await trio.lowlevel.open_process(
-        trioagent("chat", url, *args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, env=CLIENT_ENV if env is None else env,
+        trioagent("chat", url, *args),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=CLIENT_ENV if env is None else env,
     )
     chat = ChatProcess(process)
     try:
@@ -134,36 +137,55 @@ async def open_chat(url: str, *args: str, env: dict[str, str] | None = None
 async def test_help_describes_the_command_with_examples() -> None:
     with trio.fail_after(30):
         result = await trio.run_process(trioagent("chat", "--help"), capture_stdout=True)
-    for part in (b"usage: trioagent chat", b"URL", b"--api-key", b"TRIOAGENT_API_KEY",
-                 b"--agent", b"--conversation", b"--verbose", b"/new", b"/agent NAME",
-                 b"/agents", b"/quit", b"examples:"):
+    for part in (
+        b"usage: trioagent chat",
+        b"URL",
+        b"--api-key",
+        b"TRIOAGENT_API_KEY",
+        b"--agent",
+        b"--conversation",
+        b"--verbose",
+        b"/new",
+        b"/agent NAME",
+        b"/agents",
+        b"/quit",
+        b"examples:",
+    ):
         assert part in result.stdout
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("http://127.0.0.1:8083", "ws://127.0.0.1:8083/v1/ws"),
-    ("http://127.0.0.1:8083/", "ws://127.0.0.1:8083/v1/ws"),
-    ("http://127.0.0.1:8083/v1", "ws://127.0.0.1:8083/v1/ws"),
-    ("http://127.0.0.1:8083/api/chat", "ws://127.0.0.1:8083/v1/ws"),
-    ("https://agents.example.com/v1/", "wss://agents.example.com/v1/ws"),
-    ("ws://localhost:9000", "ws://localhost:9000/v1/ws"),
-    ("wss://h.example/v1/ws", "wss://h.example/v1/ws"),
-    ("127.0.0.1:8083", "ws://127.0.0.1:8083/v1/ws"),
-    ("https://h.example/proxy/v1", "wss://h.example/proxy/v1/ws"),
-], ids=["http", "slash", "v1", "api-chat", "https", "ws", "ws-full", "no-scheme", "prefix"])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:8083", "ws://127.0.0.1:8083/v1/ws"),
+        ("http://127.0.0.1:8083/", "ws://127.0.0.1:8083/v1/ws"),
+        ("http://127.0.0.1:8083/v1", "ws://127.0.0.1:8083/v1/ws"),
+        ("http://127.0.0.1:8083/api/chat", "ws://127.0.0.1:8083/v1/ws"),
+        ("https://agents.example.com/v1/", "wss://agents.example.com/v1/ws"),
+        ("ws://localhost:9000", "ws://localhost:9000/v1/ws"),
+        ("wss://h.example/v1/ws", "wss://h.example/v1/ws"),
+        ("127.0.0.1:8083", "ws://127.0.0.1:8083/v1/ws"),
+        ("https://h.example/proxy/v1", "wss://h.example/proxy/v1/ws"),
+    ],
+    ids=["http", "slash", "v1", "api-chat", "https", "ws", "ws-full", "no-scheme", "prefix"],
+)
 def test_websocket_url_accepts_every_url_a_server_prints(url: str, expected: str) -> None:
     assert websocket_url(url) == expected
 
 
-@pytest.mark.parametrize("url", ["ftp://h.example", "http://", "mailto:x@y", "h.example:port"],
-                         ids=["ftp", "no-host", "mailto", "bad-port"])
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://h.example", "http://", "mailto:x@y", "h.example:port"],
+    ids=["ftp", "no-host", "mailto", "bad-port"],
+)
 def test_websocket_url_refuses_what_is_not_a_server_url(url: str) -> None:
     with pytest.raises(ValueError, match="URL: expected http://HOST:PORT"):
         websocket_url(url)
 
 
-@pytest.mark.parametrize(("api", "path"), [("api", ""), ("chat", "/v1")],
-                         ids=["serve-api", "serve-chat"])
+@pytest.mark.parametrize(
+    ("api", "path"), [("api", ""), ("chat", "/v1")], ids=["serve-api", "serve-chat"]
+)
 async def test_a_message_streams_its_answer_to_stdout(
     fake: FakeOpenAI, start_server: Any, api: ApiKind, path: str
 ) -> None:
@@ -191,7 +213,8 @@ async def test_two_messages_make_one_conversation(fake: FakeOpenAI, server: Any)
             assert await chat.process.wait() == 0
     messages = fake.requests[-1].json["messages"]
     assert [(m["role"], m["content"]) for m in messages if m["role"] != "system"] == [
-        ("user", "My name is Ann."), ("assistant", "Nice to meet you, Ann."),
+        ("user", "My name is Ann."),
+        ("assistant", "Nice to meet you, Ann."),
         ("user", "Who am I?"),
     ]
 
@@ -244,9 +267,7 @@ async def test_new_command_starts_a_fresh_conversation(fake: FakeOpenAI, server:
     assert contents == ["what number?"]
 
 
-async def test_tool_activity_goes_to_stderr_one_line_each(
-    fake: FakeOpenAI, server: Any
-) -> None:
+async def test_tool_activity_goes_to_stderr_one_line_each(fake: FakeOpenAI, server: Any) -> None:
     fake.enqueue(tool_calls([("c1", "think", '{"thought": "plan it"}')]), text("Planned."))
     with trio.fail_after(30):
         async with open_chat(server.url) as chat:
@@ -306,8 +327,10 @@ async def test_refused_api_key_exits_1_saying_what_to_fix(
 ) -> None:
     args = ("--api-key", key) if key else ()
     with trio.fail_after(30):
-        async with start_server(api="api", api_keys=("right-key",)) as server, \
-                open_chat(server.url, *args) as chat:
+        async with (
+            start_server(api="api", api_keys=("right-key",)) as server,
+            open_chat(server.url, *args) as chat,
+        ):
             assert await chat.process.wait() == 1
     lines = chat.stderr.text.strip().splitlines()
     assert len(lines) == 1, lines
@@ -319,9 +342,10 @@ async def test_refused_api_key_exits_1_saying_what_to_fix(
 async def test_api_key_from_the_environment(fake: FakeOpenAI, start_server: Any) -> None:
     fake.enqueue(text("let in"))
     with trio.fail_after(30):
-        async with start_server(api="api", api_keys=("right-key",)) as server, \
-                open_chat(server.url, env={**CLIENT_ENV, "TRIOAGENT_API_KEY": "right-key"}
-                          ) as chat:
+        async with (
+            start_server(api="api", api_keys=("right-key",)) as server,
+            open_chat(server.url, env={**CLIENT_ENV, "TRIOAGENT_API_KEY": "right-key"}) as chat,
+        ):
             await chat.send("hi")
             await chat.stdout.wait_for("let in\n")
             await chat.close_stdin()
@@ -374,8 +398,10 @@ async def test_client_answers_pings_at_the_prompt_and_during_a_turn(
     # answer and an idle prompt both outlast that several times over.
     fake.enqueue(text("slow", delay=1.0), text("still here"))
     with trio.fail_after(30):
-        async with start_server(api="api", ws_ping_interval=0.25) as server, \
-                open_chat(server.url) as chat:
+        async with (
+            start_server(api="api", ws_ping_interval=0.25) as server,
+            open_chat(server.url) as chat,
+        ):
             await chat.send("slow one")
             await chat.stdout.wait_for("slow\n")
             await trio.sleep(1.0)  # idle at the prompt: what is under test, not a sync
@@ -390,13 +416,17 @@ async def test_server_closing_the_connection_exits_1_with_how_to_resume(
     agent_file: AgentFile, fake: FakeOpenAI, tmp_path: Path
 ) -> None:
     fake.enqueue(text("hi"))
-    options = ServeOptions(host="127.0.0.1", port=0, sessions=":memory:", working_dir=tmp_path,
-                           shutdown_grace=0.2)
+    options = ServeOptions(
+        host="127.0.0.1", port=0, sessions=":memory:", working_dir=tmp_path, shutdown_grace=0.2
+    )
     stop = trio.Event()
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
-            url = await nursery.start(partial(serve_agents, agent_file, options, "api", env={},
-                                              shutdown_trigger=stop.wait))
+            url = await nursery.start(
+                partial(
+                    serve_agents, agent_file, options, "api", env={}, shutdown_trigger=stop.wait
+                )
+            )
             async with open_chat(url) as chat:
                 await chat.send("hello")
                 await chat.stdout.wait_for("hi\n")
@@ -412,9 +442,13 @@ async def test_unreachable_server_exits_1(tmp_path: Path) -> None:
     port = listener.socket.getsockname()[1]
     await listener.aclose()  # nothing listens on this port now
     with trio.fail_after(30):
-        result = await trio.run_process(trioagent("chat", f"http://127.0.0.1:{port}"),
-                                        capture_stderr=True, check=False, env=CLIENT_ENV,
-                                        stdin=subprocess.DEVNULL)
+        result = await trio.run_process(
+            trioagent("chat", f"http://127.0.0.1:{port}"),
+            capture_stderr=True,
+            check=False,
+            env=CLIENT_ENV,
+            stdin=subprocess.DEVNULL,
+        )
     assert result.returncode == 1
     message = result.stderr.decode().strip()
     assert message.startswith(f"trioagent: error: cannot connect to ws://127.0.0.1:{port}/v1/ws")

@@ -46,22 +46,27 @@ def agent_path(fake: FakeOpenAI, tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("text", "size"), [("1MiB", 1048576), ("512KiB", 524288),
-                                            ("1000", 1000), ("2kb", 2000)],
-                         ids=["mib", "kib", "bytes", "kb"])
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("1MiB", 1048576), ("512KiB", 524288), ("1000", 1000), ("2kb", 2000)],
+    ids=["mib", "kib", "bytes", "kb"],
+)
 def test_parse_size(text: str, size: int) -> None:
     assert parse_size(text) == size
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("5m", 300), ("1h", 3600),
-                                               ("1h30m", 5400), ("250ms", 0.25), ("12", 12)],
-                         ids=["s", "m", "h", "hm", "ms", "plain"])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("5m", 300), ("1h", 3600), ("1h30m", 5400), ("250ms", 0.25), ("12", 12)],
+    ids=["s", "m", "h", "hm", "ms", "plain"],
+)
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("bad", ["5x", "m5", "", "1 MiB MiB"], ids=["unit", "order", "empty",
-                                                                     "junk"])
+@pytest.mark.parametrize(
+    "bad", ["5x", "m5", "", "1 MiB MiB"], ids=["unit", "order", "empty", "junk"]
+)
 def test_bad_sizes_and_durations_are_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="invalid"):
         parse_duration(bad)
@@ -70,13 +75,37 @@ def test_bad_sizes_and_durations_are_refused(bad: str) -> None:
 
 
 def test_serve_chat_flags_fill_options() -> None:
-    args = build_parser().parse_args([
-        "serve", "chat", "agent.yaml", "-a", "root", "-l", "0.0.0.0:0", "--api-key", "k1",
-        "--api-key-env", "MY_KEY", "--cors-origin", "https://a.example",
-        "--cors-origin", "https://b.example", "--max-request-size", "512KiB",
-        "--request-timeout", "90s", "--conversations-max", "100", "--conversation-ttl", "1h",
-        "--max-idle-runtimes", "2", "--working-dir", "/tmp",
-    ])
+    args = build_parser().parse_args(
+        [
+            "serve",
+            "chat",
+            "agent.yaml",
+            "-a",
+            "root",
+            "-l",
+            "0.0.0.0:0",
+            "--api-key",
+            "k1",
+            "--api-key-env",
+            "MY_KEY",
+            "--cors-origin",
+            "https://a.example",
+            "--cors-origin",
+            "https://b.example",
+            "--max-request-size",
+            "512KiB",
+            "--request-timeout",
+            "90s",
+            "--conversations-max",
+            "100",
+            "--conversation-ttl",
+            "1h",
+            "--max-idle-runtimes",
+            "2",
+            "--working-dir",
+            "/tmp",
+        ]
+    )
     options = serve_options(args, {"MY_KEY": "k2"})
     assert (options.host, options.port, options.agent) == ("0.0.0.0", 0, "root")
     assert options.api_keys == ("k1", "k2")
@@ -100,19 +129,45 @@ def test_serve_chat_defaults() -> None:
     assert options.api_keys == ()
 
 
-@pytest.mark.parametrize(("api", "flags", "store", "cache", "workers"), [
-    ("chat", ["--store", "memory:"], StoreURL("memory"), 0, 1),
-    ("chat", ["--store", "memory:", "--conversations-max", "50"], StoreURL("memory"), 50, 1),
-    ("chat", ["--store", "redis://127.0.0.1:6379/2"],
-     StoreURL("redis", "redis://127.0.0.1:6379/2"), SHARED_CACHE_MAX, os.cpu_count()),
-    ("chat", ["--store", "sqlite:c.db", "--conversations-max", "0"],
-     StoreURL("sqlite", "c.db"), 0, os.cpu_count()),
-    ("api", ["--store", "redis://h:1/0", "--rate-limit", "5/s"],
-     StoreURL("redis", "redis://h:1/0"), SHARED_CACHE_MAX, 1),
-    ("api", ["--sessions", ":memory:"], StoreURL("sqlite", ":memory:"), 0, 1),
-    ("api", ["--store", "memory:"], StoreURL("memory"), 0, 1),
-], ids=["memory", "memory-cache", "redis", "sqlite-off", "api-redis-rate", "api-sessions",
-        "api-memory"])
+@pytest.mark.parametrize(
+    ("api", "flags", "store", "cache", "workers"),
+    [
+        ("chat", ["--store", "memory:"], StoreURL("memory"), 0, 1),
+        ("chat", ["--store", "memory:", "--conversations-max", "50"], StoreURL("memory"), 50, 1),
+        (
+            "chat",
+            ["--store", "redis://127.0.0.1:6379/2"],
+            StoreURL("redis", "redis://127.0.0.1:6379/2"),
+            SHARED_CACHE_MAX,
+            os.cpu_count(),
+        ),
+        (
+            "chat",
+            ["--store", "sqlite:c.db", "--conversations-max", "0"],
+            StoreURL("sqlite", "c.db"),
+            0,
+            os.cpu_count(),
+        ),
+        (
+            "api",
+            ["--store", "redis://h:1/0", "--rate-limit", "5/s"],
+            StoreURL("redis", "redis://h:1/0"),
+            SHARED_CACHE_MAX,
+            1,
+        ),
+        ("api", ["--sessions", ":memory:"], StoreURL("sqlite", ":memory:"), 0, 1),
+        ("api", ["--store", "memory:"], StoreURL("memory"), 0, 1),
+    ],
+    ids=[
+        "memory",
+        "memory-cache",
+        "redis",
+        "sqlite-off",
+        "api-redis-rate",
+        "api-sessions",
+        "api-memory",
+    ],
+)
 def test_store_flag_picks_store_cache_and_workers(
     api: str, flags: list[str], store: StoreURL, cache: int, workers: int
 ) -> None:
@@ -146,11 +201,27 @@ def test_store_url_hides_the_password() -> None:
 
 
 def test_serve_api_flags_fill_options() -> None:
-    args = build_parser().parse_args([
-        "serve", "api", "agent.yaml", "-a", "helper", "--sessions", "/tmp/s.db",
-        "--rate-limit", "60/min", "--api-key", "k", "--request-timeout", "30s",
-        "--cors-origin", "https://a.example", "--max-request-size", "64KiB",
-    ])
+    args = build_parser().parse_args(
+        [
+            "serve",
+            "api",
+            "agent.yaml",
+            "-a",
+            "helper",
+            "--sessions",
+            "/tmp/s.db",
+            "--rate-limit",
+            "60/min",
+            "--api-key",
+            "k",
+            "--request-timeout",
+            "30s",
+            "--cors-origin",
+            "https://a.example",
+            "--max-request-size",
+            "64KiB",
+        ]
+    )
     options = serve_options(args, {})
     assert options.agent == "helper"
     assert options.store_for("api") == StoreURL("sqlite", "/tmp/s.db")
@@ -191,14 +262,15 @@ def test_default_workers_follow_whether_the_processes_share_state() -> None:
         workers("serve", "chat", "a.yaml", "--workers", "0")
 
 
-@pytest.mark.parametrize("origin", ["*", "https://app.example/", "app.example",
-                                    "https://*.example", "https://app.example/path"],
-                         ids=["wildcard", "trailing-slash", "no-scheme", "star-host", "path"])
+@pytest.mark.parametrize(
+    "origin",
+    ["*", "https://app.example/", "app.example", "https://*.example", "https://app.example/path"],
+    ids=["wildcard", "trailing-slash", "no-scheme", "star-host", "path"],
+)
 def test_a_cors_origin_that_can_never_match_is_refused(origin: str) -> None:
     parser = build_parser()
     with pytest.raises(ValueError, match="can never match") as caught:
-        serve_options(parser.parse_args(["serve", "chat", "a.yaml", "--cors-origin", origin]),
-                      {})
+        serve_options(parser.parse_args(["serve", "chat", "a.yaml", "--cors-origin", origin]), {})
     assert repr(origin) in str(caught.value)
 
 
@@ -206,36 +278,61 @@ def test_a_missing_working_dir_is_refused_at_start_up(tmp_path: Path) -> None:
     parser = build_parser()
     missing = tmp_path / "nope"
     with pytest.raises(ValueError, match="is not a directory"):
-        serve_options(parser.parse_args(["serve", "api", "a.yaml", "--working-dir",
-                                         str(missing)]), {})
+        serve_options(
+            parser.parse_args(["serve", "api", "a.yaml", "--working-dir", str(missing)]), {}
+        )
 
 
 def test_non_loopback_without_key_refuses_unless_insecure() -> None:
     parser = build_parser()
     with pytest.raises(ValueError, match="--insecure-no-auth"):
         serve_options(parser.parse_args(["serve", "chat", "a.yaml", "-l", "0.0.0.0:8083"]), {})
-    options = serve_options(parser.parse_args(
-        ["serve", "chat", "a.yaml", "-l", "0.0.0.0:8083", "--insecure-no-auth"]), {})
+    options = serve_options(
+        parser.parse_args(["serve", "chat", "a.yaml", "-l", "0.0.0.0:8083", "--insecure-no-auth"]),
+        {},
+    )
     assert options.insecure_no_auth
     with pytest.raises(ValueError, match="MISSING"):
-        serve_options(parser.parse_args(["serve", "chat", "a.yaml", "--api-key-env",
-                                         "MISSING"]), {})
+        serve_options(
+            parser.parse_args(["serve", "chat", "a.yaml", "--api-key-env", "MISSING"]), {}
+        )
 
 
 async def test_help_works_both_ways() -> None:
-    for command in (trioagent("--help"), [str(Path(sys.executable).parent / "trioagent"), "--help"],
-                    trioagent("serve", "chat", "--help")):
+    for command in (
+        trioagent("--help"),
+        [str(Path(sys.executable).parent / "trioagent"), "--help"],
+        trioagent("serve", "chat", "--help"),
+    ):
         result = await trio.run_process(command, capture_stdout=True)
         assert b"usage:" in result.stdout
     result = await trio.run_process(trioagent("serve", "chat", "--help"), capture_stdout=True)
-    for flag in (b"--listen", b"--api-key", b"--cors-origin", b"--max-request-size",
-                 b"--request-timeout", b"--conversations-max", b"--conversation-ttl",
-                 b"--max-idle-runtimes", b"--working-dir", b"--env-from-file",
-                 b"--models-gateway", b"--insecure-no-auth"):
+    for flag in (
+        b"--listen",
+        b"--api-key",
+        b"--cors-origin",
+        b"--max-request-size",
+        b"--request-timeout",
+        b"--conversations-max",
+        b"--conversation-ttl",
+        b"--max-idle-runtimes",
+        b"--working-dir",
+        b"--env-from-file",
+        b"--models-gateway",
+        b"--insecure-no-auth",
+    ):
         assert flag in result.stdout
     result = await trio.run_process(trioagent("serve", "api", "--help"), capture_stdout=True)
-    for flag in (b"--listen", b"--api-key", b"--cors-origin", b"--max-request-size",
-                 b"--request-timeout", b"--sessions", b"--rate-limit", b"--working-dir"):
+    for flag in (
+        b"--listen",
+        b"--api-key",
+        b"--cors-origin",
+        b"--max-request-size",
+        b"--request-timeout",
+        b"--sessions",
+        b"--rate-limit",
+        b"--working-dir",
+    ):
         assert flag in result.stdout
 
 
@@ -249,9 +346,12 @@ async def test_run_prints_the_streamed_answer_and_tool_activity(
     )
     with trio.fail_after(30):
         result = await trio.run_process(
-            trioagent("run", str(agent_path), "What do my notes say?",
-                      "--working-dir", str(tmp_path)),
-            capture_stdout=True, capture_stderr=True, check=False,
+            trioagent(
+                "run", str(agent_path), "What do my notes say?", "--working-dir", str(tmp_path)
+            ),
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
         )
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode().strip() == "You must remember the milk."
@@ -267,7 +367,9 @@ async def test_run_takes_flags_between_the_file_and_the_message(
     with trio.fail_after(30):
         result = await trio.run_process(
             trioagent("run", str(agent_path), "--working-dir", str(tmp_path), "Say hello"),
-            capture_stdout=True, capture_stderr=True, check=False,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
         )
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode().strip() == "Hello from between."
@@ -275,7 +377,9 @@ async def test_run_takes_flags_between_the_file_and_the_message(
     with trio.fail_after(30):
         extra = await trio.run_process(
             trioagent("run", str(agent_path), "--working-dir", str(tmp_path), "one", "two"),
-            capture_stdout=True, capture_stderr=True, check=False,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
         )
     assert extra.returncode == 2
     assert b"unrecognized arguments: one two" in extra.stderr
@@ -290,7 +394,10 @@ async def test_interactive_run_cancels_a_turn_on_ctrl_c_and_keeps_commands_to_it
     fake.enqueue(held(text("never shown"), release), text("The second answer."))
     process = await trio.lowlevel.open_process(
         trioagent("run", str(agent_path), "--working-dir", str(tmp_path)),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert process.stdin is not None
     assert process.stdout is not None
     assert process.stderr is not None
@@ -329,19 +436,24 @@ async def test_interactive_run_cancels_a_turn_on_ctrl_c_and_keeps_commands_to_it
     assert sent[1:] == ["second message"]  # the cancelled turn left nothing behind
 
 
-async def test_run_fails_with_one_line_error(fake: FakeOpenAI, agent_path: Path,
-                                             tmp_path: Path) -> None:
+async def test_run_fails_with_one_line_error(
+    fake: FakeOpenAI, agent_path: Path, tmp_path: Path
+) -> None:
     from trioagent.testing import error
 
     fake.enqueue(error(401, "bad key"))
     with trio.fail_after(30):
-        upstream = await trio.run_process(trioagent("run", str(agent_path), "hi"),
-                                          capture_stdout=True, capture_stderr=True,
-                                          check=False)
+        upstream = await trio.run_process(
+            trioagent("run", str(agent_path), "hi"),
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
         bad = tmp_path / "bad.yaml"
         bad.write_text("agents:\n  root:\n    model: openai/gpt-4o\n    instructions: x\n")
-        config = await trio.run_process(trioagent("run", str(bad), "hi"),
-                                        capture_stdout=True, capture_stderr=True, check=False)
+        config = await trio.run_process(
+            trioagent("run", str(bad), "hi"), capture_stdout=True, capture_stderr=True, check=False
+        )
     for result in (upstream, config):
         assert result.returncode == 1
         lines = result.stderr.decode().strip().splitlines()
@@ -354,8 +466,12 @@ async def test_missing_api_key_is_reported_at_start_up(tmp_path: Path) -> None:
     path = tmp_path / "agent.yaml"
     path.write_text("agents:\n  root:\n    model: openai/gpt-4o\n")
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    result = await trio.run_process(trioagent("serve", "chat", str(path), "-l", "127.0.0.1:0"),
-                                    capture_stderr=True, check=False, env=env)
+    result = await trio.run_process(
+        trioagent("serve", "chat", str(path), "-l", "127.0.0.1:0"),
+        capture_stderr=True,
+        check=False,
+        env=env,
+    )
     assert result.returncode == 1
     assert b"OPENAI_API_KEY" in result.stderr
 
@@ -365,13 +481,17 @@ async def test_serve_chat_prints_url_serves_and_stops_cleanly_on_sigterm(
 ) -> None:
     fake.enqueue(text("served"))
     with trio.fail_after(30):
-        async with open_server_process("chat", str(agent_path)) as server, \
-                httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        async with (
+            open_server_process("chat", str(agent_path)) as server,
+            httpx.AsyncClient(base_url=server.url, timeout=10) as http,
+        ):
             assert server.url.startswith("http://127.0.0.1:")
             assert server.url.endswith("/v1")
             assert not server.url.endswith(":0/v1")
-            response = await http.post("/chat/completions", json={
-                "model": "root", "messages": [{"role": "user", "content": "hi"}]})
+            response = await http.post(
+                "/chat/completions",
+                json={"model": "root", "messages": [{"role": "user", "content": "hi"}]},
+            )
             server.process.send_signal(signal.SIGTERM)
             assert await server.process.wait() == 0
     assert response.json()["choices"][0]["message"]["content"] == "served"
@@ -382,12 +502,19 @@ async def test_sigterm_lets_a_running_turn_finish_then_exits_0(
 ) -> None:
     fake.enqueue(text("slow but complete", chunk_delay=0.3))
     with trio.fail_after(30):
-        async with open_server_process("chat", str(agent_path), "--shutdown-grace", "10s"
-                                       ) as server, \
-                httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-            async with http.stream("POST", "/chat/completions", json={
-                "model": "root", "stream": True,
-                "messages": [{"role": "user", "content": "hi"}]}) as response:
+        async with (
+            open_server_process("chat", str(agent_path), "--shutdown-grace", "10s") as server,
+            httpx.AsyncClient(base_url=server.url, timeout=10) as http,
+        ):
+            async with http.stream(
+                "POST",
+                "/chat/completions",
+                json={
+                    "model": "root",
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "hi"}],
+                },
+            ) as response:
                 body = b""
                 async for chunk in response.aiter_bytes():
                     if not body:
@@ -403,14 +530,18 @@ async def test_sigterm_cancels_turns_past_the_grace_period(
 ) -> None:
     fake.enqueue(hang())
     with trio.fail_after(30):
-        async with open_server_process("chat", str(agent_path), "--shutdown-grace", "0.5s"
-                                       ) as server, \
-                httpx.AsyncClient(base_url=server.url, timeout=10) as http, \
-                trio.open_nursery() as nursery:
+        async with (
+            open_server_process("chat", str(agent_path), "--shutdown-grace", "0.5s") as server,
+            httpx.AsyncClient(base_url=server.url, timeout=10) as http,
+            trio.open_nursery() as nursery,
+        ):
+
             async def request() -> None:
                 with pytest.raises(httpx.HTTPError):
-                    await http.post("/chat/completions", json={
-                        "model": "root", "messages": [{"role": "user", "content": "hi"}]})
+                    await http.post(
+                        "/chat/completions",
+                        json={"model": "root", "messages": [{"role": "user", "content": "hi"}]},
+                    )
 
             nursery.start_soon(request)
             await fake.wait_requests(1)
@@ -427,12 +558,22 @@ async def test_models_gateway_and_env_from_file(fake: FakeOpenAI, tmp_path: Path
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     fake.enqueue(text("via gateway"))
     with trio.fail_after(30):
-        async with open_server_process(
-            "chat", str(agent), "--models-gateway", fake.base_url,
-            "--env-from-file", str(env_file), env=env,
-        ) as server, httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-            response = await http.post("/chat/completions", json={
-                "model": "root", "messages": [{"role": "user", "content": "hi"}]})
+        async with (
+            open_server_process(
+                "chat",
+                str(agent),
+                "--models-gateway",
+                fake.base_url,
+                "--env-from-file",
+                str(env_file),
+                env=env,
+            ) as server,
+            httpx.AsyncClient(base_url=server.url, timeout=10) as http,
+        ):
+            response = await http.post(
+                "/chat/completions",
+                json={"model": "root", "messages": [{"role": "user", "content": "hi"}]},
+            )
             server.process.send_signal(signal.SIGTERM)
             assert await server.process.wait() == 0
     assert response.json()["choices"][0]["message"]["content"] == "via gateway"
@@ -449,17 +590,38 @@ def test_serve_help_describes_both_apis(capsys: pytest.CaptureFixture[str]) -> N
     assert "serve api   a simple chat API: POST /api/chat" in description
 
 
-@pytest.mark.parametrize(("argv", "per_core"), [
-    (["serve", "chat", "a.yaml"], False),
-    (["serve", "chat", "a.yaml", "--store", "sqlite:c.db"], True),
-    (["serve", "chat", "a.yaml", "--store", "redis://127.0.0.1:6379/0"], True),
-    (["serve", "chat", "a.yaml", "--store", "sqlite::memory:"], False),
-    (["serve", "chat", "a.yaml", "--store", "redis://127.0.0.1:6379/0", "--rate-limit",
-      "1/s"], False),
-    (["serve", "api", "a.yaml"], True),
-    (["serve", "api", "a.yaml", "--store", "memory:"], False),
-], ids=["chat-memory", "chat-sqlite", "chat-redis", "chat-sqlite-memory", "chat-rate-limit",
-        "api-sessions-file", "api-memory"])
+@pytest.mark.parametrize(
+    ("argv", "per_core"),
+    [
+        (["serve", "chat", "a.yaml"], False),
+        (["serve", "chat", "a.yaml", "--store", "sqlite:c.db"], True),
+        (["serve", "chat", "a.yaml", "--store", "redis://127.0.0.1:6379/0"], True),
+        (["serve", "chat", "a.yaml", "--store", "sqlite::memory:"], False),
+        (
+            [
+                "serve",
+                "chat",
+                "a.yaml",
+                "--store",
+                "redis://127.0.0.1:6379/0",
+                "--rate-limit",
+                "1/s",
+            ],
+            False,
+        ),
+        (["serve", "api", "a.yaml"], True),
+        (["serve", "api", "a.yaml", "--store", "memory:"], False),
+    ],
+    ids=[
+        "chat-memory",
+        "chat-sqlite",
+        "chat-redis",
+        "chat-sqlite-memory",
+        "chat-rate-limit",
+        "api-sessions-file",
+        "api-memory",
+    ],
+)
 def test_workers_default_to_one_per_core_on_a_shared_store_as_the_help_says(
     argv: list[str], per_core: bool, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -469,9 +631,11 @@ def test_workers_default_to_one_per_core_on_a_shared_store_as_the_help_says(
     with pytest.raises(SystemExit):
         parser.parse_args([*argv[:2], "--help"])
     shown = " ".join(capsys.readouterr().out.split())
-    assert ("--workers N server processes sharing the port (default: one per core when the "
-            "store is shared, a sqlite:PATH file (as serve api's default is) or redis://, and "
-            "there is no --rate-limit; else 1)") in shown
+    assert (
+        "--workers N server processes sharing the port (default: one per core when the "
+        "store is shared, a sqlite:PATH file (as serve api's default is) or redis://, and "
+        "there is no --rate-limit; else 1)"
+    ) in shown
 
 
 def warnings_of(*argv: str) -> list[str]:
@@ -479,26 +643,46 @@ def warnings_of(*argv: str) -> list[str]:
     return startup_warnings(args.api, serve_options(args, {}))
 
 
-@pytest.mark.parametrize(("argv", "kept"), [
-    (["chat", "a.yaml", "--workers", "2", "--conversations-max", "10", "--responses-max",
-      "0"], "X-Conversation-Id conversations (a conversation"),
-    (["chat", "a.yaml", "--workers", "2"], "stored responses (a conversation"),
-    (["api", "a.yaml", "--workers", "2", "--sessions", ":memory:"], "sessions (a session"),
-], ids=["chat-conversations", "chat-responses", "api-sessions"])
+@pytest.mark.parametrize(
+    ("argv", "kept"),
+    [
+        (
+            [
+                "chat",
+                "a.yaml",
+                "--workers",
+                "2",
+                "--conversations-max",
+                "10",
+                "--responses-max",
+                "0",
+            ],
+            "X-Conversation-Id conversations (a conversation",
+        ),
+        (["chat", "a.yaml", "--workers", "2"], "stored responses (a conversation"),
+        (["api", "a.yaml", "--workers", "2", "--sessions", ":memory:"], "sessions (a session"),
+    ],
+    ids=["chat-conversations", "chat-responses", "api-sessions"],
+)
 def test_several_workers_on_a_memory_store_get_a_warning(argv: list[str], kept: str) -> None:
     [warning] = warnings_of(*argv)
     assert "with 2 workers and --store " in warning
-    assert f"each worker keeps its own {kept} continues only on the worker that served it)" \
-        in warning
+    assert (
+        f"each worker keeps its own {kept} continues only on the worker that served it)" in warning
+    )
     assert "use --store sqlite:PATH or --store redis://HOST:PORT/DB" in warning
 
 
-@pytest.mark.parametrize("argv", [
-    ["chat", "a.yaml", "--conversations-max", "10"],
-    ["chat", "a.yaml", "--workers", "2", "--responses-max", "0"],
-    ["chat", "a.yaml", "--workers", "2", "--store", "sqlite:c.db"],
-    ["api", "a.yaml", "--workers", "2"],
-], ids=["one-worker", "nothing-kept", "shared-store", "api-sessions-file"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["chat", "a.yaml", "--conversations-max", "10"],
+        ["chat", "a.yaml", "--workers", "2", "--responses-max", "0"],
+        ["chat", "a.yaml", "--workers", "2", "--store", "sqlite:c.db"],
+        ["api", "a.yaml", "--workers", "2"],
+    ],
+    ids=["one-worker", "nothing-kept", "shared-store", "api-sessions-file"],
+)
 def test_no_warning_when_workers_share_what_they_keep(argv: list[str]) -> None:
     assert warnings_of(*argv) == []
 
@@ -507,11 +691,14 @@ async def test_serve_chat_warns_at_start_up_that_memory_caches_are_per_worker(
     fake: FakeOpenAI, agent_path: Path
 ) -> None:
     with trio.fail_after(60):
-        async with open_server_process("chat", str(agent_path), "--workers", "2",
-                                       "--conversations-max", "10") as server:
+        async with open_server_process(
+            "chat", str(agent_path), "--workers", "2", "--conversations-max", "10"
+        ) as server:
             server.process.send_signal(signal.SIGTERM)
             assert await server.process.wait() == 0
-    warning = ("trioagent: warning: with 2 workers and --store memory:, each worker keeps its "
-               "own X-Conversation-Id conversations")
+    warning = (
+        "trioagent: warning: with 2 workers and --store memory:, each worker keeps its "
+        "own X-Conversation-Id conversations"
+    )
     assert warning in server.startup_log
     assert server.startup_log.index(warning) < server.startup_log.index(server.startup_line)

@@ -110,8 +110,9 @@ def test_the_walk_finds_the_commands_of_the_docs() -> None:
     assert {"serve", "run", "chat", "bench", "push", "pull", "fetch-model"} <= shown
 
 
-@pytest.mark.parametrize(("where", "argv"), COMMANDS,
-                         ids=[f"{where} {' '.join(argv)}"[:90] for where, argv in COMMANDS])
+@pytest.mark.parametrize(
+    ("where", "argv"), COMMANDS, ids=[f"{where} {' '.join(argv)}"[:90] for where, argv in COMMANDS]
+)
 def test_doc_command_parses(where: str, argv: list[str], tmp_path: Path) -> None:
     try:
         args = parse_command_line(argv)
@@ -124,17 +125,30 @@ def test_doc_command_parses(where: str, argv: list[str], tmp_path: Path) -> None
         config_from_args(args)
 
 
-@pytest.mark.parametrize(("line", "argv"), [
-    ("trioagent run agent.yaml \"Hello\"", [["run", "agent.yaml", "Hello"]]),
-    ("pip install -e '.[dev]' && trioagent fetch-model && pytest", [["fetch-model"]]),
-    ("echo hi | trioagent chat http://h:1 > answer.txt", [["chat", "http://h:1"]]),
-    ("KEY=1 trioagent chat http://h:1 --api-key \"$KEY\"  # a comment",
-     [["chat", "http://h:1", "--api-key", "$KEY"]]),
-    ("path=$(trioagent fetch-model)", None),
-    ("trioagent run AGENT_FILE_OR_REF [MESSAGE] [flags]", None),
-    ("curl -s http://127.0.0.1:8083/v1/models", []),
-], ids=["plain", "and-and", "pipe-redirect", "assignment-comment", "substitution",
-        "synopsis", "other-command"])
+@pytest.mark.parametrize(
+    ("line", "argv"),
+    [
+        ('trioagent run agent.yaml "Hello"', [["run", "agent.yaml", "Hello"]]),
+        ("pip install -e '.[dev]' && trioagent fetch-model && pytest", [["fetch-model"]]),
+        ("echo hi | trioagent chat http://h:1 > answer.txt", [["chat", "http://h:1"]]),
+        (
+            'KEY=1 trioagent chat http://h:1 --api-key "$KEY"  # a comment',
+            [["chat", "http://h:1", "--api-key", "$KEY"]],
+        ),
+        ("path=$(trioagent fetch-model)", None),
+        ("trioagent run AGENT_FILE_OR_REF [MESSAGE] [flags]", None),
+        ("curl -s http://127.0.0.1:8083/v1/models", []),
+    ],
+    ids=[
+        "plain",
+        "and-and",
+        "pipe-redirect",
+        "assignment-comment",
+        "substitution",
+        "synopsis",
+        "other-command",
+    ],
+)
 def test_commands_are_found_in_shell_lines(line: str, argv: list[list[str]] | None) -> None:
     assert trioagent_commands(line) == argv
 
@@ -147,16 +161,22 @@ def test_console_blocks_show_commands_after_the_prompt_only() -> None:
 def command_parser(*names: str) -> argparse.ArgumentParser:
     parser = build_parser()
     for name in names:
-        [commands] = [action for action in parser._actions
-                      if isinstance(action, argparse._SubParsersAction)]
+        [commands] = [
+            action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+        ]
         parser = commands.choices[name]
     return parser
 
 
 def flags_of(parser: argparse.ArgumentParser) -> set[str]:
     """The long flags ``--help`` shows."""
-    return {option for action in parser._actions if action.help != argparse.SUPPRESS
-            for option in action.option_strings if option.startswith("--")} - {"--help"}
+    return {
+        option
+        for action in parser._actions
+        if action.help != argparse.SUPPRESS
+        for option in action.option_strings
+        if option.startswith("--")
+    } - {"--help"}
 
 
 def section(doc: str, heading: str | None) -> str:
@@ -171,19 +191,24 @@ def flags_named(text: str) -> set[str]:
     return set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*[a-z])", text)) - {"--help"}
 
 
-@pytest.mark.parametrize(("doc", "heading", "command"), [
-    ("serve-chat.md", "## Command line", ("serve", "chat")),
-    ("serve-api.md", "## Flags", ("serve", "api")),
-    ("benchmarks.md", "## `trioagent bench URL`", ("bench",)),
-    ("run.md", None, ("run",)),
-], ids=["serve-chat", "serve-api", "bench", "run"])
+@pytest.mark.parametrize(
+    ("doc", "heading", "command"),
+    [
+        ("serve-chat.md", "## Command line", ("serve", "chat")),
+        ("serve-api.md", "## Flags", ("serve", "api")),
+        ("benchmarks.md", "## `trioagent bench URL`", ("bench",)),
+        ("run.md", None, ("run",)),
+    ],
+    ids=["serve-chat", "serve-api", "bench", "run"],
+)
 def test_the_flag_tables_name_every_flag(
     doc: str, heading: str | None, command: tuple[str, ...]
 ) -> None:
     text = section(doc, heading)
     if command != ("serve", "api"):  # serve-api.md lists the shared flags in a sentence
-        text = "\n".join(line.split(" | ")[0] for line in text.splitlines()
-                         if line.startswith("| `"))
+        text = "\n".join(
+            line.split(" | ")[0] for line in text.splitlines() if line.startswith("| `")
+        )
     else:
         text = text.split("\n\n`--rate-limit` works")[0]
     parser = command_parser(*command)
@@ -197,13 +222,30 @@ def nginx_config(tmp_path: Path) -> Path:
     text = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
     [snippet] = re.findall(r"^```nginx\n(.*?)^```", text, re.S | re.M)
     certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=agents.example.com", "-keyout", str(key),
-                    "-out", str(certificate)], check=True, capture_output=True)
-    snippet, count = re.subn(r"ssl_certificate +\S+;", f"ssl_certificate {certificate};",
-                             snippet)
-    snippet, key_count = re.subn(r"ssl_certificate_key +\S+;",
-                                 f"ssl_certificate_key {key};", snippet)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=agents.example.com",
+            "-keyout",
+            str(key),
+            "-out",
+            str(certificate),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    snippet, count = re.subn(r"ssl_certificate +\S+;", f"ssl_certificate {certificate};", snippet)
+    snippet, key_count = re.subn(
+        r"ssl_certificate_key +\S+;", f"ssl_certificate_key {key};", snippet
+    )
     assert (count, key_count) == (1, 1), "the snippet's listen 443 ssl needs its certificate"
     config = tmp_path / "nginx.conf"
     config.write_text(f"pid {tmp_path}/nginx.pid;\nevents {{}}\nhttp {{\n{snippet}}}\n")
@@ -212,11 +254,14 @@ def nginx_config(tmp_path: Path) -> Path:
 
 def test_the_nginx_config_of_deployment_md_passes_nginx_t(tmp_path: Path) -> None:
     nginx = shutil.which("nginx") or next(
-        (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(path,
-                                                                                  os.X_OK)),
-        None)
-    missing = [name for name, found in (("nginx", nginx), ("openssl", shutil.which("openssl")))
-               if not found]
+        (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(path, os.X_OK)),
+        None,
+    )
+    missing = [
+        name
+        for name, found in (("nginx", nginx), ("openssl", shutil.which("openssl")))
+        if not found
+    ]
     if missing:
         reason = f"{' and '.join(missing)} not installed (apt-get install nginx-light openssl)"
         if os.environ.get("TRIOAGENT_REQUIRE_NGINX") == "1":
@@ -225,6 +270,19 @@ def test_the_nginx_config_of_deployment_md_passes_nginx_t(tmp_path: Path) -> Non
     assert nginx is not None
     config = nginx_config(tmp_path)
     result = subprocess.run(
-        [nginx, "-t", "-q", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"),
-         "-c", str(config)], capture_output=True, text=True, check=False)
+        [
+            nginx,
+            "-t",
+            "-q",
+            "-p",
+            str(tmp_path),
+            "-e",
+            str(tmp_path / "error.log"),
+            "-c",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr

@@ -33,8 +33,24 @@ ALLOWED: dict[str, set[str]] = {
     "oci_command": {"oci", "config", "errors"},
     "chat_client": {"wire", "errors"},
     "bench": {"wire", "errors"},
-    "cli": {"run", "oci_command", "chat_client", "bench", "server", "store", "runtime",
-            "models", "tools", "oci", "config", "wire", "chat", "errors", "logs", "paths"},
+    "cli": {
+        "run",
+        "oci_command",
+        "chat_client",
+        "bench",
+        "server",
+        "store",
+        "runtime",
+        "models",
+        "tools",
+        "oci",
+        "config",
+        "wire",
+        "chat",
+        "errors",
+        "logs",
+        "paths",
+    },
     "__main__": {"cli"},
     # The public surface re-exports what a program embedding trioagent needs.
     "__init__": {"server", "config", "errors"},
@@ -47,8 +63,11 @@ def layer_of(path: Path) -> str:
 
 def imported_layers(path: Path) -> set[str]:
     """The trioagent layers a module imports (relative or absolute), anywhere in it."""
-    return {name.split(".")[1] for name in imported_modules(path, everywhere=True)
-            if name != "trioagent"}
+    return {
+        name.split(".")[1]
+        for name in imported_modules(path, everywhere=True)
+        if name != "trioagent"
+    }
 
 
 def module_name(path: Path) -> str:
@@ -65,8 +84,9 @@ def imported_modules(path: Path, *, everywhere: bool) -> set[str]:
     otherwise those that run when it is imported (not in functions or under
     ``if TYPE_CHECKING:``). ``from pkg import sub`` counts as importing ``pkg.sub``."""
     tree = ast.parse(path.read_text())
-    package = module_name(path) if path.name == "__init__.py" else \
-        module_name(path).rpartition(".")[0]
+    package = (
+        module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    )
     found = set()
     for node in ast.walk(tree) if everywhere else _executed(tree.body):
         if isinstance(node, ast.Import):
@@ -117,18 +137,21 @@ def test_module_imports_only_lower_layers(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", [p for p in PATHS if layer_of(p) == "store"],
+    "path",
+    [p for p in PATHS if layer_of(p) == "store"],
     ids=lambda p: str(p.relative_to(PACKAGE)),
 )
 def test_store_knows_only_the_session_of_the_runtime(path: Path) -> None:
-    runtime = {m for m in imported_modules(path, everywhere=True)
-               if m.startswith("trioagent.runtime")}
+    runtime = {
+        m for m in imported_modules(path, everywhere=True) if m.startswith("trioagent.runtime")
+    }
     assert runtime <= {"trioagent.runtime.session"}
 
 
 def test_no_import_cycles() -> None:
-    graph = {module_name(p): imported_modules(p, everywhere=False) - {module_name(p)}
-             for p in PATHS}
+    graph = {
+        module_name(p): imported_modules(p, everywhere=False) - {module_name(p)} for p in PATHS
+    }
     try:
         graphlib.TopologicalSorter(graph).prepare()
     except graphlib.CycleError as exc:

@@ -21,9 +21,21 @@ async def test_local_benchmark_measures_every_metric(tmp_path: Path) -> None:
     out = tmp_path / "local.json"
     with trio.fail_after(600):  # a hang guard for a slow, shared machine, not a speed check
         result = await trio.run_process(
-            [sys.executable, "-m", "benchmarks.local_model", "--rounds", "1", "--max-tokens", "32",
-             "--json", str(out)],
-            cwd=ROOT, capture_stdout=True, capture_stderr=True, check=False,
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.local_model",
+                "--rounds",
+                "1",
+                "--max-tokens",
+                "32",
+                "--json",
+                str(out),
+            ],
+            cwd=ROOT,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
         )
     assert result.returncode == 0, result.stderr.decode()
     assert "| aggregate tok/s c=4 |" in result.stdout.decode()

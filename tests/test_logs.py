@@ -36,24 +36,34 @@ NEW_ID = re.compile(r"[0-9a-f]{32}")
 
 def record(message: str = "hello %s", *args: object, **extra: object) -> logging.LogRecord:
     made = logging.getLogger("trioagent.test").makeRecord(
-        "trioagent.test", logging.WARNING, __file__, 1, message, args or ("world",), None,
+        "trioagent.test",
+        logging.WARNING,
+        __file__,
+        1,
+        message,
+        args or ("world",),
+        None,
         extra=extra or None,
     )
     RequestIdFilter().filter(made)
     return made
 
 
-@pytest.mark.parametrize(("given", "kept"), [
-    ("abc-123", True),
-    ("x" * 128, True),
-    ("x" * 129, False),
-    ("", False),
-    ("two words", False),
-    ("line\nbreak", False),
-    ("tab\there", False),
-    ("caf\u00e9", False),
-    ("\x1b[31mred", False),
-], ids=["plain", "128", "129", "empty", "space", "newline", "tab", "non-ascii", "escape"])
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("abc-123", True),
+        ("x" * 128, True),
+        ("x" * 129, False),
+        ("", False),
+        ("two words", False),
+        ("line\nbreak", False),
+        ("tab\there", False),
+        ("caf\u00e9", False),
+        ("\x1b[31mred", False),
+    ],
+    ids=["plain", "128", "129", "empty", "space", "newline", "tab", "non-ascii", "escape"],
+)
 def test_only_short_visible_ascii_request_ids_are_kept(given: str, kept: bool) -> None:
     assert (valid_request_id(given) == given) is kept
     assert (new_request_id(given) == given) is kept
@@ -80,7 +90,8 @@ def test_json_lines_have_the_documented_keys() -> None:
             raise ValueError("boom")
         except ValueError:
             failed = logging.getLogger("t").makeRecord(
-                "t", logging.ERROR, __file__, 1, "it failed", (), sys.exc_info())
+                "t", logging.ERROR, __file__, 1, "it failed", (), sys.exc_info()
+            )
         RequestIdFilter().filter(failed)
         line = formatter.format(failed)
     finally:
@@ -117,8 +128,9 @@ async def raw_get(host: str, port: int, header: bytes) -> bytes:
     """A GET /healthz with ``header`` as sent, byte for byte (httpx refuses bad values)."""
     stream = await trio.open_tcp_stream(host, port)
     async with stream:
-        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                              + header + b"\r\n\r\n")
+        await stream.send_all(
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + header + b"\r\n\r\n"
+        )
         answer = b""
         while data := await stream.receive_some(65536):
             answer += data
@@ -128,8 +140,11 @@ async def raw_get(host: str, port: int, header: bytes) -> bytes:
 def answered_id(answer: bytes) -> str:
     head = answer.split(b"\r\n\r\n")[0].decode("latin-1")
     assert head.startswith("HTTP/1.1 200"), head
-    [value] = [line.split(":", 1)[1].strip() for line in head.split("\r\n")[1:]
-               if line.lower().startswith("x-request-id:")]
+    [value] = [
+        line.split(":", 1)[1].strip()
+        for line in head.split("\r\n")[1:]
+        if line.lower().startswith("x-request-id:")
+    ]
     return value
 
 
@@ -138,13 +153,17 @@ async def test_json_logs_of_a_real_server_carry_each_request_id(
 ) -> None:
     agent = write_test_agent(tmp_path, fake.base_url)
     fake.enqueue(text("first"), text("second"))
-    hostile = [b"X-Request-Id: HOSTILE1\r\n HOSTILE2",  # a folded line: a newline inside
-               b"X-Request-Id: " + b"a" * 1000,
-               b"X-Request-Id: HOSTILE3\tx",
-               b"X-Request-Id: HOSTILE4\xe9"]
+    hostile = [
+        b"X-Request-Id: HOSTILE1\r\n HOSTILE2",  # a folded line: a newline inside
+        b"X-Request-Id: " + b"a" * 1000,
+        b"X-Request-Id: HOSTILE3\tx",
+        b"X-Request-Id: HOSTILE4\xe9",
+    ]
     with trio.fail_after(30):
-        async with open_server_process("chat", str(agent), "--log-format", "json", "-v"
-                                       ) as server, trio.open_nursery() as nursery:
+        async with (
+            open_server_process("chat", str(agent), "--log-format", "json", "-v") as server,
+            trio.open_nursery() as nursery,
+        ):
             stderr = [server.startup_log.encode()]
 
             async def read_stderr() -> None:
@@ -154,11 +173,14 @@ async def test_json_logs_of_a_real_server_carry_each_request_id(
 
             nursery.start_soon(read_stderr)
             async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-                generated = await http.post("/v1/chat/completions",
-                                            json={"model": "root", "messages": USER})
-                chosen = await http.post("/v1/chat/completions", headers={
-                    "X-Request-Id": "client-chosen-1"},
-                    json={"model": "root", "messages": USER, "stream": True})
+                generated = await http.post(
+                    "/v1/chat/completions", json={"model": "root", "messages": USER}
+                )
+                chosen = await http.post(
+                    "/v1/chat/completions",
+                    headers={"X-Request-Id": "client-chosen-1"},
+                    json={"model": "root", "messages": USER, "stream": True},
+                )
                 missing = await http.get("/v1/nothing", headers={"X-Request-Id": "lost-2"})
             host, port = server.base_url.removeprefix("http://").rsplit(":", 1)
             replaced = [answered_id(await raw_get(host, int(port), h)) for h in hostile]
@@ -174,19 +196,30 @@ async def test_json_logs_of_a_real_server_carry_each_request_id(
     assert chosen.headers["X-Request-Id"] == "client-chosen-1"
     assert missing.headers["X-Request-Id"] == "lost-2"
     access = [e for e in entries if e["logger"] == "trioagent.server.access"]
-    for response, path in ((generated, "/v1/chat/completions"),
-                           (chosen, "/v1/chat/completions"), (missing, "/v1/nothing")):
+    for response, path in (
+        (generated, "/v1/chat/completions"),
+        (chosen, "/v1/chat/completions"),
+        (missing, "/v1/nothing"),
+    ):
         rid = response.headers["X-Request-Id"]
         [line] = [e for e in access if e.get("request_id") == rid]
         assert line["level"] == "INFO"
-        assert line["message"].startswith(f"{response.request.method} {path} "
-                                          f"{response.status_code} ")
+        assert line["message"].startswith(
+            f"{response.request.method} {path} {response.status_code} "
+        )
         assert (line["method"], line["path"], line["status"]) == (
-            response.request.method, path, response.status_code)
+            response.request.method,
+            path,
+            response.status_code,
+        )
         assert line["duration_ms"] >= 0
     for response in (generated, chosen):  # the turn's own lines, from its tasks
-        turn = [e["message"] for e in entries if e["logger"] == "trioagent.server.turn"
-                and e.get("request_id") == response.headers["X-Request-Id"]]
+        turn = [
+            e["message"]
+            for e in entries
+            if e["logger"] == "trioagent.server.turn"
+            and e.get("request_id") == response.headers["X-Request-Id"]
+        ]
         assert turn == ["turn of agent root: started", turn[-1]]
         assert turn[-1].startswith("turn of agent root: ok after ")
 
@@ -212,13 +245,17 @@ async def test_the_startup_line_stays_plain_text_by_default(
     assert server.startup_line.startswith("trioagent serve chat: listening on http://")
 
 
-@pytest.mark.parametrize("argv", [
-    ["--log-format", "json", "-v", "serve", "chat", "a.yaml"],
-    ["serve", "chat", "a.yaml", "--log-format", "json", "-v"],
-    ["serve", "api", "a.yaml", "-v", "--log-format", "json"],
-    ["run", "a.yaml", "hi", "--log-format", "json", "-v"],
-    ["-v", "chat", "http://127.0.0.1:1", "--log-format", "json"],
-], ids=["before", "serve-chat", "serve-api", "run", "chat"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--log-format", "json", "-v", "serve", "chat", "a.yaml"],
+        ["serve", "chat", "a.yaml", "--log-format", "json", "-v"],
+        ["serve", "api", "a.yaml", "-v", "--log-format", "json"],
+        ["run", "a.yaml", "hi", "--log-format", "json", "-v"],
+        ["-v", "chat", "http://127.0.0.1:1", "--log-format", "json"],
+    ],
+    ids=["before", "serve-chat", "serve-api", "run", "chat"],
+)
 def test_log_flags_work_before_and_after_the_command(argv: list[str]) -> None:
     args = build_parser().parse_args(argv)
     assert (args.log_format, args.verbose) == ("json", True)
@@ -239,8 +276,10 @@ async def served_stderr(fake: FakeOpenAI, tmp_path: Path, *flags: str) -> list[s
     agent = write_test_agent(tmp_path, fake.base_url)
     fake.enqueue(text("hello"))
     with trio.fail_after(30):
-        async with open_server_process("chat", str(agent), *flags) as server, \
-                trio.open_nursery() as nursery:
+        async with (
+            open_server_process("chat", str(agent), *flags) as server,
+            trio.open_nursery() as nursery,
+        ):
             stderr = [server.startup_log.encode()]
 
             async def read_stderr() -> None:
@@ -250,8 +289,9 @@ async def served_stderr(fake: FakeOpenAI, tmp_path: Path, *flags: str) -> list[s
 
             nursery.start_soon(read_stderr)
             async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-                answer = await http.post("/v1/chat/completions",
-                                         json={"model": "root", "messages": USER})
+                answer = await http.post(
+                    "/v1/chat/completions", json={"model": "root", "messages": USER}
+                )
             assert answer.status_code == 200
             server.process.send_signal(signal.SIGTERM)
             assert await server.process.wait() == 0

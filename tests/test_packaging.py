@@ -43,10 +43,10 @@ def test_each_installed_requirement_of_the_local_extra_came_from_a_portable_whee
     except importlib.metadata.PackageNotFoundError:
         pytest.skip("the local extra is not installed: pip install -e '.[local]'")
     wheel = dist.read_text("WHEEL") or ""
-    tags = [line.split(":", 1)[1].strip() for line in wheel.splitlines()
-            if line.startswith("Tag:")]
+    tags = [line.split(":", 1)[1].strip() for line in wheel.splitlines() if line.startswith("Tag:")]
     assert tags, f"{dist.name} has no WHEEL tags: it was not installed from a wheel"
     pure = "Root-Is-Purelib: true" in wheel
     assert pure or all(PORTABLE.search(f"-{tag.split('-')[-1]}") for tag in tags), (
         f"{dist.name} {dist.version} was built on this machine ({tags}), not installed "
-        "from a prebuilt portable wheel")
+        "from a prebuilt portable wheel"
+    )

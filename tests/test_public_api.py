@@ -51,8 +51,10 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
 def test_import_trioagent_leaves_the_server_unimported() -> None:
     """``import trioagent`` runs before any submodule import, so it stays fast: the
     loader and the server come on first use of their names."""
-    code = ("import sys, trioagent; "
-            "print(sorted(m for m in sys.modules if m.startswith('trioagent.')))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, timeout=60)
+    code = (
+        "import sys, trioagent; print(sorted(m for m in sys.modules if m.startswith('trioagent.')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
     assert done.stdout.strip() == "['trioagent.errors']"

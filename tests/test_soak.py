@@ -23,8 +23,14 @@ async def test_soak_checks_pass_and_a_planted_history_mismatch_is_caught(
     tmp_path: Path,
 ) -> None:
     settings = Settings(
-        duration=3, concurrency=6, conversations=12, max_turns=4, seed=1,
-        mix=dict.fromkeys(KINDS, 1), rss_interval=0.25, progress=False,
+        duration=3,
+        concurrency=6,
+        conversations=12,
+        max_turns=4,
+        seed=1,
+        mix=dict.fromkeys(KINDS, 1),
+        rss_interval=0.25,
+        progress=False,
         # Five seconds show no leak; this only checks the samples are taken and judged
         # (test_memory_summary_flags_growth_after_the_warm_up checks the judgement).
         max_rss_growth=0.5,
@@ -34,8 +40,9 @@ async def test_soak_checks_pass_and_a_planted_history_mismatch_is_caught(
             await soak.run_traffic()
             planted = []
             for api in ("chat", "api"):
-                conversation = next(c for c in soak.live.values()
-                                    if c.api == api and c.turns and not c.uncertain)
+                conversation = next(
+                    c for c in soak.live.values() if c.api == api and c.turns and not c.uncertain
+                )
                 message, _ = conversation.turns[-1]
                 conversation.turns[-1] = (message, "An answer the server never gave.")
                 planted.append(conversation.id)
@@ -47,16 +54,14 @@ async def test_soak_checks_pass_and_a_planted_history_mismatch_is_caught(
         assert set(outcomes) == {EXPECTED[kind]}, (kind, outcomes)
     for shape in ("chat plain", "chat stream", "api plain", "api stream", "new", "continuing"):
         assert results["shapes"][shape], shape
-    assert all(memory["ok"] and memory["samples"] >= 10
-               for memory in results["memory"].values())
+    assert all(memory["ok"] and memory["samples"] >= 10 for memory in results["memory"].values())
     history = results["history"]
     assert history["checked"] >= 10
     assert history["at_retirement"] >= 1
     assert history["skipped"] == 0
     assert history["mismatches"] == 2
     assert sorted(sample["conversation"] for sample in history["samples"]) == sorted(planted)
-    assert all(sample["got"].startswith("assistant: Answer ")
-               for sample in history["samples"])
+    assert all(sample["got"].startswith("assistant: Answer ") for sample in history["samples"])
     assert not history["ok"]
     assert not results["ok"]
     assert "| histories exact |" in markdown_report(results)

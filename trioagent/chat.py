@@ -60,9 +60,7 @@ class ToolSpec:
 
     name: str
     description: str
-    parameters: dict[str, Any] = attrs.field(
-        factory=lambda: {"type": "object", "properties": {}}
-    )
+    parameters: dict[str, Any] = attrs.field(factory=lambda: {"type": "object", "properties": {}})
     """A JSON Schema object describing the arguments."""
 
 

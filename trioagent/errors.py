@@ -53,7 +53,11 @@ class ConfigError(TrioagentError):
     """
 
     def __init__(
-        self, message: str, *, path: str | None = None, line: int | None = None,
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
         key: str | None = None,
     ) -> None:
         self.message = message
@@ -118,7 +122,8 @@ class UnknownModel(RequestError):
         self.name = name
         super().__init__(
             f"The model {name!r} does not exist: GET /v1/models lists the agents served here.",
-            param="model", code="model_not_found",
+            param="model",
+            code="model_not_found",
         )
 
 
@@ -186,9 +191,7 @@ class RateLimitExceeded(TrioagentError):
 
     def __init__(self, retry_after: float) -> None:
         self.retry_after = retry_after
-        super().__init__(
-            f"Rate limit exceeded: retry in {max(1, math.ceil(retry_after))} s."
-        )
+        super().__init__(f"Rate limit exceeded: retry in {max(1, math.ceil(retry_after))} s.")
 
 
 class TurnTimeout(TrioagentError):

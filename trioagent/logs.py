@@ -35,7 +35,10 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # Attributes every LogRecord has; the others came from ``extra=`` and go into JSON lines.
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
-    "message", "asctime", "request_id", "taskName",
+    "message",
+    "asctime",
+    "request_id",
+    "taskName",
 }
 
 
@@ -86,7 +89,8 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC)
-            .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -116,8 +120,9 @@ def stderr_handler(log_format: LogFormat) -> logging.Handler:
 
 def logs_json() -> bool:
     """Whether the root logger writes JSON lines (``--log-format json``)."""
-    return any(isinstance(handler.formatter, JsonFormatter)
-               for handler in logging.getLogger().handlers)
+    return any(
+        isinstance(handler.formatter, JsonFormatter) for handler in logging.getLogger().handlers
+    )
 
 
 def announce(line: str, *, level: int = logging.INFO) -> None:

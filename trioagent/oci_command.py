@@ -52,11 +52,14 @@ _INSECURE_HELP = "speak plain HTTP to the registry, without TLS (a registry on t
 def add_pull_parser(commands: Any) -> argparse.ArgumentParser:
     """Add ``pull`` to the CLI's subparsers."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "pull", help="pull an agent file from an OCI registry into the cache",
-        description=PULL_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "pull",
+        help="pull an agent file from an OCI registry into the cache",
+        description=PULL_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("ref", metavar="REF",
-                        help="the agent: [REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST]")
+    parser.add_argument(
+        "ref", metavar="REF", help="the agent: [REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST]"
+    )
     parser.add_argument("--insecure", action="store_true", help=_INSECURE_HELP)
     return parser
 
@@ -64,8 +67,10 @@ def add_pull_parser(commands: Any) -> argparse.ArgumentParser:
 def add_push_parser(commands: Any) -> argparse.ArgumentParser:
     """Add ``push`` to the CLI's subparsers."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "push", help="push an agent file to an OCI registry",
-        description=PUSH_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "push",
+        help="push an agent file to an OCI registry",
+        description=PUSH_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("agent_file", metavar="FILE", help="the agent YAML file")
     parser.add_argument("ref", metavar="REF", help="where to: [REGISTRY/]REPOSITORY[:TAG]")
@@ -97,18 +102,25 @@ def push_command(args: argparse.Namespace) -> int:
     """
     # Every ${VARIABLE} counts as set: the file is checked for shape, and pushed as is.
     # Sub-agents by reference are pulled with the real environment's credentials.
-    file = load_agent_file(
-        args.agent_file, env=_AnyVariable(), fetch=agent_fetcher(env=os.environ)
-    )
+    file = load_agent_file(args.agent_file, env=_AnyVariable(), fetch=agent_fetcher(env=os.environ))
     with open(args.agent_file, encoding="utf-8-sig") as f:
         text = f.read()
     annotations = {DESCRIPTION: f"OCI artifact containing {Path(args.agent_file).name}"}
-    for key, value in ((AUTHORS, file.metadata.author), (LICENSES, file.metadata.license),
-                       (REVISION, file.metadata.version)):
+    for key, value in (
+        (AUTHORS, file.metadata.author),
+        (LICENSES, file.metadata.license),
+        (REVISION, file.metadata.version),
+    ):
         if value:
             annotations[key] = value
-    digest = push(text, args.ref, version=__version__, annotations=annotations,
-                  insecure=args.insecure, env=os.environ)
+    digest = push(
+        text,
+        args.ref,
+        version=__version__,
+        annotations=annotations,
+        insecure=args.insecure,
+        env=os.environ,
+    )
     ref = args.ref if ":" in args.ref.rpartition("/")[2] else f"{args.ref}:latest"
     print(f"pushed {ref}@{digest}")
     return 0

@@ -47,8 +47,10 @@ async def run_command(file: AgentFile, args: argparse.Namespace, env: Mapping[st
     name = args.agent or file.default_agent
     working_dir = (args.working_dir or Path.cwd()).resolve()
     safety: Safety = "standard" if args.safety is None else args.safety
-    async with open_team(file, working_dir=working_dir, env=env, safety=safety) as team, \
-            open_pool(team, max_idle=1) as pool:
+    async with (
+        open_team(file, working_dir=working_dir, env=env, safety=safety) as team,
+        open_pool(team, max_idle=1) as pool,
+    ):
         session = Session()
         if args.message is not None:
             await run_one(pool, name, session, args.message)
@@ -95,8 +97,11 @@ async def run_cancellable(pool: RuntimePool, agent: str, session: Session, text:
             await run_one(pool, agent, session, text)
             nursery.cancel_scope.cancel()
     if turn_scope.cancelled_caught:
-        print("\n[cancelled: the conversation is as it was before this message]",
-              file=sys.stderr, flush=True)
+        print(
+            "\n[cancelled: the conversation is as it was before this message]",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _read_line() -> str | None:
@@ -107,8 +112,12 @@ def _read_line() -> str | None:
 
 
 async def run_one(
-    pool: RuntimePool, agent: str, session: Session, text: str,
-    out: TextIO = sys.stdout, err: TextIO = sys.stderr,
+    pool: RuntimePool,
+    agent: str,
+    session: Session,
+    text: str,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
 ) -> None:
     """Run one turn on a clone of ``session``; keep the clone only if the turn finished."""
     turn = session.clone()

@@ -120,10 +120,16 @@ class Peer:
 
 
 PEER_PACKAGES = {
-    "litellm": Peer("litellm", ("litellm[proxy]",),
-                    ("litellm", "fastapi", "uvicorn", "uvloop", "aiohttp", "httpx", "openai")),
-    "agno": Peer("agno", ("agno[os]", "openai", "uvicorn[standard]"),
-                 ("agno", "fastapi", "uvicorn", "uvloop", "httptools", "httpx", "openai")),
+    "litellm": Peer(
+        "litellm",
+        ("litellm[proxy]",),
+        ("litellm", "fastapi", "uvicorn", "uvloop", "aiohttp", "httpx", "openai"),
+    ),
+    "agno": Peer(
+        "agno",
+        ("agno[os]", "openai", "uvicorn[standard]"),
+        ("agno", "fastapi", "uvicorn", "uvloop", "httptools", "httpx", "openai"),
+    ),
 }
 OWN_VERSIONS = ("trioagent", "trio", "quart-trio", "hypercorn", "httpx", "h11")
 
@@ -134,8 +140,7 @@ def _tail(path: Path, lines: int = 15) -> str:
     except OSError:
         return ""
     kept = [line for line in text.splitlines() if line.strip()][-lines:]
-    return "\n".join("    " + (line if len(line) <= 300 else line[:300] + " ...")
-                     for line in kept)
+    return "\n".join("    " + (line if len(line) <= 300 else line[:300] + " ...") for line in kept)
 
 
 def venv_python(venv: Path) -> Path:
@@ -147,49 +152,71 @@ async def run_logged(command: list[str], log: Path) -> None:
     with log.open("ab") as out:
         out.write(f"$ {shlex.join(command)}\n".encode())
         out.flush()
-        result = await trio.run_process(command, stdout=out, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, check=False)
+        result = await trio.run_process(
+            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False
+        )
     if result.returncode != 0:
-        raise PeerError(f"`{shlex.join(command)}` exited with {result.returncode}; "
-                        f"the end of {log}:\n{_tail(log)}")
+        raise PeerError(
+            f"`{shlex.join(command)}` exited with {result.returncode}; "
+            f"the end of {log}:\n{_tail(log)}"
+        )
 
 
-async def ensure_installed(peer: Peer, cache: Path, *, reinstall: bool, limit: float
-                           ) -> Path:
+async def ensure_installed(peer: Peer, cache: Path, *, reinstall: bool, limit: float) -> Path:
     """The peer's venv, created and filled by pip unless it already holds ``packages``."""
     venv = cache / peer.name
     marker = venv / ".trioagent-peers-packages"
     wanted = "\n".join(peer.packages)
-    if (not reinstall and marker.exists() and marker.read_text() == wanted
-            and venv_python(venv).exists()):
+    if (
+        not reinstall
+        and marker.exists()
+        and marker.read_text() == wanted
+        and venv_python(venv).exists()
+    ):
         return venv
     if reinstall and venv.exists():
         shutil.rmtree(venv)
     log = cache / f"{peer.name}-install.log"
     log.write_text("")
-    print(f"installing {peer.name} into {venv} ({' '.join(peer.packages)}), log: {log}",
-          file=sys.stderr)
+    print(
+        f"installing {peer.name} into {venv} ({' '.join(peer.packages)}), log: {log}",
+        file=sys.stderr,
+    )
     with trio.move_on_after(limit) as scope:
         if not venv_python(venv).exists():
             await run_logged([sys.executable, "-m", "venv", str(venv)], log)
-        await run_logged([str(venv_python(venv)), "-m", "pip", "install",
-                          "--disable-pip-version-check", "--upgrade", *peer.packages], log)
+        await run_logged(
+            [
+                str(venv_python(venv)),
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--upgrade",
+                *peer.packages,
+            ],
+            log,
+        )
     if scope.cancelled_caught:
-        raise PeerError(f"installing {peer.name} took more than {limit:.0f}s; "
-                        f"the end of {log}:\n{_tail(log)}")
+        raise PeerError(
+            f"installing {peer.name} took more than {limit:.0f}s; the end of {log}:\n{_tail(log)}"
+        )
     marker.write_text(wanted)
     return venv
 
 
 async def versions(python: Path | str, names: tuple[str, ...]) -> dict[str, str | None]:
     """The installed version of each distribution in ``names`` (None: not installed)."""
-    code = ("import importlib.metadata as m, json, sys\n"
-            "def v(n):\n"
-            "    try: return m.version(n)\n"
-            "    except m.PackageNotFoundError: return None\n"
-            "print(json.dumps({n: v(n) for n in sys.argv[1:]}))\n")
-    result = await trio.run_process([str(python), "-c", code, *names], capture_stdout=True,
-                                    check=False)
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "def v(n):\n"
+        "    try: return m.version(n)\n"
+        "    except m.PackageNotFoundError: return None\n"
+        "print(json.dumps({n: v(n) for n in sys.argv[1:]}))\n"
+    )
+    result = await trio.run_process(
+        [str(python), "-c", code, *names], capture_stdout=True, check=False
+    )
     if result.returncode != 0:
         return dict.fromkeys(names)
     return cast("dict[str, str | None]", json.loads(result.stdout))
@@ -238,10 +265,17 @@ async def stop(process: trio.Process, grace: float = 5.0) -> None:
 
 
 @asynccontextmanager
-async def open_server(name: str, command: list[str], *, log: Path, env: dict[str, str],
-                      cwd: Path, url: Callable[[Path], str | None],
-                      check: Callable[[httpx.AsyncClient, str], Awaitable[None]],
-                      startup_limit: float) -> AsyncIterator[Server]:
+async def open_server(
+    name: str,
+    command: list[str],
+    *,
+    log: Path,
+    env: dict[str, str],
+    cwd: Path,
+    url: Callable[[Path], str | None],
+    check: Callable[[httpx.AsyncClient, str], Awaitable[None]],
+    startup_limit: float,
+) -> AsyncIterator[Server]:
     """Start ``command`` in its own process group and wait until ``check`` passes.
 
     ``url`` reads the server's base URL (from its log, or a port chosen beforehand);
@@ -253,8 +287,14 @@ async def open_server(name: str, command: list[str], *, log: Path, env: dict[str
     """
     with log.open("wb") as out:
         process = await trio.lowlevel.open_process(
-            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=str(cwd), start_new_session=True)
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=str(cwd),
+            start_new_session=True,
+        )
     try:
         base_url: str | None = None
         last_error = "no answer yet"
@@ -264,8 +304,10 @@ async def open_server(name: str, command: list[str], *, log: Path, env: dict[str
             async with httpx.AsyncClient(timeout=30.0) as client:
                 while True:
                     if process.poll() is not None:
-                        raise PeerError(f"{name} exited with {process.returncode} before it "
-                                        f"answered; the end of {log}:\n{_tail(log)}")
+                        raise PeerError(
+                            f"{name} exited with {process.returncode} before it "
+                            f"answered; the end of {log}:\n{_tail(log)}"
+                        )
                     base_url = base_url or url(log)
                     if base_url is not None:
                         try:
@@ -277,14 +319,19 @@ async def open_server(name: str, command: list[str], *, log: Path, env: dict[str
                             last_error = str(exc)
                             wrong += 1
                             if wrong >= 10:
-                                raise PeerError(f"{name} answers wrong: {exc}; the end of "
-                                                f"{log}:\n{_tail(log)}") from None
+                                raise PeerError(
+                                    f"{name} answers wrong: {exc}; the end of {log}:\n{_tail(log)}"
+                                ) from None
                     await trio.sleep(0.2)
         if scope.cancelled_caught:
-            raise PeerError(f"{name} did not answer within {startup_limit:.0f}s ({last_error}); "
-                            f"the end of {log}:\n{_tail(log)}")
-        print(f"{name}: answering at {base_url} after {time.monotonic() - started:.1f}s",
-              file=sys.stderr)
+            raise PeerError(
+                f"{name} did not answer within {startup_limit:.0f}s ({last_error}); "
+                f"the end of {log}:\n{_tail(log)}"
+            )
+        print(
+            f"{name}: answering at {base_url} after {time.monotonic() - started:.1f}s",
+            file=sys.stderr,
+        )
         assert base_url is not None
         yield Server(name=name, url=base_url, command=command, log=log)
     finally:
@@ -296,7 +343,8 @@ def chat_check(model: str, key: str) -> Callable[[httpx.AsyncClient, str], Await
         response = await client.post(
             f"{base_url}/chat/completions",
             json={"model": model, "messages": [{"role": "user", "content": MESSAGE}]},
-            headers={"authorization": f"Bearer {key}"})
+            headers={"authorization": f"Bearer {key}"},
+        )
         if response.status_code != 200:
             raise PeerError(f"HTTP {response.status_code}: {response.text[:300]}")
         try:
@@ -314,8 +362,11 @@ AGNO_FORM = {"message": MESSAGE, "stream": "false"}
 
 
 async def agno_check(client: httpx.AsyncClient, base_url: str) -> None:
-    response = await client.post(f"{base_url}/agents/{AGNO_AGENT}/runs", data=AGNO_FORM,
-                                 headers={"authorization": f"Bearer {SERVER_KEY}"})
+    response = await client.post(
+        f"{base_url}/agents/{AGNO_AGENT}/runs",
+        data=AGNO_FORM,
+        headers={"authorization": f"Bearer {SERVER_KEY}"},
+    )
     if response.status_code != 200:
         raise PeerError(f"HTTP {response.status_code}: {response.text[:300]}")
     try:
@@ -335,10 +386,16 @@ class Fake:
 @asynccontextmanager
 async def open_fake(workdir: Path, words: int, startup_limit: float) -> AsyncIterator[Fake]:
     command = [sys.executable, "-m", "benchmarks.fake_fast", "--words", str(words)]
-    async with open_server("fake upstream", command, log=workdir / "fake.log",
-                           env=dict(os.environ), cwd=REPO, url=url_in_log,
-                           check=chat_check("m", UPSTREAM_KEY),
-                           startup_limit=startup_limit) as server:
+    async with open_server(
+        "fake upstream",
+        command,
+        log=workdir / "fake.log",
+        env=dict(os.environ),
+        cwd=REPO,
+        url=url_in_log,
+        check=chat_check("m", UPSTREAM_KEY),
+        startup_limit=startup_limit,
+    ) as server:
         yield Fake(url=server.url, command=command)
 
 
@@ -398,59 +455,149 @@ def fixed_url(url: str, _log: Path) -> str:
     return url
 
 
-def setups(fake: Fake, workdir: Path, venvs: dict[str, Path], startup_limit: float,
-           workers: int = 1, *, floor: bool = True) -> list[Setup]:
+def setups(
+    fake: Fake,
+    workdir: Path,
+    venvs: dict[str, Path],
+    startup_limit: float,
+    workers: int = 1,
+    *,
+    floor: bool = True,
+) -> list[Setup]:
     base_env = {**os.environ, "OPENAI_API_KEY": UPSTREAM_KEY}
     trioagent_env = {**base_env, "TRIOAGENT_BENCH_KEY": SERVER_KEY}
     out = []
 
     agent_file = workdir / "trioagent.yaml"
     agent_file.write_text(TRIOAGENT_YAML.format(base_url=fake.url, instruction=INSTRUCTION))
-    out.append(Setup("trioagent", partial(
-        open_server, "trioagent",
-        [sys.executable, "-m", "trioagent", "serve", "chat", str(agent_file),
-         "-l", "127.0.0.1:0", "--api-key-env", "TRIOAGENT_BENCH_KEY",
-         "--workers", str(workers)],
-        log=workdir / "trioagent.log", env=trioagent_env, cwd=workdir, url=url_in_log,
-        check=chat_check("root", SERVER_KEY), startup_limit=startup_limit), "chat", "root"))
+    out.append(
+        Setup(
+            "trioagent",
+            partial(
+                open_server,
+                "trioagent",
+                [
+                    sys.executable,
+                    "-m",
+                    "trioagent",
+                    "serve",
+                    "chat",
+                    str(agent_file),
+                    "-l",
+                    "127.0.0.1:0",
+                    "--api-key-env",
+                    "TRIOAGENT_BENCH_KEY",
+                    "--workers",
+                    str(workers),
+                ],
+                log=workdir / "trioagent.log",
+                env=trioagent_env,
+                cwd=workdir,
+                url=url_in_log,
+                check=chat_check("root", SERVER_KEY),
+                startup_limit=startup_limit,
+            ),
+            "chat",
+            "root",
+        )
+    )
 
     if floor:  # with trioagent's --workers: it stands for trioagent's stack, so it scales alike
-        out.append(Setup(FLOOR_SERVER, partial(
-            open_server, FLOOR_SERVER,
-            [sys.executable, "-m", "benchmarks.floor", "--upstream", fake.url,
-             "--listen", "127.0.0.1:0", "--workers", str(workers)],
-            log=workdir / "floor.log", env=base_env, cwd=REPO, url=url_in_log,
-            check=chat_check("root", SERVER_KEY), startup_limit=startup_limit), "chat", "root"))
+        out.append(
+            Setup(
+                FLOOR_SERVER,
+                partial(
+                    open_server,
+                    FLOOR_SERVER,
+                    [
+                        sys.executable,
+                        "-m",
+                        "benchmarks.floor",
+                        "--upstream",
+                        fake.url,
+                        "--listen",
+                        "127.0.0.1:0",
+                        "--workers",
+                        str(workers),
+                    ],
+                    log=workdir / "floor.log",
+                    env=base_env,
+                    cwd=REPO,
+                    url=url_in_log,
+                    check=chat_check("root", SERVER_KEY),
+                    startup_limit=startup_limit,
+                ),
+                "chat",
+                "root",
+            )
+        )
 
     if "litellm" in venvs:
         config = workdir / "litellm.yaml"
         config.write_text(LITELLM_YAML.format(base_url=fake.url, key=UPSTREAM_KEY))
         port = free_port()
-        env = {**base_env,
-               "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch from GitHub at startup
-               "LITELLM_LOG": "ERROR",  # no access log line per request
-               "LITELLM_MASTER_KEY": SERVER_KEY}
-        out.append(Setup("litellm", partial(
-            open_server, "litellm",
-            [str(venvs["litellm"] / "bin" / "litellm"), "--config", str(config),
-             "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"],
-            log=workdir / "litellm.log", env=env, cwd=workdir,
-            url=partial(fixed_url, f"http://127.0.0.1:{port}/v1"),
-            check=chat_check("m", SERVER_KEY), startup_limit=startup_limit), "chat", "m"))
+        env = {
+            **base_env,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch from GitHub at startup
+            "LITELLM_LOG": "ERROR",  # no access log line per request
+            "LITELLM_MASTER_KEY": SERVER_KEY,
+        }
+        out.append(
+            Setup(
+                "litellm",
+                partial(
+                    open_server,
+                    "litellm",
+                    [
+                        str(venvs["litellm"] / "bin" / "litellm"),
+                        "--config",
+                        str(config),
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--num_workers",
+                        "1",
+                    ],
+                    log=workdir / "litellm.log",
+                    env=env,
+                    cwd=workdir,
+                    url=partial(fixed_url, f"http://127.0.0.1:{port}/v1"),
+                    check=chat_check("m", SERVER_KEY),
+                    startup_limit=startup_limit,
+                ),
+                "chat",
+                "m",
+            )
+        )
 
     if "agno" in venvs:
         app = workdir / "agno_app.py"
-        app.write_text(AGNO_APP.format(agent=AGNO_AGENT, key=UPSTREAM_KEY,
-                                       instruction=INSTRUCTION))
+        app.write_text(AGNO_APP.format(agent=AGNO_AGENT, key=UPSTREAM_KEY, instruction=INSTRUCTION))
         port = free_port()
-        env = {**base_env, "FAKE_URL": fake.url, "AGNO_TELEMETRY": "false",
-               "OS_SECURITY_KEY": SERVER_KEY}
-        out.append(Setup("agno", partial(
-            open_server, "agno",
-            [str(venv_python(venvs["agno"])), str(app), str(port)],
-            log=workdir / "agno.log", env=env, cwd=workdir,
-            url=partial(fixed_url, f"http://127.0.0.1:{port}"),
-            check=agno_check, startup_limit=startup_limit), "agno"))
+        env = {
+            **base_env,
+            "FAKE_URL": fake.url,
+            "AGNO_TELEMETRY": "false",
+            "OS_SECURITY_KEY": SERVER_KEY,
+        }
+        out.append(
+            Setup(
+                "agno",
+                partial(
+                    open_server,
+                    "agno",
+                    [str(venv_python(venvs["agno"])), str(app), str(port)],
+                    log=workdir / "agno.log",
+                    env=env,
+                    cwd=workdir,
+                    url=partial(fixed_url, f"http://127.0.0.1:{port}"),
+                    check=agno_check,
+                    startup_limit=startup_limit,
+                ),
+                "agno",
+            )
+        )
     return out
 
 
@@ -484,8 +631,9 @@ class FormCaller:
     async def call(self) -> RequestResult:
         started = time.perf_counter()
         try:
-            response = await self.client.post(self.target.url, data=self.target.form,
-                                              headers=self.target.headers)
+            response = await self.client.post(
+                self.target.url, data=self.target.form, headers=self.target.headers
+            )
             if response.status_code != 200:
                 return failure(time.perf_counter() - started, f"HTTP {response.status_code}")
             document = response.json()
@@ -502,22 +650,34 @@ class FormCaller:
         return RequestResult(latency=latency, tokens=tokens)
 
 
-async def bench_form(url: str, form: dict[str, str], key: str, settings: Settings
-                     ) -> BenchReport:
+async def bench_form(url: str, form: dict[str, str], key: str, settings: Settings) -> BenchReport:
     """`run_bench`'s levels, with `FormTarget` in place of the Chat Completions target."""
-    target = FormTarget(url=url, form=form, timeout=settings.timeout,
-                        headers={"authorization": f"Bearer {key}"})
+    target = FormTarget(
+        url=url, form=form, timeout=settings.timeout, headers={"authorization": f"Bearer {key}"}
+    )
     levels = [
         await measure_level(
-            target, concurrency, warmup=settings.warmup, requests=settings.requests,
-            duration=None, request_timeout=settings.timeout, label=f"agno c={concurrency}",
+            target,
+            concurrency,
+            warmup=settings.warmup,
+            requests=settings.requests,
+            duration=None,
+            request_timeout=settings.timeout,
+            label=f"agno c={concurrency}",
             progress=settings.progress,
         )
         for concurrency in settings.concurrency
     ]
-    return BenchReport(url=url, mode=cast("Any", "agno-run"), model=AGNO_AGENT,
-                       concurrency=settings.concurrency, requests=settings.requests,
-                       duration=None, warmup=settings.warmup, levels=tuple(levels))
+    return BenchReport(
+        url=url,
+        mode=cast("Any", "agno-run"),
+        model=AGNO_AGENT,
+        concurrency=settings.concurrency,
+        requests=settings.requests,
+        duration=None,
+        warmup=settings.warmup,
+        levels=tuple(levels),
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -539,12 +699,21 @@ class Settings:
     default)."""
 
 
-async def bench_chat(url: str, model: str | None, key: str | None, settings: Settings
-                     ) -> BenchReport:
+async def bench_chat(
+    url: str, model: str | None, key: str | None, settings: Settings
+) -> BenchReport:
     """Exactly ``trioagent bench URL --mode chat -m MODEL --api-key KEY -c ... -n ...``."""
-    config = BenchConfig(url=url, mode="chat", concurrency=settings.concurrency,
-                         requests=settings.requests, warmup=settings.warmup, model=model,
-                         api_key=key, message=MESSAGE, timeout=settings.timeout)
+    config = BenchConfig(
+        url=url,
+        mode="chat",
+        concurrency=settings.concurrency,
+        requests=settings.requests,
+        warmup=settings.warmup,
+        model=model,
+        api_key=key,
+        message=MESSAGE,
+        timeout=settings.timeout,
+    )
     return await run_bench(config, progress=settings.progress)
 
 
@@ -555,11 +724,21 @@ def machine() -> dict[str, Any]:
     model = ""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        model = next((line.split(":", 1)[1].strip() for line in
-                      cpuinfo.read_text().splitlines() if line.startswith("model name")), "")
-    return {"cpus": os.cpu_count(), "cpu": model, "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
 
 
 async def run_all(settings: Settings) -> dict[str, Any]:
@@ -571,9 +750,9 @@ async def run_all(settings: Settings) -> dict[str, Any]:
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": shlex.join(["python", "-m", "benchmarks.peers.run", *sys.argv[1:]]),
         "machine": machine(),
-        "settings": {**attrs.asdict(settings), "cache": str(settings.cache),
-                     "message": MESSAGE},
-        "servers": {}, "errors": {},
+        "settings": {**attrs.asdict(settings), "cache": str(settings.cache), "message": MESSAGE},
+        "servers": {},
+        "errors": {},
     }
     servers: dict[str, Any] = results["servers"]
     errors: dict[str, str] = results["errors"]
@@ -585,44 +764,61 @@ async def run_all(settings: Settings) -> dict[str, Any]:
         if peer is None:  # the floor: this interpreter, nothing to install
             continue
         try:
-            venvs[name] = await ensure_installed(peer, cache, reinstall=settings.reinstall,
-                                                 limit=settings.install_timeout)
+            venvs[name] = await ensure_installed(
+                peer, cache, reinstall=settings.reinstall, limit=settings.install_timeout
+            )
         except (PeerError, OSError) as exc:
             errors[name] = f"install failed: {exc}"
             print(f"{name}: {errors[name]}", file=sys.stderr)
     results["versions"] = {"trioagent": await versions(sys.executable, OWN_VERSIONS)}
     for name, venv in venvs.items():
-        results["versions"][name] = await versions(venv_python(venv),
-                                                   PEER_PACKAGES[name].versions_of)
+        results["versions"][name] = await versions(
+            venv_python(venv), PEER_PACKAGES[name].versions_of
+        )
 
     # 2, 3. One fake upstream; each server alone on it, in turn.
     async with open_fake(workdir, settings.words, settings.startup_timeout) as fake:
         if settings.baseline:
             report = await bench_chat(fake.url, "m", None, settings)
-            servers["fake upstream"] = {"url": fake.url, "command": fake.command,
-                                        "endpoint": "POST /v1/chat/completions",
-                                        "report": report}
-        for setup in setups(fake, workdir, venvs, settings.startup_timeout, settings.workers,
-                            floor=FLOOR in settings.peers):
+            servers["fake upstream"] = {
+                "url": fake.url,
+                "command": fake.command,
+                "endpoint": "POST /v1/chat/completions",
+                "report": report,
+            }
+        for setup in setups(
+            fake,
+            workdir,
+            venvs,
+            settings.startup_timeout,
+            settings.workers,
+            floor=FLOOR in settings.peers,
+        ):
             try:
                 async with setup.open() as server:
                     if setup.load == "chat":
                         endpoint = "POST /v1/chat/completions"
-                        report = await bench_chat(server.url, setup.model, SERVER_KEY,
-                                                  settings)
+                        report = await bench_chat(server.url, setup.model, SERVER_KEY, settings)
                     else:
                         endpoint = f"POST /agents/{AGNO_AGENT}/runs (form, stream=false)"
-                        report = await bench_form(f"{server.url}/agents/{AGNO_AGENT}/runs",
-                                                  AGNO_FORM, SERVER_KEY, settings)
-                servers[setup.name] = {"url": server.url, "command": server.command,
-                                       "endpoint": endpoint, "report": report}
+                        report = await bench_form(
+                            f"{server.url}/agents/{AGNO_AGENT}/runs",
+                            AGNO_FORM,
+                            SERVER_KEY,
+                            settings,
+                        )
+                servers[setup.name] = {
+                    "url": server.url,
+                    "command": server.command,
+                    "endpoint": endpoint,
+                    "report": report,
+                }
                 if settings.progress:
                     print(f"\n{setup.name}:\n{markdown_table(report)}", file=sys.stderr)
             except (PeerError, OSError) as exc:
                 errors[setup.name] = f"start failed: {exc}"
                 print(f"{setup.name}: {errors[setup.name]}", file=sys.stderr)
-    results["machine"]["load_average_end"] = (
-        os.getloadavg() if hasattr(os, "getloadavg") else None)
+    results["machine"]["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     results["rows"] = rows(servers)
     return results
 
@@ -646,15 +842,20 @@ def rows(servers: dict[str, Any]) -> list[dict[str, Any]]:
     for name, server in servers.items():
         report: BenchReport = server["report"]
         for level in report.levels:
-            out.append({
-                "server": name, "concurrency": level.concurrency,
-                "requests": level.requests, "throughput": level.throughput,
-                "p50": level.latency.p50 if level.latency else None,
-                "p99": level.latency.p99 if level.latency else None,
-                "errors": level.failed, "error_reasons": level.errors,
-                "trioagent_ratio": ratio(ours_at.get(level.concurrency), level.throughput),
-                "floor_ratio": ratio(floor_at.get(level.concurrency), level.throughput),
-            })
+            out.append(
+                {
+                    "server": name,
+                    "concurrency": level.concurrency,
+                    "requests": level.requests,
+                    "throughput": level.throughput,
+                    "p50": level.latency.p50 if level.latency else None,
+                    "p99": level.latency.p99 if level.latency else None,
+                    "errors": level.failed,
+                    "error_reasons": level.errors,
+                    "trioagent_ratio": ratio(ours_at.get(level.concurrency), level.throughput),
+                    "floor_ratio": ratio(floor_at.get(level.concurrency), level.throughput),
+                }
+            )
     return out
 
 
@@ -667,19 +868,23 @@ def _x(value: float | None) -> str:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    lines = ["| server | c | req/s | p50 ms | p99 ms | errors | trioagent ÷ server "
-             "| floor ÷ server |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| server | c | req/s | p50 ms | p99 ms | errors | trioagent ÷ server | floor ÷ server |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in results["rows"]:
-        lines.append(f"| {row['server']} | {row['concurrency']} | {_f(row['throughput'], 0)} "
-                     f"| {_f(row['p50'])} | {_f(row['p99'])} | {row['errors']} "
-                     f"| {_x(row['trioagent_ratio'])} | {_x(row.get('floor_ratio'))} |")
+        lines.append(
+            f"| {row['server']} | {row['concurrency']} | {_f(row['throughput'], 0)} "
+            f"| {_f(row['p50'])} | {_f(row['p99'])} | {row['errors']} "
+            f"| {_x(row['trioagent_ratio'])} | {_x(row.get('floor_ratio'))} |"
+        )
     notes = []
     for name, server in results["servers"].items():
         notes.append(f"- {name}: {server['endpoint']}")
     for name, error in results["errors"].items():
-        notes.append(f"- {name}: **not measured**: "
-                     f"{error.split('; the end of')[0].splitlines()[0]}")
+        notes.append(
+            f"- {name}: **not measured**: {error.split('; the end of')[0].splitlines()[0]}"
+        )
     versions = results.get("versions", {})
     for name, found in versions.items():
         listed = ", ".join(f"{k} {v}" for k, v in found.items() if v)
@@ -721,8 +926,7 @@ def _peers(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in PEERS]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown peer {unknown[0]!r}: use "
-                                         f"{', '.join(PEERS)}")
+        raise argparse.ArgumentTypeError(f"unknown peer {unknown[0]!r}: use {', '.join(PEERS)}")
     return names
 
 
@@ -731,46 +935,91 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.peers.run",
         description=(__doc__ or "").split("\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join((__doc__ or "").split("\n")[4:]))
-    parser.add_argument("-c", "--concurrency", type=parse_levels, default=(1, 32),
-                        help="concurrency levels (default 1,32)")
-    parser.add_argument("-n", "--requests", type=int, default=300,
-                        help="requests measured per level (default 300)")
-    parser.add_argument("--warmup", type=int, default=50,
-                        help="warm-up requests per level (default 50: more than 32 workers, "
-                        "so that every worker has sent one before the clock starts)")
-    parser.add_argument("--timeout", type=float, default=60.0,
-                        help="seconds one request may take (default 60)")
-    parser.add_argument("--words", type=int, default=16,
-                        help="words of the fake's answer (default 16)")
-    parser.add_argument("--peers", type=_peers, default=PEERS,
-                        help="servers to measure besides trioagent: floor (the stack "
-                        "floor), litellm, agno (default all three)")
-    parser.add_argument("--no-baseline", action="store_true",
-                        help="do not measure the fake upstream alone")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
-                        help=f"where the peers' venvs and logs go (default {DEFAULT_CACHE})")
-    parser.add_argument("--reinstall", action="store_true",
-                        help="recreate the peers' venvs")
-    parser.add_argument("--startup-timeout", type=float, default=180.0,
-                        help="seconds a server may take to answer its first request "
-                        "(default 180)")
-    parser.add_argument("--install-timeout", type=float, default=900.0,
-                        help="seconds one peer's install may take (default 900)")
-    parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
-                        help="the JSON report (default benchmarks/results/peers.json)")
-    parser.add_argument("--trioagent-workers", type=int, default=1, metavar="N",
-                        help="run trioagent and the stack floor with --workers N "
-                        "(default 1)")
+        epilog="\n".join((__doc__ or "").split("\n")[4:]),
+    )
+    parser.add_argument(
+        "-c",
+        "--concurrency",
+        type=parse_levels,
+        default=(1, 32),
+        help="concurrency levels (default 1,32)",
+    )
+    parser.add_argument(
+        "-n", "--requests", type=int, default=300, help="requests measured per level (default 300)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=50,
+        help="warm-up requests per level (default 50: more than 32 workers, "
+        "so that every worker has sent one before the clock starts)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds one request may take (default 60)"
+    )
+    parser.add_argument(
+        "--words", type=int, default=16, help="words of the fake's answer (default 16)"
+    )
+    parser.add_argument(
+        "--peers",
+        type=_peers,
+        default=PEERS,
+        help="servers to measure besides trioagent: floor (the stack "
+        "floor), litellm, agno (default all three)",
+    )
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="do not measure the fake upstream alone"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help=f"where the peers' venvs and logs go (default {DEFAULT_CACHE})",
+    )
+    parser.add_argument("--reinstall", action="store_true", help="recreate the peers' venvs")
+    parser.add_argument(
+        "--startup-timeout",
+        type=float,
+        default=180.0,
+        help="seconds a server may take to answer its first request (default 180)",
+    )
+    parser.add_argument(
+        "--install-timeout",
+        type=float,
+        default=900.0,
+        help="seconds one peer's install may take (default 900)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help="the JSON report (default benchmarks/results/peers.json)",
+    )
+    parser.add_argument(
+        "--trioagent-workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run trioagent and the stack floor with --workers N (default 1)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     settings = Settings(
-        concurrency=args.concurrency, requests=args.requests, warmup=args.warmup,
-        timeout=args.timeout, words=args.words, peers=args.peers,
-        baseline=not args.no_baseline, cache=args.cache_dir.resolve(),
-        reinstall=args.reinstall, install_timeout=args.install_timeout,
-        startup_timeout=args.startup_timeout, progress=not args.quiet,
-        workers=args.trioagent_workers)
+        concurrency=args.concurrency,
+        requests=args.requests,
+        warmup=args.warmup,
+        timeout=args.timeout,
+        words=args.words,
+        peers=args.peers,
+        baseline=not args.no_baseline,
+        cache=args.cache_dir.resolve(),
+        reinstall=args.reinstall,
+        install_timeout=args.install_timeout,
+        startup_timeout=args.startup_timeout,
+        progress=not args.quiet,
+        workers=args.trioagent_workers,
+    )
     failed: str | None = None
     exit_code = 0
     try:

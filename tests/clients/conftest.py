@@ -17,11 +17,18 @@ import trio
 
 USER = [{"role": "user", "content": "hi"}]
 
-WEATHER_TOOL = {"type": "function", "function": {
-    "name": "get_weather", "description": "The weather in a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                   "required": ["city"]},
-}}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
 
 
 def get_weather(city: str) -> str:
@@ -45,7 +52,7 @@ def sse_events(body: str) -> list[str]:
             continue
         assert block.startswith("data: "), block
         assert "\n" not in block, block  # one data line per event
-        events.append(block[len("data: "):])
+        events.append(block[len("data: ") :])
     return events
 
 
@@ -109,8 +116,9 @@ def connect(flavor: Flavor) -> Connect:
     async def open_sdk(server: Any, api_key: str = "unused", **kwargs: Any) -> AsyncIterator[Sdk]:
         kwargs.setdefault("max_retries", 0)
         kwargs.setdefault("timeout", 10)
-        options = dict(base_url=f"{server.url}/v1", api_key=api_key,
-                       _strict_response_validation=True, **kwargs)
+        options = dict(
+            base_url=f"{server.url}/v1", api_key=api_key, _strict_response_validation=True, **kwargs
+        )
         if flavor == "async":
             async with openai.AsyncOpenAI(**options) as client:
                 yield Sdk(flavor, client)

@@ -41,8 +41,12 @@ CODEX_DIR = Path(__file__).parent / "codex"
 LAUNCHER = CODEX_DIR / "node_modules" / "@openai" / "codex" / "bin" / "codex.js"
 
 PLATFORMS = {
-    ("linux", "x86_64"), ("linux", "aarch64"), ("darwin", "x86_64"), ("darwin", "arm64"),
-    ("win32", "amd64"), ("win32", "arm64"),
+    ("linux", "x86_64"),
+    ("linux", "aarch64"),
+    ("darwin", "x86_64"),
+    ("darwin", "arm64"),
+    ("win32", "amd64"),
+    ("win32", "arm64"),
 }
 """(``sys.platform``, machine) pairs the pinned ``@openai/codex`` has a native binary for."""
 
@@ -101,8 +105,9 @@ def _needs_install() -> bool:
     installed = CODEX_DIR / "node_modules" / ".package-lock.json"  # written by npm ci
     if not installed.exists() or not LAUNCHER.exists():
         return True
-    newest = max((CODEX_DIR / name).stat().st_mtime
-                 for name in ("package.json", "package-lock.json"))
+    newest = max(
+        (CODEX_DIR / name).stat().st_mtime for name in ("package.json", "package-lock.json")
+    )
     return installed.stat().st_mtime < newest
 
 
@@ -123,17 +128,23 @@ def codex() -> list[str]:
         pytest.skip(f"@openai/codex ships no native binary for {sys.platform} {machine}")
     if _needs_install():
         done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=CODEX_DIR, capture_output=True,
-            text=True, timeout=600, check=False,
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=CODEX_DIR,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
         if done.returncode != 0:
             pytest.fail(f"npm ci failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     command = [node, str(LAUNCHER)]
-    version = subprocess.run([*command, "--version"], capture_output=True, text=True,
-                             timeout=60, check=False)
+    version = subprocess.run(
+        [*command, "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
     # stderr may carry a warning about helper binaries in a temporary CODEX_HOME.
     assert version.stdout.split() == ["codex-cli", _pinned_version()], (
-        f"codex --version exited {version.returncode}:\n{version.stdout}\n{version.stderr}")
+        f"codex --version exited {version.returncode}:\n{version.stdout}\n{version.stderr}"
+    )
     return command
 
 
@@ -144,19 +155,40 @@ def write_codex_home(directory: Path, base_url: str) -> Path:
     return directory
 
 
-async def run_codex(command: list[str], codex_home: Path, workdir: Path,
-                    prompt: str) -> list[dict[str, Any]]:
+async def run_codex(
+    command: list[str], codex_home: Path, workdir: Path, prompt: str
+) -> list[dict[str, Any]]:
     """Run ``codex exec --json PROMPT`` in ``workdir``; its events, once it exited 0."""
     home = codex_home.parent / "home"  # no user config, skills or AGENTS.md of the caller
     home.mkdir(exist_ok=True)
     env = {name: value for name, value in os.environ.items() if name.upper() in PASSED_ON}
-    env.update(HOME=str(home), USERPROFILE=str(home), CODEX_HOME=str(codex_home),
-               TRIOAGENT_API_KEY=API_KEY, NO_COLOR="1")
+    env.update(
+        HOME=str(home),
+        USERPROFILE=str(home),
+        CODEX_HOME=str(codex_home),
+        TRIOAGENT_API_KEY=API_KEY,
+        NO_COLOR="1",
+    )
     with trio.fail_after(45):
         done = await trio.run_process(
-            [*command, "exec", "--json", "--skip-git-repo-check", "--ephemeral",
-             "--strict-config", "--color", "never", "-C", str(workdir), prompt],
-            cwd=workdir, env=env, stdin=b"", capture_stdout=True, capture_stderr=True,
+            [
+                *command,
+                "exec",
+                "--json",
+                "--skip-git-repo-check",
+                "--ephemeral",
+                "--strict-config",
+                "--color",
+                "never",
+                "-C",
+                str(workdir),
+                prompt,
+            ],
+            cwd=workdir,
+            env=env,
+            stdin=b"",
+            capture_stdout=True,
+            capture_stderr=True,
             check=False,
         )
     stdout, stderr = done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
@@ -167,9 +199,13 @@ async def run_codex(command: list[str], codex_home: Path, workdir: Path,
 def errors_in(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The events that report a problem, but for `KNOWN_WARNING`."""
     problems = [e for e in events if e["type"] in ("error", "turn.failed")]
-    problems += [e for e in events if e["type"] == "item.completed"
-                 and e["item"]["type"] == "error"
-                 and not e["item"]["message"].startswith(KNOWN_WARNING)]
+    problems += [
+        e
+        for e in events
+        if e["type"] == "item.completed"
+        and e["item"]["type"] == "error"
+        and not e["item"]["message"].startswith(KNOWN_WARNING)
+    ]
     return problems
 
 

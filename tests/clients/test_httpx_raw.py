@@ -58,10 +58,13 @@ async def test_plain_answer_is_exactly_a_chat_completion(server, fake: FakeOpenA
     assert body["id"].startswith("chatcmpl-")
     assert (body["object"], body["model"]) == ("chat.completion", "root")
     assert isinstance(body["created"], int)
-    assert body["choices"] == [{
-        "index": 0, "message": {"role": "assistant", "content": "Héllo, 世界 👋"},
-        "finish_reason": "stop",
-    }]
+    assert body["choices"] == [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Héllo, 世界 👋"},
+            "finish_reason": "stop",
+        }
+    ]
     assert body["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
 
 
@@ -69,8 +72,9 @@ async def test_stream_events_with_usage(server, fake: FakeOpenAI) -> None:
     fake.enqueue(text("Hello there", chunks=["Hel", "lo", " there"], usage=(7, 3)))
     with trio.fail_after(10):
         async with server.http() as http:
-            response = await http.post(CHAT, json=chat(
-                stream=True, stream_options={"include_usage": True}))
+            response = await http.post(
+                CHAT, json=chat(stream=True, stream_options={"include_usage": True})
+            )
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/event-stream"
     assert response.headers["cache-control"] == "no-cache"
@@ -84,13 +88,19 @@ async def test_stream_events_with_usage(server, fake: FakeOpenAI) -> None:
     assert len({(c["id"], c["created"], c["model"]) for c in chunks}) == 1
     *with_choices, last = chunks
     assert all(c["usage"] is None for c in with_choices)
-    assert last == {**last, "choices": [], "usage": {
-        "prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}}
+    assert last == {
+        **last,
+        "choices": [],
+        "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+    }
     assert with_choices[0]["choices"] == [
-        {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
+        {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+    ]
     contents = [c["choices"] for c in with_choices[1:-1]]
-    assert contents == [[{"index": 0, "delta": {"content": c[0]["delta"]["content"]},
-                          "finish_reason": None}] for c in contents]
+    assert contents == [
+        [{"index": 0, "delta": {"content": c[0]["delta"]["content"]}, "finish_reason": None}]
+        for c in contents
+    ]
     assert "".join(c[0]["delta"]["content"] for c in contents) == "Hello there"
     assert with_choices[-1]["choices"] == [{"index": 0, "delta": {}, "finish_reason": "stop"}]
 
@@ -100,42 +110,67 @@ async def test_first_event_arrives_before_the_model_answers(server, fake: FakeOp
     and hanging up cancels the upstream call."""
     fake.enqueue(hang())
     with trio.fail_after(10):
-        async with server.http() as http, http.stream("POST", CHAT, json=chat(stream=True)) \
-                as response:
+        async with (
+            server.http() as http,
+            http.stream("POST", CHAT, json=chat(stream=True)) as response,
+        ):
             assert response.status_code == 200
             lines = response.aiter_lines()
             first = await lines.__anext__()
             await fake.wait_requests(1)
         await fake.wait_disconnects(1)
     assert first.startswith("data: ")
-    assert json.loads(first[len("data: "):])["choices"][0]["delta"] == {
-        "role": "assistant", "content": ""}
+    assert json.loads(first[len("data: ") :])["choices"][0]["delta"] == {
+        "role": "assistant",
+        "content": "",
+    }
 
 
 async def test_client_tool_calls_plain_and_streamed(server, fake: FakeOpenAI) -> None:
-    calls = [("call_p", "get_weather", '{"city": "Paris"}'),
-             ("call_r", "get_weather", '{"city": "Rome"}')]
+    calls = [
+        ("call_p", "get_weather", '{"city": "Paris"}'),
+        ("call_r", "get_weather", '{"city": "Rome"}'),
+    ]
     fake.enqueue(tool_calls(calls), tool_calls(calls))
     with trio.fail_after(10):
         async with server.http() as http:
             plain = await http.post(CHAT, json=chat(tools=[WEATHER_TOOL]))
             streamed = await http.post(CHAT, json=chat(tools=[WEATHER_TOOL], stream=True))
-    assert plain.json()["choices"] == [{
-        "index": 0, "finish_reason": "tool_calls",
-        "message": {"role": "assistant", "content": None, "tool_calls": [
-            {"id": call_id, "type": "function",
-             "function": {"name": name, "arguments": arguments}}
-            for call_id, name, arguments in calls]},
-    }]
+    assert plain.json()["choices"] == [
+        {
+            "index": 0,
+            "finish_reason": "tool_calls",
+            "message": {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": call_id,
+                        "type": "function",
+                        "function": {"name": name, "arguments": arguments},
+                    }
+                    for call_id, name, arguments in calls
+                ],
+            },
+        }
+    ]
     chunks = chunks_of(streamed)
     deltas = [d for c in chunks for d in c["choices"][0]["delta"].get("tool_calls", ())]
     assert all("index" in d for d in deltas)
     heads = [d for d in deltas if "id" in d]
     assert heads == [  # as OpenAI sends them: the head holds the start of the arguments
-        {"index": 0, "id": "call_p", "type": "function",
-         "function": {"name": "get_weather", "arguments": calls[0][2]}},
-        {"index": 1, "id": "call_r", "type": "function",
-         "function": {"name": "get_weather", "arguments": calls[1][2]}},
+        {
+            "index": 0,
+            "id": "call_p",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": calls[0][2]},
+        },
+        {
+            "index": 1,
+            "id": "call_r",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": calls[1][2]},
+        },
     ]
     for chunk in chunks:  # one entry per index per chunk
         entries = chunk["choices"][0]["delta"].get("tool_calls", [])
@@ -145,8 +180,9 @@ async def test_client_tool_calls_plain_and_streamed(server, fake: FakeOpenAI) ->
             assert set(delta) == {"index", "function"}
             assert set(delta["function"]) == {"arguments"}
     for index, (_, _, arguments) in enumerate(calls):
-        assert "".join(d["function"]["arguments"] for d in deltas if d["index"] == index) \
-            == arguments
+        assert (
+            "".join(d["function"]["arguments"] for d in deltas if d["index"] == index) == arguments
+        )
     assert chunks[-1]["choices"] == [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]
     reasons = [c["choices"][0]["finish_reason"] for c in chunks]
     assert reasons[:-1] == [None] * (len(chunks) - 1)
@@ -163,8 +199,10 @@ async def test_error_after_the_first_byte_is_in_band_then_done(server, fake: Fak
     failure = json.loads(events[-2])
     assert set(failure) == {"error"}
     assert set(failure["error"]) == ENVELOPE_KEYS
-    assert (failure["error"]["type"], failure["error"]["code"]) == ("server_error",
-                                                                    "upstream_error")
+    assert (failure["error"]["type"], failure["error"]["code"]) == (
+        "server_error",
+        "upstream_error",
+    )
     # No chunk ends the choice: there is no finish_reason "error".
     assert all(json.loads(e)["choices"][0]["finish_reason"] is None for e in events[:-2])
 
@@ -174,33 +212,41 @@ async def test_errors_before_the_first_byte_are_http_statuses_even_when_streamin
 ) -> None:
     fake.enqueue(error(400, "upstream says no"), hang())
     with trio.fail_after(10):
-        async with start_server(api_keys=("k",), request_timeout=0.3,
-                                conversations_max=10) as server, \
-                server.http(headers={"authorization": "Bearer k"}) as http:
-            unauthorized = await http.post(CHAT, json=chat(stream=True),
-                                           headers={"authorization": "Bearer nope"})
+        async with (
+            start_server(api_keys=("k",), request_timeout=0.3, conversations_max=10) as server,
+            server.http(headers={"authorization": "Bearer k"}) as http,
+        ):
+            unauthorized = await http.post(
+                CHAT, json=chat(stream=True), headers={"authorization": "Bearer nope"}
+            )
             unknown = await http.post(CHAT, json={**chat(stream=True), "model": "gpt-4o"})
             upstream = await http.post(CHAT, json=chat())
             timeout = await http.post(CHAT, json=chat())
             async with trio.open_nursery() as nursery:
                 fake.enqueue(hang())
-                nursery.start_soon(lambda: http.post(CHAT, json=chat(),
-                                                     headers={"x-conversation-id": "c1"}))
+                nursery.start_soon(
+                    lambda: http.post(CHAT, json=chat(), headers={"x-conversation-id": "c1"})
+                )
                 await fake.wait_requests(3)
-                busy = await http.post(CHAT, json=chat(stream=True),
-                                       headers={"x-conversation-id": "c1"})
+                busy = await http.post(
+                    CHAT, json=chat(stream=True), headers={"x-conversation-id": "c1"}
+                )
                 nursery.cancel_scope.cancel()
     assert_envelope(unauthorized, 401, "authentication_error", "invalid_api_key")
     assert unauthorized.headers["www-authenticate"] == "Bearer"
-    assert assert_envelope(unknown, 404, "invalid_request_error", "model_not_found")["param"] \
+    assert (
+        assert_envelope(unknown, 404, "invalid_request_error", "model_not_found")["param"]
         == "model"
+    )
     assert_envelope(upstream, 502, "server_error", "upstream_error")
     assert "upstream says no" not in upstream.text
     assert_envelope(timeout, 504, "server_error", "timeout")
     for response in (upstream, timeout):
         assert response.headers["x-should-retry"] == "false"
-    assert assert_envelope(busy, 409, "conflict_error", "conversation_busy")["param"] == \
-        "X-Conversation-Id"
+    assert (
+        assert_envelope(busy, 409, "conflict_error", "conversation_busy")["param"]
+        == "X-Conversation-Id"
+    )
     assert busy.headers["retry-after"] == "1"
 
 
@@ -213,23 +259,44 @@ async def test_browser_preflight_allows_what_the_openai_sdk_sends(
     fake.enqueue(text("ok"))
     async with openai.AsyncOpenAI(base_url=fake.base_url, api_key="k", max_retries=0) as sdk:
         await sdk.chat.completions.create(model="m", messages=USER)  # type: ignore[arg-type]
-    sent = {name for name in fake.requests[0].headers if name not in (
-        # Set by the browser itself, never asked for in a preflight:
-        "host", "connection", "content-length", "accept", "accept-encoding", "user-agent")}
+    sent = {
+        name
+        for name in fake.requests[0].headers
+        if name
+        not in (
+            # Set by the browser itself, never asked for in a preflight:
+            "host",
+            "connection",
+            "content-length",
+            "accept",
+            "accept-encoding",
+            "user-agent",
+        )
+    }
     assert "x-stainless-retry-count" in sent
     fake.enqueue(text("from a browser"))
     with trio.fail_after(10):
         async with start_server(cors_origins=(ORIGIN,)) as server, server.http() as http:
-            preflight = await http.options(CHAT, headers={
-                "origin": ORIGIN, "access-control-request-method": "POST",
-                "access-control-request-headers": ",".join(sorted(sent | {"x-conversation-id"})),
-            })
-            answer = await http.post(CHAT, json=chat(stream=True),
-                                     headers={"origin": ORIGIN, "x-conversation-id": "tab-1"})
+            preflight = await http.options(
+                CHAT,
+                headers={
+                    "origin": ORIGIN,
+                    "access-control-request-method": "POST",
+                    "access-control-request-headers": ",".join(
+                        sorted(sent | {"x-conversation-id"})
+                    ),
+                },
+            )
+            answer = await http.post(
+                CHAT,
+                json=chat(stream=True),
+                headers={"origin": ORIGIN, "x-conversation-id": "tab-1"},
+            )
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == ORIGIN
-    allowed = {h.strip().lower() for h in preflight.headers["access-control-allow-headers"]
-               .split(",")}
+    allowed = {
+        h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")
+    }
     assert sent | {"x-conversation-id"} <= allowed
     assert "POST" in preflight.headers["access-control-allow-methods"]
     assert len(fake.requests) == 2  # the preflight ran nothing

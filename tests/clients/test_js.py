@@ -58,15 +58,20 @@ def node() -> str:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         _unavailable("node and npm are needed for the JavaScript client tests")
-    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30,
-                             check=True).stdout.strip()
+    version = subprocess.run(
+        [node, "--version"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.strip()
     if int(version.lstrip("v").split(".")[0]) < MIN_NODE:
         # Older ones lack a stable fetch (Node 18 warns that it is experimental).
         _unavailable(f"the JavaScript client tests need Node >= {MIN_NODE}, not {version}")
     if _needs_install():
         done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, capture_output=True, text=True,
-            timeout=600, check=False,
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=JS_DIR,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
         if done.returncode != 0:
             pytest.fail(f"npm ci failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -76,21 +81,30 @@ def node() -> str:
 def _node_env(base_url: str, api_key: str) -> dict[str, str]:
     # No NODE_OPTIONS / NODE_NO_WARNINGS from the caller: a warning must reach stderr.
     env = {name: value for name, value in os.environ.items() if not name.startswith("NODE_")}
-    env.update(TRIOAGENT_BASE_URL=base_url, TRIOAGENT_API_KEY=api_key, NO_COLOR="1",
-               NO_PROXY="127.0.0.1,localhost")
+    env.update(
+        TRIOAGENT_BASE_URL=base_url,
+        TRIOAGENT_API_KEY=api_key,
+        NO_COLOR="1",
+        NO_PROXY="127.0.0.1,localhost",
+    )
     return env
 
 
-async def run_js(node: str, script: str, scenario: str, server: Any,
-                 api_key: str = "unused") -> Any:
+async def run_js(
+    node: str, script: str, scenario: str, server: Any, api_key: str = "unused"
+) -> Any:
     """Run ``node js/<script> <scenario>`` against ``server``; its stdout, parsed.
 
     Fails the test when the script fails or writes anything at all to stderr.
     """
     with trio.fail_after(25):
         done = await trio.run_process(
-            [node, script, scenario], cwd=JS_DIR, env=_node_env(f"{server.url}/v1", api_key),
-            capture_stdout=True, capture_stderr=True, check=False,
+            [node, script, scenario],
+            cwd=JS_DIR,
+            env=_node_env(f"{server.url}/v1", api_key),
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
         )
     stderr = done.stderr.decode(errors="replace")
     assert done.returncode == 0, f"{script} {scenario} exited {done.returncode}:\n{stderr}"
@@ -125,7 +139,10 @@ def joined_content(chunks: list[dict[str, Any]]) -> str:
 def check_usage(usage: dict[str, Any], prompt: int, completion: int) -> None:
     """Check an AI SDK usage object."""
     assert (usage["inputTokens"], usage["outputTokens"], usage["totalTokens"]) == (
-        prompt, completion, prompt + completion)
+        prompt,
+        completion,
+        prompt + completion,
+    )
 
 
 # Both clients.
@@ -161,8 +178,7 @@ async def test_openai_plain_completion(node: str, server: Any, fake: FakeOpenAI)
     assert choice["message"]["content"] == "Hello there"
     assert choice["message"].get("tool_calls") is None
     assert choice["finish_reason"] == "stop"
-    assert completion["usage"] == {"prompt_tokens": 7, "completion_tokens": 3,
-                                   "total_tokens": 10}
+    assert completion["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
 
 
 async def test_openai_stream_with_usage(node: str, server: Any, fake: FakeOpenAI) -> None:
@@ -172,8 +188,7 @@ async def test_openai_stream_with_usage(node: str, server: Any, fake: FakeOpenAI
     with_choice = check_chunks(chunks, include_usage=True)
     assert joined_content(with_choice) == "Hello there"
     assert with_choice[-1]["choices"][0]["finish_reason"] == "stop"
-    assert chunks[-1]["usage"] == {"prompt_tokens": 7, "completion_tokens": 3,
-                                   "total_tokens": 10}
+    assert chunks[-1]["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
     assert fake.requests[0].json["stream"] is True
 
 
@@ -186,15 +201,17 @@ async def test_openai_models_list_and_retrieve(node: str, server: Any) -> None:
     assert result["one"]["id"] == "helper"
 
 
-async def test_openai_unknown_model_is_not_found(node: str, server: Any,
-                                                 fake: FakeOpenAI) -> None:
+async def test_openai_unknown_model_is_not_found(node: str, server: Any, fake: FakeOpenAI) -> None:
     result = await run_js(node, "openai.mjs", "not_found", server)
     for caught in (result["plain"], result["stream"]):
         assert caught["isNotFound"] is True
         assert caught["name"] == "NotFoundError"
         assert caught["status"] == 404
         assert (caught["code"], caught["param"], caught["type"]) == (
-            "model_not_found", "model", "invalid_request_error")
+            "model_not_found",
+            "model",
+            "invalid_request_error",
+        )
     assert fake.requests == []
 
 
@@ -249,10 +266,13 @@ async def test_openai_client_tools_round_trip(node: str, server: Any, fake: Fake
     [choice] = result["first"]["choices"]
     assert choice["finish_reason"] == "tool_calls"
     assert choice["message"]["content"] is None
-    assert choice["message"]["tool_calls"] == [{
-        "id": "call_w", "type": "function",
-        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-    }]
+    assert choice["message"]["tool_calls"] == [
+        {
+            "id": "call_w",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+        }
+    ]
     assert result["second"]["choices"][0]["message"]["content"] == "It is sunny in Paris."
     assert result["second"]["choices"][0]["finish_reason"] == "stop"
     offered = [t["function"]["name"] for t in fake.requests[0].json["tools"]]
@@ -262,10 +282,8 @@ async def test_openai_client_tools_round_trip(node: str, server: Any, fake: Fake
     assert sent[-1] == {"role": "tool", "tool_call_id": "call_w", "content": PARIS_WEATHER}
 
 
-async def test_openai_streamed_tool_call_deltas(node: str, server: Any,
-                                                fake: FakeOpenAI) -> None:
-    fake.enqueue(tool_calls([PARIS, ("call_r", "get_weather", '{"city": "Rome"}')],
-                            usage=(10, 5)))
+async def test_openai_streamed_tool_call_deltas(node: str, server: Any, fake: FakeOpenAI) -> None:
+    fake.enqueue(tool_calls([PARIS, ("call_r", "get_weather", '{"city": "Rome"}')], usage=(10, 5)))
     chunks = (await run_js(node, "openai.mjs", "tools_stream", server))["chunks"]
     with_choice = check_chunks(chunks, include_usage=True)
     assert with_choice[-1]["choices"][0]["finish_reason"] == "tool_calls"
@@ -279,8 +297,11 @@ async def test_openai_streamed_tool_call_deltas(node: str, server: Any,
         if "id" in delta:  # the first delta of a call: the start of its arguments too
             assert delta["index"] not in calls
             assert delta["type"] == "function"
-            calls[delta["index"]] = {"id": delta["id"], "name": delta["function"]["name"],
-                                     "arguments": delta["function"]["arguments"]}
+            calls[delta["index"]] = {
+                "id": delta["id"],
+                "name": delta["function"]["name"],
+                "arguments": delta["function"]["arguments"],
+            }
         else:
             assert set(delta) == {"index", "function"}
             assert set(delta["function"]) == {"arguments"}
@@ -294,8 +315,9 @@ async def test_openai_streamed_tool_call_deltas(node: str, server: Any,
 
 async def test_openai_stream_helper(node: str, server: Any, fake: FakeOpenAI) -> None:
     # Pauses between the pieces, so that each reaches the client as its own chunk.
-    fake.enqueue(text("Hello there", chunks=["Hel", "lo", " there"], usage=(7, 3),
-                      chunk_delay=0.05))
+    fake.enqueue(
+        text("Hello there", chunks=["Hel", "lo", " there"], usage=(7, 3), chunk_delay=0.05)
+    )
     result = await run_js(node, "openai.mjs", "stream_helper", server)
     assert result["deltas"] == ["Hel", "lo", " there"]
     assert result["content"] == "Hello there"
@@ -305,8 +327,9 @@ async def test_openai_stream_helper(node: str, server: Any, fake: FakeOpenAI) ->
     assert final["usage"]["total_tokens"] == 10
 
 
-async def test_openai_stream_helper_with_tool_calls(node: str, server: Any,
-                                                    fake: FakeOpenAI) -> None:
+async def test_openai_stream_helper_with_tool_calls(
+    node: str, server: Any, fake: FakeOpenAI
+) -> None:
     fake.enqueue(tool_calls([PARIS], content="Let me check."))
     result = await run_js(node, "openai.mjs", "stream_helper_tools", server)
     [choice] = result["final"]["choices"]
@@ -317,15 +340,15 @@ async def test_openai_stream_helper_with_tool_calls(node: str, server: Any,
     assert call["function"]["name"] == "get_weather"
     assert call["function"]["arguments"] == '{"city": "Paris"}'
     assert [(d["name"], d["index"], d["arguments"]) for d in result["done"]] == [
-        ("get_weather", 0, '{"city": "Paris"}')]
+        ("get_weather", 0, '{"city": "Paris"}')
+    ]
 
 
 @pytest.mark.parametrize("scenario", ["run_tools", "run_tools_stream"], ids=["plain", "stream"])
 async def test_openai_run_tools_runs_the_client_tool(
     node: str, server: Any, fake: FakeOpenAI, scenario: str
 ) -> None:
-    fake.enqueue(tool_calls([PARIS], usage=(10, 5)),
-                 text("It is sunny in Paris.", usage=(20, 6)))
+    fake.enqueue(tool_calls([PARIS], usage=(10, 5)), text("It is sunny in Paris.", usage=(20, 6)))
     result = await run_js(node, "openai.mjs", scenario, server)
     assert result["content"] == "It is sunny in Paris."
     roles = [m["role"] for m in result["messages"]]
@@ -352,17 +375,23 @@ async def test_ai_sdk_generate_text(node: str, server: Any, fake: FakeOpenAI) ->
     assert result["steps"] == 1
     check_usage(result["usage"], 7, 3)
     sent = fake.requests[0].json
-    assert sent["messages"][1:] == [{"role": "system", "content": "Be brief."},
-                                    {"role": "user", "content": "hi"}]
+    assert sent["messages"][1:] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hi"},
+    ]
     assert (sent["temperature"], sent["top_p"], sent["max_tokens"], sent["stop"]) == (
-        0.25, 0.5, 77, ["END"])
-    assert (sent["seed"], sent["presence_penalty"], sent["frequency_penalty"]) == (
-        42, 0.5, -0.5)
+        0.25,
+        0.5,
+        77,
+        ["END"],
+    )
+    assert (sent["seed"], sent["presence_penalty"], sent["frequency_penalty"]) == (42, 0.5, -0.5)
 
 
 async def test_ai_sdk_stream_text(node: str, server: Any, fake: FakeOpenAI) -> None:
-    fake.enqueue(text("Hello there", chunks=["Hel", "lo", " there"], usage=(7, 3),
-                      chunk_delay=0.05))
+    fake.enqueue(
+        text("Hello there", chunks=["Hel", "lo", " there"], usage=(7, 3), chunk_delay=0.05)
+    )
     result = await run_js(node, "ai-sdk.mjs", "stream", server)
     assert result["errors"] == []
     assert result["text"] == "Hello there"
@@ -391,13 +420,20 @@ async def test_ai_sdk_error_mid_stream_is_an_error_part(
 
 
 async def test_ai_sdk_structured_output(node: str, server: Any, fake: FakeOpenAI) -> None:
-    fake.enqueue(text('{"city": "Paris", "sky": "sunny"}'),
-                 text('{"city": "Rome", "sky": "cloudy"}', chunks=['{"city": "Ro', 'me", "sky',
-                                                               '": "cloudy"}']))
+    fake.enqueue(
+        text('{"city": "Paris", "sky": "sunny"}'),
+        text(
+            '{"city": "Rome", "sky": "cloudy"}',
+            chunks=['{"city": "Ro', 'me", "sky', '": "cloudy"}'],
+        ),
+    )
     result = await run_js(node, "ai-sdk.mjs", "object", server)
     assert result["generated"] == {"output": {"city": "Paris", "sky": "sunny"}, "warnings": []}
-    assert result["streamed"] == {"output": {"city": "Rome", "sky": "cloudy"}, "warnings": [],
-                                  "errors": []}
+    assert result["streamed"] == {
+        "output": {"city": "Rome", "sky": "cloudy"},
+        "warnings": [],
+        "errors": [],
+    }
     for request in fake.requests:
         response_format = request.json["response_format"]
         assert response_format["type"] == "json_schema"
@@ -412,8 +448,10 @@ async def test_ai_sdk_runs_a_client_tool_over_steps(
     # With text before it, the model also calls an agent tool (think) in the same response:
     # the agent runs it, and the client sees only its own tool's call.
     calls = [("call_t", "think", '{"thought": "weather"}'), PARIS] if before else [PARIS]
-    fake.enqueue(tool_calls(calls, content=before, usage=(10, 5)),
-                 text("It is sunny in Paris.", usage=(20, 6)))
+    fake.enqueue(
+        tool_calls(calls, content=before, usage=(10, 5)),
+        text("It is sunny in Paris.", usage=(20, 6)),
+    )
     result = await run_js(node, "ai-sdk.mjs", scenario, server)
     assert result.get("errors", []) == []
     assert result["text"] == "It is sunny in Paris."
@@ -422,9 +460,11 @@ async def test_ai_sdk_runs_a_client_tool_over_steps(
     assert first["text"] == before
     assert first["finishReason"] == "tool-calls"
     assert first["toolCalls"] == [
-        {"toolCallId": "call_w", "toolName": "get_weather", "input": {"city": "Paris"}}]
+        {"toolCallId": "call_w", "toolName": "get_weather", "input": {"city": "Paris"}}
+    ]
     assert first["toolResults"] == [
-        {"toolCallId": "call_w", "toolName": "get_weather", "output": PARIS_WEATHER}]
+        {"toolCallId": "call_w", "toolName": "get_weather", "output": PARIS_WEATHER}
+    ]
     assert second["finishReason"] == "stop"
     assert all(step["warnings"] == [] for step in result["steps"])
     check_usage(result["totalUsage"], 30, 11)
@@ -441,8 +481,9 @@ async def test_ai_sdk_runs_a_client_tool_over_steps(
     assert PARIS_WEATHER in sent[-1]["content"]
 
 
-async def test_ai_sdk_unknown_model_is_an_api_call_error(node: str, server: Any,
-                                                         fake: FakeOpenAI) -> None:
+async def test_ai_sdk_unknown_model_is_an_api_call_error(
+    node: str, server: Any, fake: FakeOpenAI
+) -> None:
     result = await run_js(node, "ai-sdk.mjs", "not_found", server)
     assert result["isAPICallError"] is True
     assert result["status"] == 404

@@ -32,18 +32,24 @@ async def test_generate_text(node: str, server: Any, fake: FakeOpenAI) -> None:
     check_usage(result["usage"], 7, 3)
     sent = result["sent"]  # the Responses API, with the settings as its fields
     assert (sent["model"], sent["temperature"], sent["top_p"], sent["max_output_tokens"]) == (
-        "root", 0.25, 0.5, 77)
+        "root",
+        0.25,
+        0.5,
+        77,
+    )
     upstream = fake.requests[0].json
-    assert upstream["messages"][1:] == [{"role": "system", "content": "Be brief."},
-                                        {"role": "user", "content": "hi"}]
-    assert (upstream["temperature"], upstream["top_p"], upstream["max_tokens"]) == (
-        0.25, 0.5, 77)
+    assert upstream["messages"][1:] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hi"},
+    ]
+    assert (upstream["temperature"], upstream["top_p"], upstream["max_tokens"]) == (0.25, 0.5, 77)
 
 
 async def test_stream_text(node: str, server: Any, fake: FakeOpenAI) -> None:
     # Pauses between the pieces, so that each reaches the client as its own event.
-    fake.enqueue(text("Hello there", chunks=["Hel", "lo", " there"], usage=(7, 3),
-                      chunk_delay=0.05))
+    fake.enqueue(
+        text("Hello there", chunks=["Hel", "lo", " there"], usage=(7, 3), chunk_delay=0.05)
+    )
     result = await run_js(node, SCRIPT, "stream", server)
     assert result["errors"] == []
     assert result["deltas"] == ["Hel", "lo", " there"]
@@ -58,19 +64,30 @@ async def test_stream_text(node: str, server: Any, fake: FakeOpenAI) -> None:
     assert fake.requests[0].json["stream"] is True
 
 
-@pytest.mark.parametrize(("scenario", "before"), [
-    ("tools", ""),
-    ("tools_stream", ""),
-    ("tools", "Let me check."),  # step 2 sends the text as an item_reference (store on)
-    ("tools_stream", "Let me check."),
-    ("tools_unstored", "Let me check."),
-], ids=["generate", "stream", "generate-text-first", "stream-text-first",
-        "generate-text-first-unstored"])
+@pytest.mark.parametrize(
+    ("scenario", "before"),
+    [
+        ("tools", ""),
+        ("tools_stream", ""),
+        ("tools", "Let me check."),  # step 2 sends the text as an item_reference (store on)
+        ("tools_stream", "Let me check."),
+        ("tools_unstored", "Let me check."),
+    ],
+    ids=[
+        "generate",
+        "stream",
+        "generate-text-first",
+        "stream-text-first",
+        "generate-text-first-unstored",
+    ],
+)
 async def test_runs_a_client_tool_over_steps(
     node: str, server: Any, fake: FakeOpenAI, scenario: str, before: str
 ) -> None:
-    fake.enqueue(tool_calls([PARIS], content=before, usage=(10, 5)),
-                 text("It is sunny in Paris.", usage=(20, 6)))
+    fake.enqueue(
+        tool_calls([PARIS], content=before, usage=(10, 5)),
+        text("It is sunny in Paris.", usage=(20, 6)),
+    )
     result = await run_js(node, SCRIPT, scenario, server)
     assert result.get("errors", []) == []
     assert result["text"] == "It is sunny in Paris."
@@ -79,9 +96,11 @@ async def test_runs_a_client_tool_over_steps(
     assert first["text"] == before
     assert first["finishReason"] == "tool-calls"
     assert first["toolCalls"] == [
-        {"toolCallId": "call_w", "toolName": "get_weather", "input": {"city": "Paris"}}]
+        {"toolCallId": "call_w", "toolName": "get_weather", "input": {"city": "Paris"}}
+    ]
     assert first["toolResults"] == [
-        {"toolCallId": "call_w", "toolName": "get_weather", "output": PARIS_WEATHER}]
+        {"toolCallId": "call_w", "toolName": "get_weather", "output": PARIS_WEATHER}
+    ]
     assert second["finishReason"] == "stop"
     assert all(step["warnings"] == [] for step in result["steps"])
     check_usage(result["totalUsage"], 30, 11)
@@ -108,8 +127,7 @@ async def test_runs_a_client_tool_over_steps(
     assert PARIS_WEATHER in upstream[-1]["content"]
 
 
-async def test_previous_response_id_continues(node: str, server: Any,
-                                              fake: FakeOpenAI) -> None:
+async def test_previous_response_id_continues(node: str, server: Any, fake: FakeOpenAI) -> None:
     fake.enqueue(text("Hello, Ada."), text("Your name is Ada."))
     result = await run_js(node, SCRIPT, "continue", server)
     first, second = result["first"], result["second"]
@@ -118,11 +136,13 @@ async def test_previous_response_id_continues(node: str, server: Any,
     assert second["responseId"] != first["responseId"]
     upstream = fake.requests[1].json["messages"]
     assert [(m["role"], m["content"]) for m in upstream[1:]] == [
-        ("user", "I am Ada."), ("assistant", "Hello, Ada."), ("user", "What is my name?")]
+        ("user", "I am Ada."),
+        ("assistant", "Hello, Ada."),
+        ("user", "What is my name?"),
+    ]
 
 
-async def test_unknown_model_is_an_api_call_error(node: str, server: Any,
-                                                  fake: FakeOpenAI) -> None:
+async def test_unknown_model_is_an_api_call_error(node: str, server: Any, fake: FakeOpenAI) -> None:
     result = await run_js(node, SCRIPT, "not_found", server)
     assert result["isAPICallError"] is True
     assert result["status"] == 404

@@ -83,18 +83,16 @@ async def test_invoke(server, fake: FakeOpenAI) -> None:
     assert answer.response_metadata["finish_reason"] == "stop"
     assert answer.response_metadata["model_name"] == "root"
     assert answer.usage_metadata is not None
-    assert (answer.usage_metadata["input_tokens"], answer.usage_metadata["output_tokens"]) == \
-        (7, 3)
+    assert (answer.usage_metadata["input_tokens"], answer.usage_metadata["output_tokens"]) == (7, 3)
     sent = fake.requests[0].json
     assert sent["temperature"] == 0.5
     assert [m["role"] for m in sent["messages"]] == ["system", "system", "user"]
 
 
-async def test_stream_chunks_concatenate_to_the_answer_with_usage(
-    server, fake: FakeOpenAI
-) -> None:
-    fake.enqueue(text("Streaming works fine", chunks=["Stream", "ing works", " fine"],
-                      usage=(9, 4)))
+async def test_stream_chunks_concatenate_to_the_answer_with_usage(server, fake: FakeOpenAI) -> None:
+    fake.enqueue(
+        text("Streaming works fine", chunks=["Stream", "ing works", " fine"], usage=(9, 4))
+    )
     llm = chat_model(server, stream_usage=True)
     with trio.fail_after(10):
         chunks = await in_thread(lambda: list(llm.stream("hi")))
@@ -111,14 +109,20 @@ async def test_stream_chunks_concatenate_to_the_answer_with_usage(
 
 
 async def test_tool_calling_agent(server, fake: FakeOpenAI) -> None:
-    fake.enqueue(tool_calls([("call_1", "weather", '{"city": "Paris"}')]),
-                 text("It is sunny in Paris."))
+    fake.enqueue(
+        tool_calls([("call_1", "weather", '{"city": "Paris"}')]), text("It is sunny in Paris.")
+    )
     with trio.fail_after(10):
         messages = await in_thread(run_agent, chat_model(server), "Weather in Paris?")
-    assert [type(m).__name__ for m in messages] == \
-        ["HumanMessage", "AIMessage", "ToolMessage", "AIMessage"]
+    assert [type(m).__name__ for m in messages] == [
+        "HumanMessage",
+        "AIMessage",
+        "ToolMessage",
+        "AIMessage",
+    ]
     assert messages[1].tool_calls == [  # type: ignore[attr-defined]
-        {"name": "weather", "args": {"city": "Paris"}, "id": "call_1", "type": "tool_call"}]
+        {"name": "weather", "args": {"city": "Paris"}, "id": "call_1", "type": "tool_call"}
+    ]
     assert messages[-1].content == "It is sunny in Paris."
     tools = fake.requests[0].json["tools"]
     assert any(t["function"]["name"] == "weather" for t in tools)
@@ -126,19 +130,23 @@ async def test_tool_calling_agent(server, fake: FakeOpenAI) -> None:
     assert sent[-1] == {"role": "tool", "tool_call_id": "call_1", "content": "sunny, 21 C"}
 
 
-async def test_streaming_tool_calling_agent_with_parallel_calls(
-    server, fake: FakeOpenAI
-) -> None:
-    fake.enqueue(tool_calls([("call_p", "weather", '{"city": "Paris"}'),
-                             ("call_r", "weather", '{"city": "Rome"}')]),
-                 text("Sunny in Paris, cloudy in Rome."))
+async def test_streaming_tool_calling_agent_with_parallel_calls(server, fake: FakeOpenAI) -> None:
+    fake.enqueue(
+        tool_calls(
+            [("call_p", "weather", '{"city": "Paris"}'), ("call_r", "weather", '{"city": "Rome"}')]
+        ),
+        text("Sunny in Paris, cloudy in Rome."),
+    )
     with trio.fail_after(10):
         messages = await in_thread(
-            partial(run_agent, stream=True), chat_model(server), "Paris and Rome?")
+            partial(run_agent, stream=True), chat_model(server), "Paris and Rome?"
+        )
     ai = messages[1]
     assert isinstance(ai, AIMessageChunk)
     assert [(c["id"], c["args"]) for c in ai.tool_calls] == [
-        ("call_p", {"city": "Paris"}), ("call_r", {"city": "Rome"})]
+        ("call_p", {"city": "Paris"}),
+        ("call_r", {"city": "Rome"}),
+    ]
     assert ai.invalid_tool_calls == []
     assert ai.response_metadata["finish_reason"] == "tool_calls"
     assert messages[-1].content == "Sunny in Paris, cloudy in Rome."
@@ -182,8 +190,11 @@ async def test_upstream_failure_mid_stream_raises(server, fake: FakeOpenAI) -> N
 
 
 async def test_ainvoke_and_astream_on_asyncio(server, fake: FakeOpenAI) -> None:
-    fake.enqueue(text("async answer"), text("async stream", chunks=["async", " stream"]),
-                 tool_calls([("call_a", "weather", '{"city": "Rome"}')]))
+    fake.enqueue(
+        text("async answer"),
+        text("async stream", chunks=["async", " stream"]),
+        tool_calls([("call_a", "weather", '{"city": "Rome"}')]),
+    )
     llm = chat_model(server, stream_usage=True)
 
     async def main() -> tuple[Any, list[Any], Any]:

@@ -33,7 +33,9 @@ async def test_plain_completion(server, fake: FakeOpenAI, connect: Connect) -> N
     assert choice.message.tool_calls is None
     assert completion.usage is not None
     assert completion.usage.model_dump(exclude_none=True) == {
-        "prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10,
+        "prompt_tokens": 7,
+        "completion_tokens": 3,
+        "total_tokens": 10,
     }
     assert fake.requests[0].json["messages"][-1] == {"role": "user", "content": "hi"}
 
@@ -42,15 +44,17 @@ async def test_stream_with_usage(server, fake: FakeOpenAI, connect: Connect) -> 
     fake.enqueue(text("Hello there", chunks=["Hel", "lo", " there"], usage=(7, 3)))
     with trio.fail_after(10):
         async with connect(server) as sdk:
-            chunks = await sdk.stream(model="root", messages=USER,
-                                      stream_options={"include_usage": True})
+            chunks = await sdk.stream(
+                model="root", messages=USER, stream_options={"include_usage": True}
+            )
     assert all(isinstance(c, ChatCompletionChunk) for c in chunks)
     assert len({(c.id, c.created, c.model) for c in chunks}) == 1
     assert chunks[0].choices[0].delta.role == "assistant"
     choice_chunks = [c for c in chunks if c.choices]
     assert "".join(c.choices[0].delta.content or "" for c in choice_chunks) == "Hello there"
-    assert [c.choices[0].finish_reason for c in choice_chunks] == \
-        [None] * (len(choice_chunks) - 1) + ["stop"]
+    assert [c.choices[0].finish_reason for c in choice_chunks] == [None] * (
+        len(choice_chunks) - 1
+    ) + ["stop"]
     assert all(c.usage is None for c in chunks[:-1])
     assert chunks[-1].choices == []
     assert chunks[-1].usage is not None
@@ -86,9 +90,13 @@ async def test_with_raw_response_gives_headers_status_and_parse(
     fake.enqueue(text("raw"))
     with trio.fail_after(10):
         async with connect(server) as sdk:
-            raw = await sdk.call(lambda c: c.chat.completions.with_raw_response.create(
-                model="root", messages=USER, extra_headers={"X-Request-Id": "req-client-1"},
-            ))
+            raw = await sdk.call(
+                lambda c: c.chat.completions.with_raw_response.create(
+                    model="root",
+                    messages=USER,
+                    extra_headers={"X-Request-Id": "req-client-1"},
+                )
+            )
             models_raw = await sdk.call(lambda c: c.models.with_raw_response.list())
     assert raw.status_code == 200
     assert raw.headers["content-type"].startswith("application/json")
@@ -129,18 +137,24 @@ async def test_with_streaming_response(server, fake: FakeOpenAI, connect: Connec
 # Errors: the SDK picks the exception class by status and reads code/type/param from the
 # envelope.
 
-async def test_unknown_model_is_not_found_error(
-    server, fake: FakeOpenAI, connect: Connect
-) -> None:
+
+async def test_unknown_model_is_not_found_error(server, fake: FakeOpenAI, connect: Connect) -> None:
     with trio.fail_after(10):
         async with connect(server) as sdk:
             for stream in (False, True):
                 with pytest.raises(openai.NotFoundError) as caught:
-                    await sdk.call(lambda c, s=stream: c.chat.completions.create(
-                        model="gpt-4o", messages=USER, stream=s))
+                    await sdk.call(
+                        lambda c, s=stream: c.chat.completions.create(
+                            model="gpt-4o", messages=USER, stream=s
+                        )
+                    )
                 error = caught.value
                 assert (error.status_code, error.type, error.code, error.param) == (
-                    404, "invalid_request_error", "model_not_found", "model")
+                    404,
+                    "invalid_request_error",
+                    "model_not_found",
+                    "model",
+                )
                 assert "gpt-4o" in error.message
     assert fake.requests == []
 
@@ -156,8 +170,15 @@ async def test_unknown_model_is_not_found_error(
         ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
         ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id"),
     ],
-    ids=["temperature", "top_p", "n", "stream_options-without-stream", "no-messages",
-         "bad-role", "tool-without-call-id"],
+    ids=[
+        "temperature",
+        "top_p",
+        "n",
+        "stream_options-without-stream",
+        "no-messages",
+        "bad-role",
+        "tool-without-call-id",
+    ],
 )
 async def test_bad_input_is_bad_request_error(
     server, fake: FakeOpenAI, connect: Connect, params: dict[str, Any], param: str
@@ -182,17 +203,20 @@ async def test_wrong_or_missing_key_is_authentication_error(
         async with start_server(api_keys=("s3cret",)) as server:
             async with connect(server, api_key="wrong") as sdk:
                 with pytest.raises(openai.AuthenticationError) as chat:
-                    await sdk.call(lambda c: c.chat.completions.create(
-                        model="root", messages=USER))
+                    await sdk.call(lambda c: c.chat.completions.create(model="root", messages=USER))
                 with pytest.raises(openai.AuthenticationError) as models:
                     await sdk.call(lambda c: c.models.list())
             async with connect(server, api_key="s3cret") as sdk:
-                answer = await sdk.call(lambda c: c.chat.completions.create(
-                    model="root", messages=USER))
+                answer = await sdk.call(
+                    lambda c: c.chat.completions.create(model="root", messages=USER)
+                )
     for caught in (chat, models):
         error = caught.value
         assert (error.status_code, error.type, error.code) == (
-            401, "authentication_error", "invalid_api_key")
+            401,
+            "authentication_error",
+            "invalid_api_key",
+        )
         assert error.response.headers["www-authenticate"] == "Bearer"
         assert "wrong" not in error.message
     assert answer.choices[0].message.content == "let in"
@@ -220,20 +244,37 @@ async def test_busy_conversation_is_conflict_error(
 ) -> None:
     fake.enqueue(hang())
     with trio.fail_after(10):
-        async with start_server(conversations_max=10) as server, server.http() as http, \
-                connect(server) as sdk, trio.open_nursery() as nursery:
-            nursery.start_soon(lambda: http.post(
-                "/v1/chat/completions", headers={"X-Conversation-Id": "busy"},
-                json={"model": "root", "messages": USER}))
+        async with (
+            start_server(conversations_max=10) as server,
+            server.http() as http,
+            connect(server) as sdk,
+            trio.open_nursery() as nursery,
+        ):
+            nursery.start_soon(
+                lambda: http.post(
+                    "/v1/chat/completions",
+                    headers={"X-Conversation-Id": "busy"},
+                    json={"model": "root", "messages": USER},
+                )
+            )
             await fake.wait_requests(1)
             with pytest.raises(openai.ConflictError) as caught:
-                await sdk.call(lambda c: c.chat.completions.create(
-                    model="root", messages=USER, stream=True,
-                    extra_headers={"X-Conversation-Id": "busy"}))
+                await sdk.call(
+                    lambda c: c.chat.completions.create(
+                        model="root",
+                        messages=USER,
+                        stream=True,
+                        extra_headers={"X-Conversation-Id": "busy"},
+                    )
+                )
             nursery.cancel_scope.cancel()
     error_ = caught.value
     assert (error_.status_code, error_.type, error_.code, error_.param) == (
-        409, "conflict_error", "conversation_busy", "X-Conversation-Id")
+        409,
+        "conflict_error",
+        "conversation_busy",
+        "X-Conversation-Id",
+    )
     assert error_.response.headers["retry-after"] == "1"
     assert len(fake.requests) == 1
 
@@ -247,8 +288,9 @@ async def test_rate_limit_is_rate_limit_error(
         async with start_server(rate_limit=parse_rate("1/m")) as server, connect(server) as sdk:
             await sdk.call(lambda c: c.models.list())
             with pytest.raises(openai.RateLimitError) as caught:
-                await sdk.call(lambda c: c.chat.completions.create(
-                    model="root", messages=USER, stream=True))
+                await sdk.call(
+                    lambda c: c.chat.completions.create(model="root", messages=USER, stream=True)
+                )
     error_ = caught.value
     assert (error_.status_code, error_.code) == (429, "rate_limit_exceeded")
     assert int(error_.response.headers["retry-after"]) >= 1
@@ -260,14 +302,19 @@ async def test_server_timeout_is_504_plain_and_in_band_when_streaming(
 ) -> None:
     fake.enqueue(hang(), hang())
     with trio.fail_after(10):
-        async with start_server(request_timeout=0.3) as server, \
-                connect(server, max_retries=2) as sdk:
+        async with (
+            start_server(request_timeout=0.3) as server,
+            connect(server, max_retries=2) as sdk,
+        ):
             with pytest.raises(openai.InternalServerError) as plain:
                 await sdk.call(lambda c: c.chat.completions.create(model="root", messages=USER))
             with pytest.raises(openai.APIError) as streamed:
                 await sdk.stream(model="root", messages=USER)
     assert (plain.value.status_code, plain.value.type, plain.value.code) == (
-        504, "server_error", "timeout")
+        504,
+        "server_error",
+        "timeout",
+    )
     assert plain.value.response.headers["x-should-retry"] == "false"
     # After the first byte the error travels in the stream: the SDK raises APIError.
     assert not isinstance(streamed.value, openai.APIStatusError)
@@ -300,16 +347,22 @@ async def test_error_mid_stream_raises_api_error(
 
 # Client-supplied tools: the client runs them and sends the results back.
 
+
 async def test_client_tool_loop(server, fake: FakeOpenAI, connect: Connect) -> None:
-    fake.enqueue(tool_calls([("call_w", "get_weather", '{"city": "Paris"}')], usage=(5, 2)),
-                 text("It is sunny in Paris."))
+    fake.enqueue(
+        tool_calls([("call_w", "get_weather", '{"city": "Paris"}')], usage=(5, 2)),
+        text("It is sunny in Paris."),
+    )
     messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
     finish_reasons = []
     with trio.fail_after(10):
         async with connect(server) as sdk:
             for _ in range(3):
-                completion = await sdk.call(lambda c: c.chat.completions.create(
-                    model="root", messages=messages, tools=[WEATHER_TOOL]))
+                completion = await sdk.call(
+                    lambda c: c.chat.completions.create(
+                        model="root", messages=messages, tools=[WEATHER_TOOL]
+                    )
+                )
                 choice = completion.choices[0]
                 finish_reasons.append(choice.finish_reason)
                 if choice.finish_reason != "tool_calls":
@@ -317,30 +370,47 @@ async def test_client_tool_loop(server, fake: FakeOpenAI, connect: Connect) -> N
                 # As the SDK's docs do: the message object itself goes back in the history.
                 messages.append(choice.message)
                 for call in choice.message.tool_calls:
-                    messages.append({"role": "tool", "tool_call_id": call.id,
-                                     "content": run_tool_call(call.function.name,
-                                                              call.function.arguments)})
+                    messages.append(
+                        {
+                            "role": "tool",
+                            "tool_call_id": call.id,
+                            "content": run_tool_call(call.function.name, call.function.arguments),
+                        }
+                    )
     assert finish_reasons == ["tool_calls", "stop"]
     assert completion.choices[0].message.content == "It is sunny in Paris."
     offered = [t["function"]["name"] for t in fake.requests[0].json["tools"]]
     assert "get_weather" in offered
     assert "think" in offered  # the agent's own tools are offered beside the client's
     sent = fake.requests[1].json["messages"]
-    assert sent[-2]["tool_calls"] == [{"id": "call_w", "type": "function", "function": {
-        "name": "get_weather", "arguments": '{"city": "Paris"}'}}]
+    assert sent[-2]["tool_calls"] == [
+        {
+            "id": "call_w",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+        }
+    ]
     assert sent[-1] == {"role": "tool", "tool_call_id": "call_w", "content": "sunny, 21 C"}
 
 
-async def test_streamed_client_tool_call_deltas(
-    server, fake: FakeOpenAI, connect: Connect
-) -> None:
-    fake.enqueue(tool_calls([("call_p", "get_weather", '{"city": "Paris"}'),
-                             ("call_r", "get_weather", '{"city": "Rome"}')],
-                            content="Checking."))
+async def test_streamed_client_tool_call_deltas(server, fake: FakeOpenAI, connect: Connect) -> None:
+    fake.enqueue(
+        tool_calls(
+            [
+                ("call_p", "get_weather", '{"city": "Paris"}'),
+                ("call_r", "get_weather", '{"city": "Rome"}'),
+            ],
+            content="Checking.",
+        )
+    )
     with trio.fail_after(10):
         async with connect(server) as sdk:
-            chunks = await sdk.stream(model="root", messages=USER, tools=[WEATHER_TOOL],
-                                      stream_options={"include_usage": True})
+            chunks = await sdk.stream(
+                model="root",
+                messages=USER,
+                tools=[WEATHER_TOOL],
+                stream_options={"include_usage": True},
+            )
     deltas = [d for c in chunks if c.choices for d in c.choices[0].delta.tool_calls or ()]
     assert all(d.index in (0, 1) for d in deltas)
     for chunk in chunks:  # one entry per index per chunk, as OpenAI sends them
@@ -350,13 +420,17 @@ async def test_streamed_client_tool_call_deltas(
         assert all(json.loads(d.function.arguments) for d in entries if d.id is not None)
     heads = [d for d in deltas if d.id is not None]
     assert [(d.index, d.id, d.type, d.function.name) for d in heads] == [
-        (0, "call_p", "function", "get_weather"), (1, "call_r", "function", "get_weather")]
+        (0, "call_p", "function", "get_weather"),
+        (1, "call_r", "function", "get_weather"),
+    ]
     # Accumulated by index, as every SDK helper does.
     arguments = {0: "", 1: ""}
     for d in deltas:
         arguments[d.index] += d.function.arguments or ""
     assert {i: json.loads(a) for i, a in arguments.items()} == {
-        0: {"city": "Paris"}, 1: {"city": "Rome"}}
+        0: {"city": "Paris"},
+        1: {"city": "Rome"},
+    }
     choice_chunks = [c for c in chunks if c.choices]
     assert "".join(c.choices[0].delta.content or "" for c in choice_chunks) == "Checking."
     assert choice_chunks[-1].choices[0].finish_reason == "tool_calls"
@@ -367,9 +441,15 @@ async def test_stream_helper_accumulates_client_tool_calls_and_the_turn_continue
     server, fake: FakeOpenAI, connect: Connect
 ) -> None:
     """``client.chat.completions.stream``: the SDK's own accumulator and events."""
-    fake.enqueue(tool_calls([("call_p", "get_weather", '{"city": "Paris"}'),
-                             ("call_r", "get_weather", '{"city": "Rome"}')]),
-                 text("Paris is sunny, Rome is cloudy."))
+    fake.enqueue(
+        tool_calls(
+            [
+                ("call_p", "get_weather", '{"city": "Paris"}'),
+                ("call_r", "get_weather", '{"city": "Rome"}'),
+            ]
+        ),
+        text("Paris is sunny, Rome is cloudy."),
+    )
     params: dict[str, Any] = {"model": "root", "tools": [WEATHER_TOOL]}
 
     def run_sync(client: openai.OpenAI, messages: list[Any]) -> tuple[list[Any], Any]:
@@ -385,6 +465,7 @@ async def test_stream_helper_accumulates_client_tool_calls_and_the_turn_continue
     messages: list[Any] = list(USER)
     with trio.fail_after(10):
         async with connect(server) as sdk:
+
             async def turn() -> tuple[list[Any], Any]:
                 if sdk.is_async:
                     return await run_async(sdk.client, messages)
@@ -394,20 +475,30 @@ async def test_stream_helper_accumulates_client_tool_calls_and_the_turn_continue
             message = first.choices[0].message
             messages.append(message)
             for call in message.tool_calls:
-                messages.append({"role": "tool", "tool_call_id": call.id,
-                                 "content": run_tool_call(call.function.name,
-                                                          call.function.arguments)})
+                messages.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": call.id,
+                        "content": run_tool_call(call.function.name, call.function.arguments),
+                    }
+                )
             final_events, final = await turn()
     done = [e for e in events if e.type == "tool_calls.function.arguments.done"]
     assert [(e.index, e.name, json.loads(e.arguments)) for e in done] == [
-        (0, "get_weather", {"city": "Paris"}), (1, "get_weather", {"city": "Rome"})]
+        (0, "get_weather", {"city": "Paris"}),
+        (1, "get_weather", {"city": "Rome"}),
+    ]
     assert first.choices[0].finish_reason == "tool_calls"
     assert [(c.id, c.type) for c in message.tool_calls] == [
-        ("call_p", "function"), ("call_r", "function")]
+        ("call_p", "function"),
+        ("call_r", "function"),
+    ]
     assert final.choices[0].finish_reason == "stop"
     assert final.choices[0].message.content == "Paris is sunny, Rome is cloudy."
-    assert next(e for e in final_events if e.type == "content.done").content == \
-        "Paris is sunny, Rome is cloudy."
+    assert (
+        next(e for e in final_events if e.type == "content.done").content
+        == "Paris is sunny, Rome is cloudy."
+    )
     sent = fake.requests[1].json["messages"]
     assert [m["role"] for m in sent[-3:]] == ["assistant", "tool", "tool"]
     assert [m["content"] for m in sent[-2:]] == ["sunny, 21 C", "cloudy, 18 C"]
@@ -420,29 +511,43 @@ async def test_conversation_id_through_extra_headers(
     header = {"X-Conversation-Id": "sdk-conv-1"}
     with trio.fail_after(10):
         async with start_server(conversations_max=10) as server, connect(server) as sdk:
-            first = await sdk.call(lambda c: c.chat.completions.with_raw_response.create(
-                model="root", messages=[{"role": "user", "content": "I am Ada."}],
-                extra_headers=header))
+            first = await sdk.call(
+                lambda c: c.chat.completions.with_raw_response.create(
+                    model="root",
+                    messages=[{"role": "user", "content": "I am Ada."}],
+                    extra_headers=header,
+                )
+            )
             # Only the new message: the server has the rest.
             second = await sdk.stream(
-                model="root", messages=[{"role": "user", "content": "Who am I?"}],
-                extra_headers=header)
+                model="root",
+                messages=[{"role": "user", "content": "Who am I?"}],
+                extra_headers=header,
+            )
     assert first.headers["x-conversation-id"] == "sdk-conv-1"
     assert "".join(c.choices[0].delta.content or "" for c in second) == "You are Ada."
     sent = [(m["role"], m["content"]) for m in fake.requests[1].json["messages"][1:]]
-    assert sent == [("user", "I am Ada."), ("assistant", "Nice to meet you, Ada."),
-                    ("user", "Who am I?")]
+    assert sent == [
+        ("user", "I am Ada."),
+        ("assistant", "Nice to meet you, Ada."),
+        ("user", "Who am I?"),
+    ]
 
 
 async def test_tool_choice_reaches_the_model(server, fake: FakeOpenAI, connect: Connect) -> None:
     """LangChain's ``with_structured_output(method="function_calling")`` and agents that
     force a tool rely on it: without it a real model may answer in text instead."""
     named = {"type": "function", "function": {"name": "get_weather"}}
-    fake.enqueue(tool_calls([("c1", "get_weather", '{"city": "Paris"}')]),
-                 tool_calls([("c2", "get_weather", '{"city": "Rome"}')]))
+    fake.enqueue(
+        tool_calls([("c1", "get_weather", '{"city": "Paris"}')]),
+        tool_calls([("c2", "get_weather", '{"city": "Rome"}')]),
+    )
     with trio.fail_after(10):
         async with connect(server) as sdk:
             for choice in (named, "required"):
-                await sdk.call(lambda c, choice=choice: c.chat.completions.create(
-                    model="root", messages=USER, tools=[WEATHER_TOOL], tool_choice=choice))
+                await sdk.call(
+                    lambda c, choice=choice: c.chat.completions.create(
+                        model="root", messages=USER, tools=[WEATHER_TOOL], tool_choice=choice
+                    )
+                )
     assert [r.json.get("tool_choice") for r in fake.requests] == [named, "required"]

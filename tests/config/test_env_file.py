@@ -14,7 +14,8 @@ Write = Callable[..., str]
 
 
 def test_reads_assignments(write: Write) -> None:
-    path = write(r"""
+    path = write(
+        r"""
         # API keys for local runs
         OPENAI_API_KEY=sk-plain
 
@@ -28,7 +29,9 @@ def test_reads_assignments(write: Write) -> None:
         EMPTY=
         EMPTY_QUOTED=""
         OPENAI_API_KEY=sk-override
-    """, name=".env")
+    """,
+        name=".env",
+    )
     assert read_env_file(path) == {
         "OPENAI_API_KEY": "sk-override",
         "ANTHROPIC_API_KEY": "sk-ant",
@@ -50,13 +53,19 @@ def test_empty_file(write: Write) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("A=1\nsk-secret-token\n", ".env:2: expected KEY=VALUE, with KEY made of letters, "
-                                   "digits and '_'"),
-        ("A=1\n# c\n1BAD=x\n", ".env:3: expected KEY=VALUE, with KEY made of letters, "
-                               "digits and '_'"),
+        (
+            "A=1\nsk-secret-token\n",
+            ".env:2: expected KEY=VALUE, with KEY made of letters, digits and '_'",
+        ),
+        (
+            "A=1\n# c\n1BAD=x\n",
+            ".env:3: expected KEY=VALUE, with KEY made of letters, digits and '_'",
+        ),
         ("MY-KEY=x\n", ".env:1: expected KEY=VALUE, with KEY made of letters, digits and '_'"),
-        ('TOKEN="sk-secret\n', ".env:1: TOKEN: unterminated quote, or text after the "
-                               "closing quote"),
+        (
+            'TOKEN="sk-secret\n',
+            ".env:1: TOKEN: unterminated quote, or text after the closing quote",
+        ),
         ("TOKEN='a'b\n", ".env:1: TOKEN: unterminated quote, or text after the closing quote"),
     ],
     ids=["no-equals", "bad-key", "dash-in-key", "unterminated", "text-after-quote"],

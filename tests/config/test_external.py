@@ -51,8 +51,11 @@ def test_merged_agents_are_renamed_after_the_repository() -> None:
 
 @pytest.mark.parametrize(
     ("ref", "expected"),
-    [("agentcatalog/root", "root-2"), ("x/helper@sha256:" + "a" * 64, "helper-2"),
-     ("localhost:5000/Some_Team/my.agent:latest", "my.agent")],
+    [
+        ("agentcatalog/root", "root-2"),
+        ("x/helper@sha256:" + "a" * 64, "helper-2"),
+        ("localhost:5000/Some_Team/my.agent:latest", "my.agent"),
+    ],
 )
 def test_a_taken_name_gets_a_number(ref: str, expected: str) -> None:
     main = parse_agent_file(

@@ -22,8 +22,7 @@ Write = Callable[..., str]
 
 
 def load(text: str, env: dict[str, str] | None = None) -> AgentFile:
-    return parse_agent_file(textwrap.dedent(text).lstrip("\n"), source="agent.yaml",
-                            env=env or {})
+    return parse_agent_file(textwrap.dedent(text).lstrip("\n"), source="agent.yaml", env=env or {})
 
 
 # --- valid files -------------------------------------------------------------------------
@@ -120,13 +119,18 @@ def test_team_with_models_section_and_sub_agents(write: Write) -> None:
     assert file.agents["engineer"].toolsets == (
         ToolsetConfig(type="shell", timeout=60, env={"CI": "1"}),
         ToolsetConfig(type="mcp", command="uvx", args=("mcp-server-fetch",)),
-        ToolsetConfig(type="mcp", remote=RemoteConfig(
-            url="https://mcp.example.com/mcp", transport_type="streamable")),
+        ToolsetConfig(
+            type="mcp",
+            remote=RemoteConfig(url="https://mcp.example.com/mcp", transport_type="streamable"),
+        ),
     )
     claude = file.model_of("lead")
     assert claude == ModelConfig(
-        provider="anthropic", model="claude-sonnet-4-5", max_tokens=64000,
-        temperature=1.0, provider_opts={"thinking": {"budget": 1024}},
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+        max_tokens=64000,
+        temperature=1.0,
+        provider_opts={"thinking": {"budget": 1024}},
     )
     assert isinstance(claude.temperature, float)
     assert file.model_of("designer").parallel_tool_calls is False
@@ -165,10 +169,14 @@ def test_models_key_wins_over_inline_ref() -> None:
     [
         ({}, ModelConfig(provider="local", model="smollm2")),
         ({"OPENAI_API_KEY": ""}, ModelConfig(provider="local", model="smollm2")),
-        ({"ANTHROPIC_API_KEY": "sk-a"},
-         ModelConfig(provider="anthropic", model="claude-sonnet-4-5")),
-        ({"ANTHROPIC_API_KEY": "sk-a", "OPENAI_API_KEY": "sk-o"},
-         ModelConfig(provider="openai", model="gpt-4o-mini")),
+        (
+            {"ANTHROPIC_API_KEY": "sk-a"},
+            ModelConfig(provider="anthropic", model="claude-sonnet-4-5"),
+        ),
+        (
+            {"ANTHROPIC_API_KEY": "sk-a", "OPENAI_API_KEY": "sk-o"},
+            ModelConfig(provider="openai", model="gpt-4o-mini"),
+        ),
     ],
     ids=["no-keys", "empty-key", "anthropic", "openai-first"],
 )
@@ -178,9 +186,7 @@ def test_auto_model_depends_on_keys_in_env(env: dict[str, str], expected: ModelC
     assert file.model_of("helper") == expected
 
 
-def test_env_defaults_to_process_environment(
-    write: Write, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_env_defaults_to_process_environment(write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MISTRAL_API_KEY", "m")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
@@ -192,7 +198,8 @@ def test_env_defaults_to_process_environment(
 
 
 def test_placeholders_expand_in_documented_keys() -> None:
-    file = load("""
+    file = load(
+        """
         models:
           gw:
             provider: my-gateway
@@ -214,14 +221,20 @@ def test_placeholders_expand_in_documented_keys() -> None:
                     Authorization: Bearer ${env.TOKEN}
                 env:
                   DEBUG: ${EMPTY}
-    """, env={"GATEWAY": "http://gw:4000", "TEAM": "blue", "USER_NAME": "Ada",
-              "HOST": "mcp.example", "TOKEN": "t0k", "EMPTY": ""})
+    """,
+        env={
+            "GATEWAY": "http://gw:4000",
+            "TEAM": "blue",
+            "USER_NAME": "Ada",
+            "HOST": "mcp.example",
+            "TOKEN": "t0k",
+            "EMPTY": "",
+        },
+    )
     root = file.agents["root"]
     assert root.description == "Team blue"
     assert root.welcome_message == "Welcome to blue"
-    assert root.instruction == (
-        "User Ada. A pizza costs $5; $HOME stays; ${LITERAL} is escaped.\n"
-    )
+    assert root.instruction == ("User Ada. A pizza costs $5; $HOME stays; ${LITERAL} is escaped.\n")
     mcp = root.toolsets[0]
     assert mcp.instruction == "not expanded ${TEAM}"
     assert mcp.remote == RemoteConfig(
@@ -510,8 +523,7 @@ ERRORS = [
             toolsets:
               - type: mcp
         """,
-        "agent.yaml:5: agents.root.toolsets[0]: an mcp toolset needs one of command, "
-        "remote or ref",
+        "agent.yaml:5: agents.root.toolsets[0]: an mcp toolset needs one of command, remote or ref",
         id="mcp-without-server",
     ),
     pytest.param(
@@ -743,7 +755,9 @@ def test_error_carries_path_line_and_key(write: Write) -> None:
     with pytest.raises(ConfigError) as info:
         load_agent_file(path, env={})
     assert (info.value.path, info.value.line, info.value.key) == (
-        "agent.yaml", 4, "agents.root.max_iterations"
+        "agent.yaml",
+        4,
+        "agents.root.max_iterations",
     )
     assert info.value.message == "expected an integer, got 'ten'"
 

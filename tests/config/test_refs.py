@@ -42,8 +42,10 @@ def test_providers_table() -> None:
     ("ref", "expected"),
     [
         ("openai/gpt-4o", ModelConfig(provider="openai", model="gpt-4o")),
-        ("ollama/hf.co/bartowski/Llama-3.2-1B-GGUF",
-         ModelConfig(provider="ollama", model="hf.co/bartowski/Llama-3.2-1B-GGUF")),
+        (
+            "ollama/hf.co/bartowski/Llama-3.2-1B-GGUF",
+            ModelConfig(provider="ollama", model="hf.co/bartowski/Llama-3.2-1B-GGUF"),
+        ),
         ("acme/x", ModelConfig(provider="acme", model="x")),
     ],
     ids=["simple", "split-on-first-slash", "provider-not-checked"],
@@ -57,8 +59,7 @@ def test_parse_model_ref_rejects_non_refs(ref: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_model_ref(ref)
     assert str(info.value) == (
-        f"invalid model reference {ref!r}: expected 'provider/model', "
-        "for example 'openai/gpt-4o'"
+        f"invalid model reference {ref!r}: expected 'provider/model', for example 'openai/gpt-4o'"
     )
 
 
@@ -90,9 +91,10 @@ def test_provider_defaults_for_known_and_custom_providers() -> None:
 
 def test_base_url_of() -> None:
     assert base_url_of(ModelConfig(provider="openai", model="m")) == "https://api.openai.com/v1"
-    assert base_url_of(
-        ModelConfig(provider="openai", model="m", base_url="https://proxy/v1")
-    ) == "https://proxy/v1"
+    assert (
+        base_url_of(ModelConfig(provider="openai", model="m", base_url="https://proxy/v1"))
+        == "https://proxy/v1"
+    )
     assert base_url_of(ModelConfig(provider="local", model="smollm2")) is None
 
 
@@ -102,17 +104,35 @@ def test_base_url_of() -> None:
         (ModelConfig(provider="openai", model="m"), "OPENAI_API_KEY"),
         (ModelConfig(provider="anthropic", model="m"), "ANTHROPIC_API_KEY"),
         (ModelConfig(provider="openai", model="m", token_key="MY_KEY"), "MY_KEY"),
-        (ModelConfig(provider="openai", model="m", base_url="https://proxy.example/v1"),
-         "OPENAI_API_KEY"),
+        (
+            ModelConfig(provider="openai", model="m", base_url="https://proxy.example/v1"),
+            "OPENAI_API_KEY",
+        ),
         (ModelConfig(provider="openai", model="m", base_url="http://localhost:11434/v1"), None),
-        (ModelConfig(provider="openai", model="m", base_url="http://127.0.0.1:8000/v1",
-                     token_key="VLLM_KEY"), "VLLM_KEY"),
+        (
+            ModelConfig(
+                provider="openai",
+                model="m",
+                base_url="http://127.0.0.1:8000/v1",
+                token_key="VLLM_KEY",
+            ),
+            "VLLM_KEY",
+        ),
         (ModelConfig(provider="ollama", model="m"), None),
         (ModelConfig(provider="acme", model="m", base_url="https://acme.example"), None),
         (ModelConfig(provider="local", model="smollm2"), None),
     ],
-    ids=["openai", "anthropic", "explicit", "remote-base-url", "local-base-url",
-         "local-base-url-explicit", "ollama", "custom", "embedded"],
+    ids=[
+        "openai",
+        "anthropic",
+        "explicit",
+        "remote-base-url",
+        "local-base-url",
+        "local-base-url-explicit",
+        "ollama",
+        "custom",
+        "embedded",
+    ],
 )
 def test_token_key_of(cfg: ModelConfig, expected: str | None) -> None:
     assert token_key_of(cfg) == expected
@@ -182,7 +202,8 @@ def test_check_api_keys_names_the_missing_variable(
 def test_check_api_keys_uses_token_key() -> None:
     file = parse_agent_file(
         "models: {m: {provider: openai, model: x, token_key: CORP_KEY}}\n"
-        "agents: {root: {model: m}}\n", env={},
+        "agents: {root: {model: m}}\n",
+        env={},
     )
     with pytest.raises(MissingAPIKey, match="CORP_KEY"):
         check_api_keys(file, {"OPENAI_API_KEY": "o"})
@@ -191,24 +212,40 @@ def test_check_api_keys_uses_token_key() -> None:
 
 def test_apply_models_gateway() -> None:
     file = parse_agent_file(
-        TEAM.replace("{provider: mistral, model: mistral-large-latest}",
-                     "{provider: mistral, model: m, token_key: MY_KEY, temperature: 0.3}"),
+        TEAM.replace(
+            "{provider: mistral, model: mistral-large-latest}",
+            "{provider: mistral, model: m, token_key: MY_KEY, temperature: 0.3}",
+        ),
         env={},
     )
     routed = apply_models_gateway(file, "https://gw.example/v1")
     assert routed.models == {
-        "claude": ModelConfig(provider="openai", model="anthropic/claude-sonnet-4-5",
-                              base_url="https://gw.example/v1", token_key="ANTHROPIC_API_KEY"),
-        "unused": ModelConfig(provider="openai", model="mistral/m", temperature=0.3,
-                              base_url="https://gw.example/v1", token_key="MY_KEY"),
-        "lan": ModelConfig(provider="openai", model="openai/qwen",
-                           base_url="https://gw.example/v1"),
-        "openai/gpt-4o": ModelConfig(provider="openai", model="openai/gpt-4o",
-                                     base_url="https://gw.example/v1",
-                                     token_key="OPENAI_API_KEY"),
+        "claude": ModelConfig(
+            provider="openai",
+            model="anthropic/claude-sonnet-4-5",
+            base_url="https://gw.example/v1",
+            token_key="ANTHROPIC_API_KEY",
+        ),
+        "unused": ModelConfig(
+            provider="openai",
+            model="mistral/m",
+            temperature=0.3,
+            base_url="https://gw.example/v1",
+            token_key="MY_KEY",
+        ),
+        "lan": ModelConfig(
+            provider="openai", model="openai/qwen", base_url="https://gw.example/v1"
+        ),
+        "openai/gpt-4o": ModelConfig(
+            provider="openai",
+            model="openai/gpt-4o",
+            base_url="https://gw.example/v1",
+            token_key="OPENAI_API_KEY",
+        ),
         "auto": ModelConfig(provider="local", model="smollm2"),
-        "ollama/llama3.2": ModelConfig(provider="openai", model="ollama/llama3.2",
-                                       base_url="https://gw.example/v1"),
+        "ollama/llama3.2": ModelConfig(
+            provider="openai", model="ollama/llama3.2", base_url="https://gw.example/v1"
+        ),
     }
     assert routed.agents == file.agents
     assert attrs.evolve(routed, models=file.models) == file

@@ -29,8 +29,14 @@ if TYPE_CHECKING:
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "web-chat.png"
 TIMEOUT_MS = 10_000
@@ -53,10 +59,12 @@ def browser() -> Callable[[str, Scenario], Any]:
     """``await browser(url, scenario)`` runs ``scenario(page)`` on a fresh page at ``url``."""
     required = os.environ.get("TRIOAGENT_REQUIRE_BROWSER") == "1"
     missing = [
-        what for what, present in [
+        what
+        for what, present in [
             ("the playwright package", importlib.util.find_spec("playwright") is not None),
             (str(CHROMIUM), CHROMIUM.exists()),
-        ] if not present
+        ]
+        if not present
     ]
     if missing:
         message = f"browser test needs {' and '.join(missing)}"
@@ -69,7 +77,9 @@ def browser() -> Callable[[str, Scenario], Any]:
 
         with sync_playwright() as playwright:
             chromium = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
+                executable_path=str(CHROMIUM),
+                args=CHROMIUM_ARGS,
+                headless=True,
             )
             try:
                 page = chromium.new_page(viewport={"width": 1000, "height": 760})
@@ -112,10 +122,13 @@ async def test_answer_streams_as_markdown_with_tools_and_survives_a_reload(
         from playwright.sync_api import expect
 
         deltas: list[str] = []
-        page.on("websocket", lambda ws: ws.on(
-            "framereceived",
-            lambda frame: deltas.append(frame) if '"type":"delta"' in frame else None,
-        ))
+        page.on(
+            "websocket",
+            lambda ws: ws.on(
+                "framereceived",
+                lambda frame: deltas.append(frame) if '"type":"delta"' in frame else None,
+            ),
+        )
         expect_connected(page)
         expect(page.get_by_role("heading", name="Chat with root")).to_be_visible()
         send(page, "Show me some Markdown")
@@ -253,10 +266,12 @@ async def test_agent_picker_switches_agents_each_with_its_conversation(
 async def test_model_html_is_shown_as_text_never_as_markup(
     start_server: Any, fake: FakeOpenAI, browser: Any
 ) -> None:
-    fake.enqueue(text(
-        '<img src=x onerror="window.pwned=1"> [click](javascript:window.pwned=1) '
-        '**<b>x</b>** `<i>y</i>` [ok](https://example.com/?a=1&b="2")'
-    ))
+    fake.enqueue(
+        text(
+            '<img src=x onerror="window.pwned=1"> [click](javascript:window.pwned=1) '
+            '**<b>x</b>** `<i>y</i>` [ok](https://example.com/?a=1&b="2")'
+        )
+    )
 
     def scenario(page: Page) -> None:
         from playwright.sync_api import expect
@@ -320,24 +335,35 @@ async def test_page_and_files_are_public_and_revalidated(start_server: Any, api:
         assert page.headers["Cache-Control"] == "no-cache"
         assert "script-src 'self'" in page.headers["Content-Security-Policy"]
         assert 'src="static/app.js"' in page.text
-        for name, content_type in [("app.js", "text/javascript; charset=utf-8"),
-                                   ("style.css", "text/css; charset=utf-8")]:
+        for name, content_type in [
+            ("app.js", "text/javascript; charset=utf-8"),
+            ("style.css", "text/css; charset=utf-8"),
+        ]:
             asset = await http.get(f"/static/{name}")
             assert asset.status_code == 200
             assert asset.headers["Content-Type"] == content_type
             assert asset.headers["Cache-Control"] == "no-cache"
-            again = await http.get(f"/static/{name}",
-                                   headers={"If-None-Match": asset.headers["ETag"]})
+            again = await http.get(
+                f"/static/{name}", headers={"If-None-Match": asset.headers["ETag"]}
+            )
             assert again.status_code == 304
             assert again.content == b""
-        assert (await http.get("/v1/models" if api == "chat" else "/api/sessions/x")).status_code \
-            == 401
+        assert (
+            await http.get("/v1/models" if api == "chat" else "/api/sessions/x")
+        ).status_code == 401
 
 
 @pytest.mark.parametrize(
     "path",
-    ["/static/nope.js", "/static/../app.py", "/static/..%2Fapp.py", "/static/%2e%2e/guards.py",
-     "/static/index.html", "/static/", "/static/sub/app.js"],
+    [
+        "/static/nope.js",
+        "/static/../app.py",
+        "/static/..%2Fapp.py",
+        "/static/%2e%2e/guards.py",
+        "/static/index.html",
+        "/static/",
+        "/static/sub/app.js",
+    ],
     ids=["unknown", "dotdot", "encoded-slash", "encoded-dots", "index", "empty", "subdir"],
 )
 async def test_static_route_serves_only_its_own_files(start_server: Any, path: str) -> None:

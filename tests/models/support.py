@@ -17,13 +17,18 @@ if TYPE_CHECKING:
 
 FAST = RetryPolicy(base_delay=0.001, max_delay=0.005, max_retry_after=1.0)
 HELLO = [Message.user("hi")]
-WEATHER = ToolSpec("get_weather", "The weather in a city.",
-                   {"type": "object", "properties": {"city": {"type": "string"}}})
+WEATHER = ToolSpec(
+    "get_weather",
+    "The weather in a city.",
+    {"type": "object", "properties": {"city": {"type": "string"}}},
+)
 
 
 async def collect(
-    client: ModelClient, messages: Sequence[Message] = HELLO,
-    tools: Sequence[ToolSpec] = (), sampling: Sampling | None = None,
+    client: ModelClient,
+    messages: Sequence[Message] = HELLO,
+    tools: Sequence[ToolSpec] = (),
+    sampling: Sampling | None = None,
 ) -> list[ModelEvent]:
     """Every event of one call, within 5 s."""
     with trio.fail_after(5):

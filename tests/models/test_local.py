@@ -35,9 +35,15 @@ from trioagent.models.local import LocalClient, require_local_extra  # noqa: E40
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = [Message.system("You are a friendly assistant."), Message.user("Say hi to Bob.")]
 STORY = [Message.user("Write a long story about a dragon and a knight.")]
-WEATHER = ToolSpec("get_weather", "Get the current weather in a city.", {
-    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
-})
+WEATHER = ToolSpec(
+    "get_weather",
+    "Get the current weather in a city.",
+    {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+)
 
 
 @pytest.fixture
@@ -46,7 +52,9 @@ def client() -> LocalClient:
 
 
 async def collect(
-    client: LocalClient, messages: list[Message], sampling: Sampling,
+    client: LocalClient,
+    messages: list[Message],
+    sampling: Sampling,
     tools: list[ToolSpec] | None = None,
 ) -> list[ModelEvent]:
     with trio.fail_after(120):
@@ -92,9 +100,8 @@ async def test_a_stop_sequence_ends_the_answer_before_it(client: LocalClient) ->
     words = full.split()
     assert len(words) > 4
     stop = words[3]
-    events = await collect(client, STORY, Sampling(max_tokens=24, temperature=0.0,
-                                                   stop=(stop,)))
-    assert text_of(events) == full[:full.index(stop)]
+    events = await collect(client, STORY, Sampling(max_tokens=24, temperature=0.0, stop=(stop,)))
+    assert text_of(events) == full[: full.index(stop)]
     assert events[-1] == Finished("stop")
 
 
@@ -217,18 +224,28 @@ PERSON = {
 
 
 async def test_a_json_schema_response_format_is_enforced(client: LocalClient) -> None:
-    events = await collect(client, [Message.user("Describe a person.")], Sampling(
-        max_tokens=80, seed=5,
-        response_format={"type": "json_schema",
-                         "json_schema": {"name": "person", "schema": PERSON}}))
+    events = await collect(
+        client,
+        [Message.user("Describe a person.")],
+        Sampling(
+            max_tokens=80,
+            seed=5,
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "person", "schema": PERSON},
+            },
+        ),
+    )
     assert events[-1] == Finished("stop")
     jsonschema.validate(json.loads(text_of(events)), PERSON)
 
 
 async def test_a_json_object_response_format_gives_json(client: LocalClient) -> None:
-    events = await collect(client, [Message.user('Answer in JSON: {"colour": "..."}')],
-                           Sampling(max_tokens=200, seed=5,
-                                    response_format={"type": "json_object"}))
+    events = await collect(
+        client,
+        [Message.user('Answer in JSON: {"colour": "..."}')],
+        Sampling(max_tokens=200, seed=5, response_format={"type": "json_object"}),
+    )
     assert events[-1] == Finished("stop")
     assert isinstance(json.loads(text_of(events)), dict)
 
@@ -237,8 +254,17 @@ async def test_a_response_format_llama_cpp_cannot_follow_is_a_request_error(
     client: LocalClient,
 ) -> None:
     with pytest.raises(RequestError, match="local model refused"):
-        await collect(client, HELLO, Sampling(max_tokens=8, response_format={
-            "type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "nope"}}}))
+        await collect(
+            client,
+            HELLO,
+            Sampling(
+                max_tokens=8,
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": "x", "schema": {"type": "nope"}},
+                },
+            ),
+        )
 
 
 async def test_a_user_cannot_end_their_own_message_with_template_markup(
@@ -260,9 +286,12 @@ async def test_a_user_cannot_end_their_own_message_with_template_markup(
 async def test_offering_tools_to_the_real_model_works(client: LocalClient) -> None:
     events = await collect(
         client,
-        [Message.system("You report the weather. Use the tools."),
-         Message.user("What is the weather in Paris?")],
-        Sampling(max_tokens=32, seed=7), tools=[WEATHER],
+        [
+            Message.system("You report the weather. Use the tools."),
+            Message.user("What is the weather in Paris?"),
+        ],
+        Sampling(max_tokens=32, seed=7),
+        tools=[WEATHER],
     )
     finished = events[-1]
     assert isinstance(finished, Finished)
@@ -275,12 +304,15 @@ async def test_offering_tools_to_the_real_model_works(client: LocalClient) -> No
 
 
 async def test_a_long_history_drops_its_oldest_turns_to_fit() -> None:
-    small = LocalClient(ModelConfig(provider="local", model="smollm2",
-                                    provider_opts={"n_ctx": 512}))
+    small = LocalClient(
+        ModelConfig(provider="local", model="smollm2", provider_opts={"n_ctx": 512})
+    )
     history: list[Message] = []
     for n in range(20):
-        history += [Message.user(f"Tell me fact number {n} about the sea, in detail."),
-                    Message.assistant("The sea is wide and deep and full of fish. " * 3)]
+        history += [
+            Message.user(f"Tell me fact number {n} about the sea, in detail."),
+            Message.assistant("The sea is wide and deep and full of fish. " * 3),
+        ]
     events = await collect(small, [*history, Message.user("Say hi.")], Sampling(max_tokens=8))
     usage = events[-2]
     assert isinstance(usage, UsageReport)
@@ -288,8 +320,9 @@ async def test_a_long_history_drops_its_oldest_turns_to_fit() -> None:
 
 
 async def test_a_message_too_long_for_the_context_is_a_request_error() -> None:
-    small = LocalClient(ModelConfig(provider="local", model="smollm2",
-                                    provider_opts={"n_ctx": 512}))
+    small = LocalClient(
+        ModelConfig(provider="local", model="smollm2", provider_opts={"n_ctx": 512})
+    )
     with pytest.raises(RequestError, match="does not fit") as caught:
         await collect(small, [Message.user("sea " * 2000)], Sampling(max_tokens=8))
     assert caught.value.code == "context_length_exceeded"
@@ -301,10 +334,12 @@ def test_a_missing_gguf_file_is_a_config_error_naming_it(tmp_path: Path) -> None
         LocalClient(ModelConfig(provider="local", model=str(path)))
 
 
-@pytest.mark.parametrize("content", [b"", b"hello, not a model", b"GGUF\x03\x00"],
-                         ids=["empty", "text", "truncated"])
+@pytest.mark.parametrize(
+    "content", [b"", b"hello, not a model", b"GGUF\x03\x00"], ids=["empty", "text", "truncated"]
+)
 def test_a_file_that_is_not_a_gguf_model_is_a_config_error_naming_it(
-    tmp_path: Path, content: bytes,
+    tmp_path: Path,
+    content: bytes,
 ) -> None:
     path = tmp_path / "bad.gguf"
     path.write_bytes(content)
@@ -315,18 +350,24 @@ def test_a_file_that_is_not_a_gguf_model_is_a_config_error_naming_it(
 
 @pytest.mark.parametrize("content", [None, b"not a model"], ids=["missing", "invalid"])
 def test_serve_chat_with_a_bad_gguf_path_fails_at_startup_with_one_line(
-    tmp_path: Path, content: bytes | None,
+    tmp_path: Path,
+    content: bytes | None,
 ) -> None:
     model = tmp_path / "model.gguf"
     if content is not None:
         model.write_bytes(content)
     agent = tmp_path / "agent.yaml"
-    agent.write_text(f"agents:\n  root:\n    model: m\n    instruction: hi\n"
-                     f"models:\n  m:\n    provider: local\n    model: {model}\n")
+    agent.write_text(
+        f"agents:\n  root:\n    model: m\n    instruction: hi\n"
+        f"models:\n  m:\n    provider: local\n    model: {model}\n"
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "trioagent", "serve", "chat", str(agent), "--listen",
-         "127.0.0.1:0"],
-        capture_output=True, text=True, timeout=120, check=False)
+        [sys.executable, "-m", "trioagent", "serve", "chat", str(agent), "--listen", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 1, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
@@ -335,16 +376,19 @@ def test_serve_chat_with_a_bad_gguf_path_fails_at_startup_with_one_line(
 
 
 def test_a_relative_gguf_path_resolves_against_the_working_directory(
-    monkeypatch: pytest.MonkeyPatch, client: LocalClient,
+    monkeypatch: pytest.MonkeyPatch,
+    client: LocalClient,
 ) -> None:
     monkeypatch.chdir(client.path.parent)
     relative = LocalClient(ModelConfig(provider="local", model=client.path.name))
     assert relative.path == client.path
 
 
-@pytest.mark.parametrize("opts", [{"n_ctx": "big"}, {"threads": 0}, {"parallel": 0},
-                                  {"temperature": 1}, {"path": 3}],
-                         ids=["not-a-number", "too-small", "no-slots", "unknown", "bad-path"])
+@pytest.mark.parametrize(
+    "opts",
+    [{"n_ctx": "big"}, {"threads": 0}, {"parallel": 0}, {"temperature": 1}, {"path": 3}],
+    ids=["not-a-number", "too-small", "no-slots", "unknown", "bad-path"],
+)
 def test_bad_provider_opts_are_config_errors(opts: dict[str, object]) -> None:
     with pytest.raises(ConfigError, match="provider_opts"):
         LocalClient(ModelConfig(provider="local", model="smollm2", provider_opts=opts))
@@ -355,13 +399,16 @@ def test_require_local_extra_passes_when_installed() -> None:
 
 
 def test_require_local_extra_names_the_install_command() -> None:
-    code = ("import sys; sys.modules['xllamacpp'] = None\n"
-            "from trioagent.models.local import require_local_extra\n"
-            "from trioagent.errors import ConfigError\n"
-            "try:\n    require_local_extra()\n"
-            "except ConfigError as exc:\n    print(exc)\n    sys.exit(3)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=False)
+    code = (
+        "import sys; sys.modules['xllamacpp'] = None\n"
+        "from trioagent.models.local import require_local_extra\n"
+        "from trioagent.errors import ConfigError\n"
+        "try:\n    require_local_extra()\n"
+        "except ConfigError as exc:\n    print(exc)\n    sys.exit(3)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 3, done.stderr
     message = done.stdout.strip()
     assert "\n" not in message
@@ -378,13 +425,17 @@ def _local_is_routed() -> bool:
     return True
 
 
-@pytest.mark.skipif(not _local_is_routed(),
-                    reason="models/providers.py does not route provider 'local' yet")
+@pytest.mark.skipif(
+    not _local_is_routed(), reason="models/providers.py does not route provider 'local' yet"
+)
 def test_trioagent_run_answers_with_the_local_example() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "trioagent", "run", str(ROOT / "examples" / "local.yaml"),
-         "Say hi"],
-        capture_output=True, text=True, timeout=300, check=False, cwd=ROOT,
+        [sys.executable, "-m", "trioagent", "run", str(ROOT / "examples" / "local.yaml"), "Say hi"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
         env={k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
     )
     assert done.returncode == 0, done.stderr

@@ -53,11 +53,19 @@ arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{"name": <fun
 {%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}
 """
 
-WEATHER = ToolSpec("get_weather", "Get the current weather in a city.", {
-    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
-})
-ASK = [Message.system("You report the weather. Use the tools."),
-       Message.user("What is the weather in Paris?")]
+WEATHER = ToolSpec(
+    "get_weather",
+    "Get the current weather in a city.",
+    {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+)
+ASK = [
+    Message.system("You report the weather. Use the tools."),
+    Message.user("What is the weather in Paris?"),
+]
 
 
 @pytest.fixture(scope="session")
@@ -70,12 +78,16 @@ def tools_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def client(tools_gguf: Path) -> LocalClient:
-    return LocalClient(ModelConfig(provider="local", model=str(tools_gguf),
-                                   provider_opts={"parallel": 2, "n_ctx": 2048}))
+    return LocalClient(
+        ModelConfig(
+            provider="local", model=str(tools_gguf), provider_opts={"parallel": 2, "n_ctx": 2048}
+        )
+    )
 
 
-async def collect(client: LocalClient, messages: list[Message], sampling: Sampling,
-                  tools: list[ToolSpec]) -> list[ModelEvent]:
+async def collect(
+    client: LocalClient, messages: list[Message], sampling: Sampling, tools: list[ToolSpec]
+) -> list[ModelEvent]:
     with trio.fail_after(120):
         async with client.stream(messages, tools, sampling) as events:
             return [event async for event in events]
@@ -104,9 +116,11 @@ async def test_the_tools_are_offered_through_the_template(client: LocalClient) -
 async def test_a_call_and_its_result_in_the_history_reach_the_template(
     client: LocalClient,
 ) -> None:
-    history = [*ASK,
-               Message.assistant("", (ToolCall("call_1", "get_weather", '{"city": "Paris"}'),)),
-               Message.tool("call_1", "Sunny, 21 degrees.")]
+    history = [
+        *ASK,
+        Message.assistant("", (ToolCall("call_1", "get_weather", '{"city": "Paris"}'),)),
+        Message.tool("call_1", "Sunny, 21 degrees."),
+    ]
     events = await collect(client, history, Sampling(max_tokens=24, seed=1), [WEATHER])
     assert isinstance(events[-1], Finished)
     assert events[-1].reason in ("stop", "length", "tool_calls")

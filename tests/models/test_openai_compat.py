@@ -24,8 +24,9 @@ from .support import FAST, WEATHER, collect
 
 @pytest.fixture
 async def client(fake: FakeOpenAI) -> AsyncIterator[OpenAICompatClient]:
-    client = OpenAICompatClient(model="gpt-test", base_url=fake.base_url, api_key="sk-test",
-                                retry=FAST)
+    client = OpenAICompatClient(
+        model="gpt-test", base_url=fake.base_url, api_key="sk-test", retry=FAST
+    )
     yield client
     await client.aclose()
 
@@ -38,37 +39,65 @@ async def test_a_call_posts_a_streamed_chat_completion_that_reports_usage(
     assert (request.method, request.path) == ("POST", "/v1/chat/completions")
     assert request.headers["authorization"] == "Bearer sk-test"
     assert request.json == {
-        "model": "gpt-test", "messages": [{"role": "user", "content": "hi"}],
-        "stream": True, "stream_options": {"include_usage": True},
+        "model": "gpt-test",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
     }
 
 
 async def test_tools_are_sent_as_functions(fake: FakeOpenAI, client: OpenAICompatClient) -> None:
     await collect(client, tools=[WEATHER])
-    assert fake.requests[0].json["tools"] == [{"type": "function", "function": {
-        "name": "get_weather", "description": "The weather in a city.",
-        "parameters": WEATHER.parameters}}]
+    assert fake.requests[0].json["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "The weather in a city.",
+                "parameters": WEATHER.parameters,
+            },
+        }
+    ]
 
 
 async def test_sampling_overrides_the_client_defaults_in_the_request_body(
     fake: FakeOpenAI,
 ) -> None:
     client = OpenAICompatClient(
-        model="m", base_url=fake.base_url, retry=FAST,
+        model="m",
+        base_url=fake.base_url,
+        retry=FAST,
         defaults=Sampling(temperature=0.9, max_tokens=100, top_p=0.5, parallel_tool_calls=False),
     )
     try:
-        await collect(client, tools=[WEATHER], sampling=Sampling(
-            temperature=0.2, stop=("END",), seed=7, presence_penalty=0.1,
-            frequency_penalty=-0.1, response_format={"type": "json_object"}))
+        await collect(
+            client,
+            tools=[WEATHER],
+            sampling=Sampling(
+                temperature=0.2,
+                stop=("END",),
+                seed=7,
+                presence_penalty=0.1,
+                frequency_penalty=-0.1,
+                response_format={"type": "json_object"},
+            ),
+        )
         await collect(client, sampling=Sampling(max_tokens=5))
     finally:
         await client.aclose()
     first, second = (request.json for request in fake.requests)
     assert {key: first[key] for key in first if key not in ("messages", "tools")} == {
-        "model": "m", "stream": True, "stream_options": {"include_usage": True},
-        "temperature": 0.2, "top_p": 0.5, "max_tokens": 100, "stop": ["END"], "seed": 7,
-        "presence_penalty": 0.1, "frequency_penalty": -0.1, "parallel_tool_calls": False,
+        "model": "m",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "temperature": 0.2,
+        "top_p": 0.5,
+        "max_tokens": 100,
+        "stop": ["END"],
+        "seed": 7,
+        "presence_penalty": 0.1,
+        "frequency_penalty": -0.1,
+        "parallel_tool_calls": False,
         "response_format": {"type": "json_object"},
     }
     assert "authorization" not in fake.requests[0].headers
@@ -81,21 +110,36 @@ async def test_messages_are_converted_to_chat_completions_shape(
     fake: FakeOpenAI, client: OpenAICompatClient
 ) -> None:
     call = ToolCall("call_1", "get_weather", '{"city":"Paris"}')
-    await collect(client, [
-        Message.system("Be brief."),
-        Message("user", "What is this?", images=("https://example.com/a.png",)),
-        Message.assistant("", (call,)),
-        Message.tool("call_1", "sunny"),
-        Message.assistant("It is sunny."),
-    ])
+    await collect(
+        client,
+        [
+            Message.system("Be brief."),
+            Message("user", "What is this?", images=("https://example.com/a.png",)),
+            Message.assistant("", (call,)),
+            Message.tool("call_1", "sunny"),
+            Message.assistant("It is sunny."),
+        ],
+    )
     assert fake.requests[0].json["messages"] == [
         {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": [
-            {"type": "text", "text": "What is this?"},
-            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function",
-             "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
         {"role": "assistant", "content": "It is sunny."},
     ]
@@ -120,9 +164,12 @@ def test_finish_reason_without_done_is_accepted() -> None:
 
 def test_tool_calls_with_a_stop_finish_finish_with_tool_calls() -> None:
     parser = OpenAIStreamParser()
-    feed(parser,
-         '{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","function":'
-         '{"name":"f","arguments":{"a":1}}}]},"finish_reason":"stop"}]}', "[DONE]")
+    feed(
+        parser,
+        '{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","function":'
+        '{"name":"f","arguments":{"a":1}}}]},"finish_reason":"stop"}]}',
+        "[DONE]",
+    )
     assert parser.finish() == [Finished("tool_calls")]
 
 
@@ -147,16 +194,23 @@ def test_http_shards_fill_the_least_busy_client_then_open_another() -> None:
     with shards.lease() as again:
         assert again is clients[0]  # everything released: the first is least busy
     with ExitStack() as stack:
-        leased = {id(stack.enter_context(shards.lease()))
-                  for _ in range(SHARD_CONNECTIONS * (MAX_SHARDS + 2))}
+        leased = {
+            id(stack.enter_context(shards.lease()))
+            for _ in range(SHARD_CONNECTIONS * (MAX_SHARDS + 2))
+        }
     assert len(leased) == MAX_SHARDS
 
 
 @pytest.mark.parametrize(
     ("choice", "sent"),
-    [(ToolChoice("auto"), "auto"), (ToolChoice("required"), "required"),
-     (ToolChoice("tool", "get_weather"),
-      {"type": "function", "function": {"name": "get_weather"}})],
+    [
+        (ToolChoice("auto"), "auto"),
+        (ToolChoice("required"), "required"),
+        (
+            ToolChoice("tool", "get_weather"),
+            {"type": "function", "function": {"name": "get_weather"}},
+        ),
+    ],
 )
 async def test_tool_choice_is_sent_with_tools(
     fake: FakeOpenAI, choice: ToolChoice, sent: object

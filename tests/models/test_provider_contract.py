@@ -66,8 +66,13 @@ class Provider:
     def client(self, **settings: Any) -> ModelClient:
         """A client of the fake, with the right key and fast retries unless ``settings``
         say otherwise."""
-        settings = {"model": self.model, "base_url": self.fake.base_url, "api_key": self.key,
-                    "retry": FAST, **settings}
+        settings = {
+            "model": self.model,
+            "base_url": self.fake.base_url,
+            "api_key": self.key,
+            "retry": FAST,
+            **settings,
+        }
         return self.make(**settings)
 
 
@@ -78,13 +83,21 @@ def provider(
     if request.param == "openai":
         fake.api_key = "sk-test"  # as the Anthropic fake, it checks the key
         return Provider(
-            name="openai", fake=fake, key="sk-test", model="gpt-test", make=OpenAICompatClient,
+            name="openai",
+            fake=fake,
+            key="sk-test",
+            model="gpt-test",
+            make=OpenAICompatClient,
             api_root="/v1",
             codes={429: "rate_limit_exceeded", 500: "server_error", 503: "server_error"},
         )
     return Provider(
-        name="anthropic", fake=fake_anthropic, key="sk-ant-test", model="claude-test",
-        make=AnthropicClient, api_root="",
+        name="anthropic",
+        fake=fake_anthropic,
+        key="sk-ant-test",
+        model="claude-test",
+        make=AnthropicClient,
+        api_root="",
         codes={429: "rate_limit_error", 500: "api_error", 503: "api_error"},
     )
 
@@ -104,8 +117,11 @@ async def test_text_is_streamed_in_pieces_then_usage_and_finish(
 ) -> None:
     provider.fake.enqueue(text(chunks=["Hel", "lo", " there"], usage=(7, 3), chunk_delay=0.05))
     assert await collect(client) == [
-        TextDelta("Hel"), TextDelta("lo"), TextDelta(" there"),
-        UsageReport(Usage(7, 3)), Finished("stop"),
+        TextDelta("Hel"),
+        TextDelta("lo"),
+        TextDelta(" there"),
+        UsageReport(Usage(7, 3)),
+        Finished("stop"),
     ]
 
 
@@ -114,29 +130,42 @@ async def test_pieces_of_one_network_read_travel_as_one_event(
 ) -> None:
     provider.fake.enqueue(text(chunks=["Hel", "lo", " there"], usage=(7, 3)))  # one write
     assert await collect(client) == [
-        TextDelta("Hello there"), UsageReport(Usage(7, 3)), Finished("stop")]
+        TextDelta("Hello there"),
+        UsageReport(Usage(7, 3)),
+        Finished("stop"),
+    ]
 
 
 async def test_streamed_tool_call_arguments_are_reassembled(
     provider: Provider, client: ModelClient
 ) -> None:
-    provider.fake.enqueue(tool_calls(
-        [("call_1", "get_weather", '{"city": "Paris"}'),
-         ("call_2", "get_weather", '{"city": "Oslo"}')],
-        arg_chunks=3, content="Let me check."))
+    provider.fake.enqueue(
+        tool_calls(
+            [
+                ("call_1", "get_weather", '{"city": "Paris"}'),
+                ("call_2", "get_weather", '{"city": "Oslo"}'),
+            ],
+            arg_chunks=3,
+            content="Let me check.",
+        )
+    )
     events = await collect(client, tools=[WEATHER])
     assert events[0] == TextDelta("Let me check.")  # arrived in one read: one piece
     deltas = [e for e in events if isinstance(e, ToolCallDelta)]
     # The head and the argument pieces came in one read: they travel as one delta.
-    assert deltas[0] == ToolCallDelta(0, id="call_1", name="get_weather",
-                                      arguments='{"city": "Paris"}')
+    assert deltas[0] == ToolCallDelta(
+        0, id="call_1", name="get_weather", arguments='{"city": "Paris"}'
+    )
     calls: dict[int, ToolCall] = {}
     for delta in deltas:
         call = calls.get(delta.index, ToolCall("", "", ""))
-        calls[delta.index] = ToolCall(delta.id or call.id, delta.name or call.name,
-                                      call.arguments + delta.arguments)
-    assert list(calls.values()) == [ToolCall("call_1", "get_weather", '{"city": "Paris"}'),
-                                    ToolCall("call_2", "get_weather", '{"city": "Oslo"}')]
+        calls[delta.index] = ToolCall(
+            delta.id or call.id, delta.name or call.name, call.arguments + delta.arguments
+        )
+    assert list(calls.values()) == [
+        ToolCall("call_1", "get_weather", '{"city": "Paris"}'),
+        ToolCall("call_2", "get_weather", '{"city": "Oslo"}'),
+    ]
     assert events[-1] == Finished("tool_calls")
 
 
@@ -155,8 +184,9 @@ async def test_finish_reasons_are_mapped(
 # Retries.
 
 
-@pytest.mark.parametrize("status", [429, 500, 503, 529],
-                         ids=["rate-limited", "500", "503", "overloaded"])
+@pytest.mark.parametrize(
+    "status", [429, 500, 503, 529], ids=["rate-limited", "500", "503", "overloaded"]
+)
 @pytest.mark.parametrize("retry_after", [None, 0], ids=["no-retry-after", "retry-after-0"])
 async def test_retryable_errors_then_success(
     provider: Provider, client: ModelClient, status: int, retry_after: float | None
@@ -245,8 +275,9 @@ async def test_connection_refused_is_a_connect_error_without_hanging(
         port = sock.getsockname()[1]
     client = provider.client(base_url=f"http://127.0.0.1:{port}{provider.api_root}")
     try:
-        with pytest.raises(UpstreamConnectError, match="could not connect to the model "
-                           "provider") as caught:
+        with pytest.raises(
+            UpstreamConnectError, match="could not connect to the model provider"
+        ) as caught:
             await collect(client)
         # The address is for logs and the terminal; callers of a server never see it.
         assert caught.value.where == f"http://127.0.0.1:{port}"

@@ -49,8 +49,16 @@ def test_retry_after_is_honoured_and_capped() -> None:
         ({"retry-after": "nan"}, None),
         ({}, None),
     ],
-    ids=["seconds", "fraction", "negative", "milliseconds-win", "http-date", "garbage", "nan",
-         "absent"],
+    ids=[
+        "seconds",
+        "fraction",
+        "negative",
+        "milliseconds-win",
+        "http-date",
+        "garbage",
+        "nan",
+        "absent",
+    ],
 )
 def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:
     assert parse_retry_after(headers.get, now=1_000_000) == expected
@@ -90,9 +98,9 @@ def scripted(
     return attempt
 
 
-async def run(policy: RetryPolicy, outcomes: list[Exception | None], calls: list[float]) -> (
-    list[str]
-):
+async def run(
+    policy: RetryPolicy, outcomes: list[Exception | None], calls: list[float]
+) -> list[str]:
     with trio.fail_after(60):  # virtual seconds under the autojump clock
         return [event async for event in retry_events(policy, scripted(outcomes, calls))]
 
@@ -103,7 +111,10 @@ async def test_failures_before_any_event_are_retried_with_backoff(
     calls: list[float] = []
     policy = RetryPolicy(base_delay=1.0, jitter=0.0)
     outcomes: list[Exception | None] = [
-        Retryable(UpstreamHTTPError(500, "x")), Retryable(UpstreamConnectError("x")), None]
+        Retryable(UpstreamHTTPError(500, "x")),
+        Retryable(UpstreamConnectError("x")),
+        None,
+    ]
     assert await run(policy, outcomes, calls) == ["a", "b"]
     assert [round(t - calls[0], 3) for t in calls] == [0.0, 1.0, 3.0]
 
@@ -111,7 +122,9 @@ async def test_failures_before_any_event_are_retried_with_backoff(
 async def test_retry_after_sets_the_wait(autojump_clock: trio.testing.MockClock) -> None:
     calls: list[float] = []
     outcomes: list[Exception | None] = [
-        Retryable(UpstreamRateLimited(429, "x"), retry_after=7.0), None]
+        Retryable(UpstreamRateLimited(429, "x"), retry_after=7.0),
+        None,
+    ]
     assert await run(RetryPolicy(), outcomes, calls) == ["a", "b"]
     assert calls[1] - calls[0] == pytest.approx(7.0)
 
@@ -122,8 +135,10 @@ async def test_the_last_error_is_raised_when_attempts_run_out(
     calls: list[float] = []
     last = UpstreamRateLimited(429, "third")
     outcomes: list[Exception | None] = [
-        Retryable(UpstreamRateLimited(429, "first")), Retryable(UpstreamRateLimited(429, "2")),
-        Retryable(last)]
+        Retryable(UpstreamRateLimited(429, "first")),
+        Retryable(UpstreamRateLimited(429, "2")),
+        Retryable(last),
+    ]
     with pytest.raises(UpstreamRateLimited) as caught:
         await run(RetryPolicy(max_attempts=3), outcomes, calls)
     assert caught.value is last
@@ -161,7 +176,9 @@ async def test_the_wait_is_cancelled_by_the_callers_scope(
 ) -> None:
     calls: list[float] = []
     outcomes: list[Exception | None] = [
-        Retryable(UpstreamRateLimited(429, "x"), retry_after=20.0), None]
+        Retryable(UpstreamRateLimited(429, "x"), retry_after=20.0),
+        None,
+    ]
     with trio.move_on_after(5) as scope:
         await run(RetryPolicy(), outcomes, calls)
     assert scope.cancelled_caught

@@ -14,7 +14,9 @@ def decode(*chunks: bytes) -> list[ServerSentEvent]:
 
 def test_data_lines_become_events_at_blank_lines() -> None:
     assert decode(b"data: one\n\ndata: two\n\n") == [
-        ServerSentEvent(data="one"), ServerSentEvent(data="two")]
+        ServerSentEvent(data="one"),
+        ServerSentEvent(data="two"),
+    ]
 
 
 def test_multi_line_data_is_joined_with_newlines() -> None:
@@ -40,8 +42,12 @@ def test_empty_data_line_dispatches_an_empty_event() -> None:
 
 @pytest.mark.parametrize(
     "stream",
-    [b"data: a\r\n\r\ndata: b\r\n\r\n", b"data: a\r\rdata: b\r\r", b"data: a\n\ndata: b\n\n",
-     b"data: a\r\n\ndata: b\n\r\n"],
+    [
+        b"data: a\r\n\r\ndata: b\r\n\r\n",
+        b"data: a\r\rdata: b\r\r",
+        b"data: a\n\ndata: b\n\n",
+        b"data: a\r\n\ndata: b\n\r\n",
+    ],
     ids=["crlf", "cr", "lf", "mixed"],
 )
 def test_every_line_ending_is_understood(stream: bytes) -> None:

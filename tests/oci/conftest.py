@@ -102,8 +102,7 @@ def start_registry(tmp_path: Path, auth: dict[str, Any] | None = None) -> Regist
         config: dict[str, Any] = {
             "version": 0.1,
             "log": {"level": "error", "accesslog": {"disabled": True}},
-            "storage": {"filesystem": {"rootdirectory": str(storage)},
-                        "delete": {"enabled": True}},
+            "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
             "http": {"addr": host, "secret": "trioagent-test-secret"},
         }
         if auth:
@@ -112,8 +111,9 @@ def start_registry(tmp_path: Path, auth: dict[str, Any] | None = None) -> Regist
         config_file.write_text(json.dumps(config))  # JSON is YAML
         log = tmp_path / "registry.log"
         with log.open("ab") as out:
-            process = subprocess.Popen([binary, "serve", str(config_file)],
-                                       stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                [binary, "serve", str(config_file)], stdout=out, stderr=subprocess.STDOUT
+            )
         registry = Registry(host, storage, process)
         deadline = time.monotonic() + 10
         while process.poll() is None and time.monotonic() < deadline:
@@ -157,11 +157,16 @@ def token_server(tmp_path: Path) -> Iterator[TokenServer]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ISSUER)])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .sign(key, hashes.SHA256())
+    )
     (tmp_path / "token.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     # Registry 2.8 checks the signature with the x5c chain, against rootcertbundle.
     x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
@@ -191,13 +196,15 @@ def token_server(tmp_path: Path) -> Iterator[TokenServer]:
                 return
             self._issue(USER, form, "POST", "access_token")
 
-        def _issue(self, user: str | None, query: dict[str, list[str]], method: str,
-                   field: str) -> None:
+        def _issue(
+            self, user: str | None, query: dict[str, list[str]], method: str, field: str
+        ) -> None:
             import jwt
 
             scopes = query.get("scope", [])
-            requests.append({"method": method, "user": user, "scope": scopes,
-                             "service": query.get("service")})
+            requests.append(
+                {"method": method, "user": user, "scope": scopes, "service": query.get("service")}
+            )
             access = []
             for scope in scopes if user else []:
                 kind, _, rest = scope.partition(":")
@@ -205,10 +212,19 @@ def token_server(tmp_path: Path) -> Iterator[TokenServer]:
                 access.append({"type": kind, "name": repo, "actions": actions.split(",")})
             issued = int(time.time())
             token = jwt.encode(
-                {"iss": ISSUER, "sub": user or "", "aud": SERVICE, "exp": issued + 300,
-                 "nbf": issued - 10, "iat": issued, "jti": f"{issued}-{len(requests)}",
-                 "access": access},
-                key, algorithm="ES256", headers={"x5c": [x5c]},
+                {
+                    "iss": ISSUER,
+                    "sub": user or "",
+                    "aud": SERVICE,
+                    "exp": issued + 300,
+                    "nbf": issued - 10,
+                    "iat": issued,
+                    "jti": f"{issued}-{len(requests)}",
+                    "access": access,
+                },
+                key,
+                algorithm="ES256",
+                headers={"x5c": [x5c]},
             )
             self._answer(200, {field: token})
 
@@ -232,10 +248,17 @@ def token_server(tmp_path: Path) -> Iterator[TokenServer]:
 @pytest.fixture
 def token_registry(tmp_path: Path, token_server: TokenServer) -> Iterator[Registry]:
     """A registry with token auth: Bearer tokens from ``token_server``."""
-    started = start_registry(tmp_path, {"token": {
-        "realm": token_server.url, "service": SERVICE, "issuer": ISSUER,
-        "rootcertbundle": str(tmp_path / "token.pem"),
-    }})
+    started = start_registry(
+        tmp_path,
+        {
+            "token": {
+                "realm": token_server.url,
+                "service": SERVICE,
+                "issuer": ISSUER,
+                "rootcertbundle": str(tmp_path / "token.pem"),
+            }
+        },
+    )
     yield started
     started.stop()
 

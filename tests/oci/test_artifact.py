@@ -32,17 +32,24 @@ def test_the_config_blob_is_what_go_containerregistry_writes() -> None:
     (config_digest, config), (layer_digest, layer) = artifact.blobs
     assert layer == YAML
     assert layer_digest == sha(YAML)
-    assert config == (
-        '{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":'
-        '"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":["'
-        + sha(YAML) + '"]},"config":{}}'
-    ).encode()
+    assert (
+        config
+        == (
+            '{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":'
+            '"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":["'
+            + sha(YAML)
+            + '"]},"config":{}}'
+        ).encode()
+    )
     assert config_digest == sha(config)
 
 
 def test_the_manifest_is_compact_json_with_sorted_keys_as_docker_agent_writes() -> None:
-    annotations = {"io.docker.agent.version": "v1", "io.docker.cagent.version": "v1",
-                   "org.opencontainers.image.authors": "Alice <alice@example.com> & Bob"}
+    annotations = {
+        "io.docker.agent.version": "v1",
+        "io.docker.cagent.version": "v1",
+        "org.opencontainers.image.authors": "Alice <alice@example.com> & Bob",
+    }
     artifact = build_artifact(YAML, annotations)
     config_digest, config = artifact.blobs[0]
     assert artifact.manifest.decode() == (
@@ -71,9 +78,13 @@ def test_agent_annotations_carry_both_versions_and_an_rfc3339_time() -> None:
 
 def manifest(**changes: object) -> bytes:
     doc: dict[str, object] = {
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.docker.agent.config.v1+json", "size": 2,
-                   "digest": sha(b"{}")},
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.docker.agent.config.v1+json",
+            "size": 2,
+            "digest": sha(b"{}"),
+        },
         "layers": [{"mediaType": "application/yaml", "size": len(YAML), "digest": sha(YAML)}],
         "annotations": {"io.docker.agent.version": "v1"},
     }
@@ -98,16 +109,21 @@ def test_either_version_annotation_marks_an_agent(annotations: dict[str, str]) -
 
 @pytest.mark.parametrize(
     "media_type",
-    ["application/vnd.docker.image.rootfs.diff.tar.gzip",
-     "application/vnd.oci.image.layer.v1.tar+gzip"],
+    [
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+    ],
     ids=["docker", "oci"],
 )
 def test_a_gzip_layer_is_accepted_and_inflated(media_type: str) -> None:
     compressed = gzip.compress(YAML)
     layer = Descriptor(media_type, sha(compressed), len(compressed))
-    parsed = parse_agent_manifest(manifest(layers=[
-        {"mediaType": media_type, "size": len(compressed), "digest": sha(compressed)}
-    ]), shown="x")
+    parsed = parse_agent_manifest(
+        manifest(
+            layers=[{"mediaType": media_type, "size": len(compressed), "digest": sha(compressed)}]
+        ),
+        shown="x",
+    )
     assert parsed.layer == layer
     assert layer_yaml(layer, compressed, shown="x") == YAML
 
@@ -118,24 +134,54 @@ def test_a_gzip_layer_is_accepted_and_inflated(media_type: str) -> None:
         (b"not json", "not JSON"),
         (b"[]", "not a JSON object"),
         (manifest(annotations=None), "has no io.docker.agent.version annotation"),
-        (manifest(annotations={"org.opencontainers.image.title": "x"}),
-         "has no io.docker.agent.version annotation"),
+        (
+            manifest(annotations={"org.opencontainers.image.title": "x"}),
+            "has no io.docker.agent.version annotation",
+        ),
         (manifest(layers=[]), "it has no layers"),
-        (manifest(layers=[{"mediaType": "text/plain", "size": 1, "digest": sha(b"x")}]),
-         "its layer has media type 'text/plain', expected 'application/yaml'"),
-        (manifest(layers=[{"mediaType": "application/yaml", "size": 1,
-                           "digest": "sha512:" + "a" * 128}]),
-         "digest algorithm 'sha512' is not supported"),
-        (manifest(layers=[{"mediaType": "application/yaml", "size": -1, "digest": sha(b"")}]),
-         "size is not a byte count"),
-        (manifest(layers=[{"mediaType": "application/yaml", "size": MAX_YAML_SIZE + 1,
-                           "digest": sha(b"")}]), "more than"),
-        (manifest(mediaType="application/vnd.oci.image.index.v1+json", manifests=[]),
-         "image index"),
+        (
+            manifest(layers=[{"mediaType": "text/plain", "size": 1, "digest": sha(b"x")}]),
+            "its layer has media type 'text/plain', expected 'application/yaml'",
+        ),
+        (
+            manifest(
+                layers=[
+                    {"mediaType": "application/yaml", "size": 1, "digest": "sha512:" + "a" * 128}
+                ]
+            ),
+            "digest algorithm 'sha512' is not supported",
+        ),
+        (
+            manifest(layers=[{"mediaType": "application/yaml", "size": -1, "digest": sha(b"")}]),
+            "size is not a byte count",
+        ),
+        (
+            manifest(
+                layers=[
+                    {"mediaType": "application/yaml", "size": MAX_YAML_SIZE + 1, "digest": sha(b"")}
+                ]
+            ),
+            "more than",
+        ),
+        (
+            manifest(mediaType="application/vnd.oci.image.index.v1+json", manifests=[]),
+            "image index",
+        ),
         (manifest(schemaVersion=1), "unsupported manifest type"),
     ],
-    ids=["not-json", "not-object", "no-annotations", "other-annotations", "no-layers",
-         "text-layer", "sha512", "negative-size", "too-big", "index", "schema1"],
+    ids=[
+        "not-json",
+        "not-object",
+        "no-annotations",
+        "other-annotations",
+        "no-layers",
+        "text-layer",
+        "sha512",
+        "negative-size",
+        "too-big",
+        "index",
+        "schema1",
+    ],
 )
 def test_what_is_not_an_agent_artifact_is_refused(data: bytes, message: str) -> None:
     with pytest.raises(RegistryError, match=r"^example/agent:1") as info:
@@ -151,8 +197,9 @@ def test_verify_blob_checks_size_and_digest() -> None:
     with pytest.raises(RegistryError, match=f"digest mismatch for layer: expected {sha(YAML)}"):
         verify_blob(YAML.upper(), descriptor, what="layer")
     with pytest.raises(RegistryError, match="only sha256"):
-        verify_blob(YAML, Descriptor("application/yaml", "sha512:" + "a" * 128, len(YAML)),
-                    what="layer")
+        verify_blob(
+            YAML, Descriptor("application/yaml", "sha512:" + "a" * 128, len(YAML)), what="layer"
+        )
 
 
 def test_a_broken_or_huge_gzip_layer_is_refused() -> None:

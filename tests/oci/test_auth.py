@@ -34,9 +34,9 @@ def basic(user: str, password: str) -> str:
 
 @pytest.fixture(params=["basic", "bearer"])
 def auth_registry(request: pytest.FixtureRequest) -> Registry:
-    registry: Registry = request.getfixturevalue(f"{request.param}_registry"
-                                                 if request.param == "basic"
-                                                 else "token_registry")
+    registry: Registry = request.getfixturevalue(
+        f"{request.param}_registry" if request.param == "basic" else "token_registry"
+    )
     return registry
 
 
@@ -47,13 +47,20 @@ def test_credentials_from_environment_variables(
     round_trip(auth_registry, env)
 
 
-@pytest.mark.parametrize("key", ["{host}", "https://{host}", "https://{host}/v1/"],
-                         ids=["host", "https-url", "v1-url"])
+@pytest.mark.parametrize(
+    "key", ["{host}", "https://{host}", "https://{host}/v1/"], ids=["host", "https-url", "v1-url"]
+)
 def test_credentials_from_docker_config_auth(
     auth_registry: Registry, env: dict[str, str], docker_config: WriteConfig, key: str
 ) -> None:
-    docker_config({"auths": {key.format(host=auth_registry.host): {"auth": basic(USER, PASSWORD)},
-                             "other.example.com": {"auth": basic("bob", "nope")}}})
+    docker_config(
+        {
+            "auths": {
+                key.format(host=auth_registry.host): {"auth": basic(USER, PASSWORD)},
+                "other.example.com": {"auth": basic("bob", "nope")},
+            }
+        }
+    )
     round_trip(auth_registry, env)
 
 
@@ -65,18 +72,26 @@ def test_credentials_from_docker_config_username_and_password(
 
 
 def test_credentials_from_a_credential_helper(
-    auth_registry: Registry, env: dict[str, str], docker_config: WriteConfig,
+    auth_registry: Registry,
+    env: dict[str, str],
+    docker_config: WriteConfig,
     credential_helper: InstallHelper,
 ) -> None:
     log = credential_helper("fake", {auth_registry.host: (USER, PASSWORD)})
-    docker_config({"credHelpers": {auth_registry.host: "fake"},
-                   "auths": {auth_registry.host: {"auth": basic(USER, "stale")}}})
+    docker_config(
+        {
+            "credHelpers": {auth_registry.host: "fake"},
+            "auths": {auth_registry.host: {"auth": basic(USER, "stale")}},
+        }
+    )
     round_trip(auth_registry, env)
     assert f"get {auth_registry.host}" in log.read_text().splitlines()
 
 
 def test_credentials_from_the_credentials_store(
-    auth_registry: Registry, env: dict[str, str], docker_config: WriteConfig,
+    auth_registry: Registry,
+    env: dict[str, str],
+    docker_config: WriteConfig,
     credential_helper: InstallHelper,
 ) -> None:
     credential_helper("store", {auth_registry.host: (USER, PASSWORD)})
@@ -95,9 +110,12 @@ def test_environment_variables_win_over_the_docker_config(
 def test_without_credentials_the_error_says_what_to_set(
     auth_registry: Registry, env: dict[str, str]
 ) -> None:
-    with pytest.raises(RegistryError, match=f"registry {auth_registry.host}.* needs credentials "
-                       r"to pull from team/pirate: set TRIOAGENT_REGISTRY_USERNAME and "
-                       rf"TRIOAGENT_REGISTRY_PASSWORD, or run 'docker login {auth_registry.host}'"):
+    with pytest.raises(
+        RegistryError,
+        match=f"registry {auth_registry.host}.* needs credentials "
+        r"to pull from team/pirate: set TRIOAGENT_REGISTRY_USERNAME and "
+        rf"TRIOAGENT_REGISTRY_PASSWORD, or run 'docker login {auth_registry.host}'",
+    ):
         pull(auth_registry.ref("team/pirate:1.0"), insecure=True, env=env)
 
 
@@ -105,11 +123,19 @@ def test_wrong_credentials_from_the_environment_are_named(
     auth_registry: Registry, env: dict[str, str]
 ) -> None:
     env |= {"TRIOAGENT_REGISTRY_USERNAME": USER, "TRIOAGENT_REGISTRY_PASSWORD": "wrong"}
-    with pytest.raises(RegistryError, match="refused the credentials from "
-                       "TRIOAGENT_REGISTRY_USERNAME/TRIOAGENT_REGISTRY_PASSWORD to push to "
-                       "team/pirate"):
-        push(AGENT_YAML, auth_registry.ref("team/pirate:1.0"), version=VERSION, insecure=True,
-             env=env)
+    with pytest.raises(
+        RegistryError,
+        match="refused the credentials from "
+        "TRIOAGENT_REGISTRY_USERNAME/TRIOAGENT_REGISTRY_PASSWORD to push to "
+        "team/pirate",
+    ):
+        push(
+            AGENT_YAML,
+            auth_registry.ref("team/pirate:1.0"),
+            version=VERSION,
+            insecure=True,
+            env=env,
+        )
 
 
 def test_wrong_credentials_from_the_docker_config_are_named(
@@ -124,13 +150,18 @@ def test_a_missing_credential_helper_is_named(
     auth_registry: Registry, env: dict[str, str], docker_config: WriteConfig
 ) -> None:
     docker_config({"credHelpers": {auth_registry.host: "absent"}})
-    with pytest.raises(RegistryError, match=r"credential helper docker-credential-absent .*"
-                       r"is not on PATH"):
+    with pytest.raises(
+        RegistryError,
+        match=r"credential helper docker-credential-absent .*"
+        r"is not on PATH",
+    ):
         pull(auth_registry.ref("team/pirate:1.0"), insecure=True, env=env)
 
 
 def test_an_identity_token_is_exchanged_for_an_access_token(
-    token_registry: Registry, token_server: TokenServer, env: dict[str, str],
+    token_registry: Registry,
+    token_server: TokenServer,
+    env: dict[str, str],
     docker_config: WriteConfig,
 ) -> None:
     docker_config({"auths": {f"https://{token_registry.host}": {"identitytoken": REFRESH_TOKEN}}})

@@ -18,8 +18,10 @@ from trioagent.oci import Cache, default_cache_dir
         ({"TRIOAGENT_CACHE_DIR": "/c", "XDG_CACHE_HOME": "/x", "HOME": "/h"}, "/c"),
         ({"XDG_CACHE_HOME": "/x", "HOME": "/h"}, "/x/trioagent/oci"),
         ({"HOME": "/h"}, "/h/.cache/trioagent/oci"),
-        ({"TRIOAGENT_CACHE_DIR": "", "XDG_CACHE_HOME": "", "HOME": "/h"},
-         "/h/.cache/trioagent/oci"),
+        (
+            {"TRIOAGENT_CACHE_DIR": "", "XDG_CACHE_HOME": "", "HOME": "/h"},
+            "/h/.cache/trioagent/oci",
+        ),
     ],
     ids=["trioagent", "xdg", "home", "empty-vars"],
 )

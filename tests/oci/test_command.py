@@ -26,8 +26,15 @@ agents:
 
 def trioagent(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("TRIOAGENT_")}
-    return subprocess.run([sys.executable, "-m", "trioagent", *args], env=base | env, cwd=cwd,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "trioagent", *args],
+        env=base | env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_push_then_pull(registry: Registry, env: dict[str, str], tmp_path: Path) -> None:
@@ -39,14 +46,17 @@ def test_push_then_pull(registry: Registry, env: dict[str, str], tmp_path: Path)
     assert pushed.returncode == 0, pushed.stderr
     assert pushed.stdout.startswith(f"pushed {ref}@sha256:")
     digest = pushed.stdout.strip().rpartition("@")[2]
-    manifest = httpx.get(f"{registry.url}/v2/team/pirate/manifests/1.0",
-                         headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}).json()
+    manifest = httpx.get(
+        f"{registry.url}/v2/team/pirate/manifests/1.0",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+    ).json()
     annotations = manifest["annotations"]
     assert annotations["org.opencontainers.image.authors"] == "Alice <alice@example.com>"
     assert annotations["org.opencontainers.image.licenses"] == "Apache-2.0"
     assert annotations["org.opencontainers.image.revision"] == "1.2.0"
-    assert annotations["org.opencontainers.image.description"] == \
-        "OCI artifact containing agent.yaml"
+    assert (
+        annotations["org.opencontainers.image.description"] == "OCI artifact containing agent.yaml"
+    )
     assert annotations["io.docker.agent.version"]
 
     pulled = trioagent("pull", "--insecure", ref, env=env, cwd=tmp_path)
@@ -67,8 +77,9 @@ def test_push_without_a_tag_pushes_latest(
     registry: Registry, env: dict[str, str], tmp_path: Path
 ) -> None:
     (tmp_path / "agent.yaml").write_text(AGENT)
-    pushed = trioagent("push", "--insecure", "agent.yaml", registry.ref("team/pirate"),
-                       env=env, cwd=tmp_path)
+    pushed = trioagent(
+        "push", "--insecure", "agent.yaml", registry.ref("team/pirate"), env=env, cwd=tmp_path
+    )
     assert pushed.returncode == 0, pushed.stderr
     assert pushed.stdout.startswith(f"pushed {registry.ref('team/pirate:latest')}@sha256:")
 
@@ -77,8 +88,9 @@ def test_push_of_an_invalid_agent_file_fails_before_pushing(
     registry: Registry, env: dict[str, str], tmp_path: Path
 ) -> None:
     (tmp_path / "agent.yaml").write_text("agents:\n  root:\n    modle: openai/gpt-4o\n")
-    pushed = trioagent("push", "--insecure", "agent.yaml", registry.ref("team/pirate:1.0"),
-                       env=env, cwd=tmp_path)
+    pushed = trioagent(
+        "push", "--insecure", "agent.yaml", registry.ref("team/pirate:1.0"), env=env, cwd=tmp_path
+    )
     assert pushed.returncode == 1
     assert pushed.stderr.startswith("trioagent: error: agent.yaml:2: agents.root.model")
     assert httpx.get(f"{registry.url}/v2/_catalog").json()["repositories"] == []
@@ -87,8 +99,7 @@ def test_push_of_an_invalid_agent_file_fails_before_pushing(
 def test_pull_of_a_missing_agent_fails_with_a_clear_message(
     registry: Registry, env: dict[str, str], tmp_path: Path
 ) -> None:
-    pulled = trioagent("pull", "--insecure", registry.ref("team/nobody:1.0"), env=env,
-                       cwd=tmp_path)
+    pulled = trioagent("pull", "--insecure", registry.ref("team/nobody:1.0"), env=env, cwd=tmp_path)
     assert pulled.returncode == 1
     assert pulled.stderr.startswith("trioagent: error: no such agent:")
 

@@ -45,7 +45,8 @@ def test_the_default_config_is_in_home(env: dict[str, str]) -> None:
     config.parent.mkdir(parents=True)
     config.write_text('{"auths": {"r.example.com": {"username": "u", "password": "p"}}}')
     assert find_credentials("r.example.com", env) == Credentials(
-        "u", "p", source=f"auths['r.example.com'] in {config}")
+        "u", "p", source=f"auths['r.example.com'] in {config}"
+    )
 
 
 @pytest.mark.parametrize("key", ["https://index.docker.io/v1/", "index.docker.io", "docker.io"])
@@ -65,8 +66,14 @@ def test_an_identity_token(env: dict[str, str], docker_config: WriteConfig) -> N
 
 
 def test_other_registries_do_not_match(env: dict[str, str], docker_config: WriteConfig) -> None:
-    docker_config({"auths": {"r.example.com:5000": auth("u", "p"),
-                             "https://index.docker.io/v1/": auth("u", "p")}})
+    docker_config(
+        {
+            "auths": {
+                "r.example.com:5000": auth("u", "p"),
+                "https://index.docker.io/v1/": auth("u", "p"),
+            }
+        }
+    )
     assert find_credentials("r.example.com", env) is None
 
 

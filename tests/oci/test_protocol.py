@@ -87,8 +87,11 @@ def test_a_manifest_that_does_not_match_the_reference_digest_is_refused(
     manifest = serve_agent(scripted)
     wanted = "sha256:" + "1" * 64
     scripted.routes[("GET", f"/v2/team/pirate/manifests/{wanted}")] = (200, {}, manifest)
-    with pytest.raises(RegistryError, match=f"digest mismatch for .*@{wanted}: the registry "
-                       f"sent a manifest with digest {sha(manifest)}"):
+    with pytest.raises(
+        RegistryError,
+        match=f"digest mismatch for .*@{wanted}: the registry "
+        f"sent a manifest with digest {sha(manifest)}",
+    ):
         pull(scripted.ref(f"team/pirate@{wanted}"), insecure=True, env=env)
 
 
@@ -96,9 +99,13 @@ def test_a_blob_redirect_is_followed(scripted: ScriptedRegistry, env: dict[str, 
     serve_agent(scripted)
     layer = sha(AGENT_YAML.encode())
     scripted.routes[("GET", "/storage/layer")] = scripted.routes[
-        ("GET", f"/v2/team/pirate/blobs/{layer}")]
+        ("GET", f"/v2/team/pirate/blobs/{layer}")
+    ]
     scripted.routes[("GET", f"/v2/team/pirate/blobs/{layer}")] = (
-        307, {"Location": "/storage/layer"}, b"")
+        307,
+        {"Location": "/storage/layer"},
+        b"",
+    )
     assert pull(scripted.ref("team/pirate:1.0"), insecure=True, env=env).yaml == AGENT_YAML
 
 
@@ -126,15 +133,18 @@ def test_an_unknown_auth_scheme_is_explained(
     scripted: ScriptedRegistry, env: dict[str, str]
 ) -> None:
     scripted.routes[("GET", "/v2/team/pirate/manifests/1.0")] = (
-        401, {"WWW-Authenticate": 'Negotiate realm="x"'}, b"")
-    with pytest.raises(RegistryError, match="'negotiate' authentication, which trioagent "
-                       "does not support"):
+        401,
+        {"WWW-Authenticate": 'Negotiate realm="x"'},
+        b"",
+    )
+    with pytest.raises(
+        RegistryError, match="'negotiate' authentication, which trioagent does not support"
+    ):
         pull(scripted.ref("team/pirate:1.0"), insecure=True, env=env)
 
 
 def push_routes(registry: ScriptedRegistry, *, location: str, stored: str | None) -> None:
-    registry.routes[("POST", "/v2/team/pirate/blobs/uploads/")] = (
-        202, {"Location": location}, b"")
+    registry.routes[("POST", "/v2/team/pirate/blobs/uploads/")] = (202, {"Location": location}, b"")
     registry.routes[("PUT", urllib.parse.urlparse(location).path)] = (201, {}, b"")
     headers = {"Docker-Content-Digest": stored} if stored else {}
     registry.routes[("PUT", "/v2/team/pirate/manifests/1.0")] = (201, headers, b"")
@@ -144,13 +154,17 @@ def test_a_relative_upload_location_with_a_query_gets_the_digest_appended(
     scripted: ScriptedRegistry, env: dict[str, str]
 ) -> None:
     push_routes(scripted, location="/uploads/abc?_state=x%3D%3D", stored=None)
-    digest = push(AGENT_YAML, scripted.ref("team/pirate:1.0"), version="v1", insecure=True,
-                  env=env)
-    uploads = [(path, body) for method, path, body in scripted.requests
-               if method == "PUT" and path.startswith("/uploads/")]
+    digest = push(AGENT_YAML, scripted.ref("team/pirate:1.0"), version="v1", insecure=True, env=env)
+    uploads = [
+        (path, body)
+        for method, path, body in scripted.requests
+        if method == "PUT" and path.startswith("/uploads/")
+    ]
     layer = sha(AGENT_YAML.encode())
-    assert (f"/uploads/abc?_state=x%3D%3D&digest={layer.replace(':', '%3A')}",
-            AGENT_YAML.encode()) in uploads
+    assert (
+        f"/uploads/abc?_state=x%3D%3D&digest={layer.replace(':', '%3A')}",
+        AGENT_YAML.encode(),
+    ) in uploads
     assert len(uploads) == 2  # config and layer
     [(_, _, manifest)] = [r for r in scripted.requests if r[1] == "/v2/team/pirate/manifests/1.0"]
     assert sha(manifest) == digest
@@ -159,8 +173,9 @@ def test_a_relative_upload_location_with_a_query_gets_the_digest_appended(
 def test_a_manifest_stored_under_another_digest_is_an_error(
     scripted: ScriptedRegistry, env: dict[str, str]
 ) -> None:
-    push_routes(scripted, location=f"http://{scripted.host}/uploads/abc",
-                stored="sha256:" + "2" * 64)
+    push_routes(
+        scripted, location=f"http://{scripted.host}/uploads/abc", stored="sha256:" + "2" * 64
+    )
     with pytest.raises(RegistryError, match=r"stored the manifest .* as sha256:2222"):
         push(AGENT_YAML, scripted.ref("team/pirate:1.0"), version="v1", insecure=True, env=env)
 

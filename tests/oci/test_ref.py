@@ -25,17 +25,35 @@ HUB = "index.docker.io"
         ("localhost/team/agent", Reference("localhost", "team/agent", "latest")),
         ("localhost:5000/team/agent:1.2", Reference("localhost:5000", "team/agent", "1.2")),
         ("127.0.0.1:5000/x@" + DIGEST, Reference("127.0.0.1:5000", "x", None, DIGEST)),
-        ("registry.example.com/team/agent:1.2",
-         Reference("registry.example.com", "team/agent", "1.2")),
-        ("registry.example.com/a/b/c:v1@" + DIGEST,
-         Reference("registry.example.com", "a/b/c", "v1", DIGEST)),
-        ("ghcr.io/my-org/my_agent.v2__x:Tag_1.0-rc", Reference("ghcr.io", "my-org/my_agent.v2__x",
-                                                               "Tag_1.0-rc")),
+        (
+            "registry.example.com/team/agent:1.2",
+            Reference("registry.example.com", "team/agent", "1.2"),
+        ),
+        (
+            "registry.example.com/a/b/c:v1@" + DIGEST,
+            Reference("registry.example.com", "a/b/c", "v1", DIGEST),
+        ),
+        (
+            "ghcr.io/my-org/my_agent.v2__x:Tag_1.0-rc",
+            Reference("ghcr.io", "my-org/my_agent.v2__x", "Tag_1.0-rc"),
+        ),
         ("[::1]:5000/team/agent", Reference("[::1]:5000", "team/agent", "latest")),
     ],
-    ids=["hub-short", "hub-tag", "hub-library", "docker.io", "docker.io-library", "index",
-         "localhost", "localhost-port", "ip-port-digest", "domain", "tag-and-digest",
-         "separators", "ipv6"],
+    ids=[
+        "hub-short",
+        "hub-tag",
+        "hub-library",
+        "docker.io",
+        "docker.io-library",
+        "index",
+        "localhost",
+        "localhost-port",
+        "ip-port-digest",
+        "domain",
+        "tag-and-digest",
+        "separators",
+        "ipv6",
+    ],
 )
 def test_parse_reference(text: str, expected: Reference) -> None:
     assert parse_reference(text) == expected
@@ -61,21 +79,42 @@ def test_parse_reference(text: str, expected: Reference) -> None:
         ("registry.example.com/", "the repository name is missing"),
         ("example.com/" + "a" * 250, "longer than 255"),
     ],
-    ids=["empty", "upper-repo", "upper-first", "empty-component", "leading-dash", "empty-tag",
-         "dot-tag", "long-tag", "short-digest", "sha512", "not-digest", "upper-digest",
-         "bad-host", "space", "no-repo", "too-long"],
+    ids=[
+        "empty",
+        "upper-repo",
+        "upper-first",
+        "empty-component",
+        "leading-dash",
+        "empty-tag",
+        "dot-tag",
+        "long-tag",
+        "short-digest",
+        "sha512",
+        "not-digest",
+        "upper-digest",
+        "bad-host",
+        "space",
+        "no-repo",
+        "too-long",
+    ],
 )
 def test_invalid_references_say_what_is_wrong(text: str, message: str) -> None:
-    with pytest.raises(RegistryError, match=f"invalid reference '.*': .*{message}"
-                       if text else message) as info:
+    with pytest.raises(
+        RegistryError, match=f"invalid reference '.*': .*{message}" if text else message
+    ) as info:
         parse_reference(text)
     assert message in str(info.value)
 
 
 @pytest.mark.parametrize(
     "text",
-    ["agentcatalog/pirate", "agentcatalog/pirate:1.2", "localhost:5000/team/agent:1.2",
-     f"127.0.0.1:5000/x@{DIGEST}", "registry.example.com/a/b/c:v1@" + DIGEST],
+    [
+        "agentcatalog/pirate",
+        "agentcatalog/pirate:1.2",
+        "localhost:5000/team/agent:1.2",
+        f"127.0.0.1:5000/x@{DIGEST}",
+        "registry.example.com/a/b/c:v1@" + DIGEST,
+    ],
 )
 def test_str_gives_a_canonical_reference_that_parses_back(text: str) -> None:
     reference = parse_reference(text)
@@ -91,12 +130,30 @@ def test_str_of_a_hub_reference_is_spelled_in_full() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("agentcatalog/pirate", True), ("localhost:5000/team/agent:1.2", True),
-     (f"x/y@{DIGEST}", True), ("agent.yaml", False), ("agents/pirate.yaml", False),
-     ("agents/pirate.YML", False), ("pirate", False), ("/dev/fd/3", False),
-     ("team/Agent", False), ("./team", False)],
-    ids=["hub", "registry", "digest", "yaml-file", "yaml-path", "yml-upper", "no-slash",
-         "fd", "invalid", "dot-slash"],
+    [
+        ("agentcatalog/pirate", True),
+        ("localhost:5000/team/agent:1.2", True),
+        (f"x/y@{DIGEST}", True),
+        ("agent.yaml", False),
+        ("agents/pirate.yaml", False),
+        ("agents/pirate.YML", False),
+        ("pirate", False),
+        ("/dev/fd/3", False),
+        ("team/Agent", False),
+        ("./team", False),
+    ],
+    ids=[
+        "hub",
+        "registry",
+        "digest",
+        "yaml-file",
+        "yaml-path",
+        "yml-upper",
+        "no-slash",
+        "fd",
+        "invalid",
+        "dot-slash",
+    ],
 )
 def test_looks_like_reference(text: str, expected: bool) -> None:
     assert looks_like_reference(text) is expected

@@ -20,8 +20,9 @@ from .conftest import AGENT_YAML, Registry
 VERSION = "9.9.9-test"
 
 
-def push_agent(registry: Registry, env: dict[str, str], name: str = "team/pirate:1.0",
-               yaml: str = AGENT_YAML) -> str:
+def push_agent(
+    registry: Registry, env: dict[str, str], name: str = "team/pirate:1.0", yaml: str = AGENT_YAML
+) -> str:
     return push(yaml, registry.ref(name), version=VERSION, insecure=True, env=env)
 
 
@@ -32,8 +33,9 @@ def raw_manifest(registry: Registry, repository: str, reference: str) -> httpx.R
     )
 
 
-def put_raw_artifact(registry: Registry, repository: str, tag: str, manifest: dict[str, object],
-                     blobs: list[bytes]) -> None:
+def put_raw_artifact(
+    registry: Registry, repository: str, tag: str, manifest: dict[str, object], blobs: list[bytes]
+) -> None:
     """Push blobs and a hand-made manifest with plain httpx (another tool's push)."""
     for data in blobs:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -41,7 +43,8 @@ def put_raw_artifact(registry: Registry, repository: str, tag: str, manifest: di
         location = httpx.URL(registry.url).join(start.headers["Location"])
         httpx.put(location.copy_add_param("digest", digest), content=data).raise_for_status()
     httpx.put(
-        f"{registry.url}/v2/{repository}/manifests/{tag}", content=json.dumps(manifest),
+        f"{registry.url}/v2/{repository}/manifests/{tag}",
+        content=json.dumps(manifest),
         headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
     ).raise_for_status()
 
@@ -67,23 +70,36 @@ def test_push_then_pull_by_tag_and_by_digest(registry: Registry, env: dict[str, 
 
 def test_push_without_tag_means_latest(registry: Registry, env: dict[str, str]) -> None:
     digest = push_agent(registry, env, name="team/pirate")
-    assert raw_manifest(registry, "team/pirate", "latest").headers["Docker-Content-Digest"] \
-        == digest
+    assert (
+        raw_manifest(registry, "team/pirate", "latest").headers["Docker-Content-Digest"] == digest
+    )
     assert pull(registry.ref("team/pirate:latest"), insecure=True, env=env).yaml == AGENT_YAML
 
 
 def test_pushed_manifest_has_the_docker_agent_layout(
     registry: Registry, env: dict[str, str]
 ) -> None:
-    digest = push(AGENT_YAML, registry.ref("team/pirate:1.0"), version=VERSION, insecure=True,
-                  env=env, annotations={"org.opencontainers.image.authors": "Alice"})
+    digest = push(
+        AGENT_YAML,
+        registry.ref("team/pirate:1.0"),
+        version=VERSION,
+        insecure=True,
+        env=env,
+        annotations={"org.opencontainers.image.authors": "Alice"},
+    )
 
     response = raw_manifest(registry, "team/pirate", "1.0")
     manifest = response.json()
     assert response.headers["Docker-Content-Digest"] == digest
     assert response.headers["Content-Type"] == "application/vnd.oci.image.manifest.v1+json"
-    assert list(manifest) == ["annotations", "artifactType", "config", "layers", "mediaType",
-                              "schemaVersion"]  # docker-agent re-marshals through a Go map
+    assert list(manifest) == [
+        "annotations",
+        "artifactType",
+        "config",
+        "layers",
+        "mediaType",
+        "schemaVersion",
+    ]  # docker-agent re-marshals through a Go map
     assert manifest["schemaVersion"] == 2
     assert manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
     assert manifest["artifactType"] == "application/vnd.docker.agent.config.v1+json"
@@ -98,11 +114,13 @@ def test_pushed_manifest_has_the_docker_agent_layout(
     assert annotations["org.opencontainers.image.created"][:2] == "20"
     assert "org.opencontainers.image.description" in annotations
 
-    blob = httpx.get(f"{registry.url}/v2/team/pirate/blobs/{layer['digest']}",
-                     follow_redirects=True)
+    blob = httpx.get(
+        f"{registry.url}/v2/team/pirate/blobs/{layer['digest']}", follow_redirects=True
+    )
     assert blob.content == AGENT_YAML.encode()  # uncompressed
-    config = httpx.get(f"{registry.url}/v2/team/pirate/blobs/{manifest['config']['digest']}",
-                       follow_redirects=True).json()
+    config = httpx.get(
+        f"{registry.url}/v2/team/pirate/blobs/{manifest['config']['digest']}", follow_redirects=True
+    ).json()
     assert config["rootfs"] == {"type": "layers", "diff_ids": [layer["digest"]]}
 
 
@@ -119,8 +137,11 @@ def test_pushing_twice_skips_existing_blobs_and_gives_the_same_layer(
 
 def test_pull_of_a_missing_tag_says_so(registry: Registry, env: dict[str, str]) -> None:
     push_agent(registry, env)
-    with pytest.raises(RegistryError, match=r"no such agent: .*team/pirate has no tag or "
-                       r"digest '2\.0'") as info:
+    with pytest.raises(
+        RegistryError,
+        match=r"no such agent: .*team/pirate has no tag or "
+        r"digest '2\.0'",
+    ) as info:
         pull(registry.ref("team/pirate:2.0"), insecure=True, env=env)
     assert not isinstance(info.value, RegistryUnreachable)
 
@@ -134,15 +155,25 @@ def test_an_artifact_without_the_agent_annotation_is_refused(
     registry: Registry, env: dict[str, str]
 ) -> None:
     config, yaml = b"{}", AGENT_YAML.encode()
-    put_raw_artifact(registry, "other/thing", "1", {
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": descriptor("application/vnd.oci.empty.v1+json", config),
-        "layers": [descriptor("application/yaml", yaml)],
-        "annotations": {"org.opencontainers.image.created": "2026-01-01T00:00:00Z"},
-    }, [config, yaml])
+    put_raw_artifact(
+        registry,
+        "other/thing",
+        "1",
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": descriptor("application/vnd.oci.empty.v1+json", config),
+            "layers": [descriptor("application/yaml", yaml)],
+            "annotations": {"org.opencontainers.image.created": "2026-01-01T00:00:00Z"},
+        },
+        [config, yaml],
+    )
 
-    with pytest.raises(RegistryError, match=r"not an agent artifact: its manifest has no "
-                       r"io\.docker\.agent\.version annotation"):
+    with pytest.raises(
+        RegistryError,
+        match=r"not an agent artifact: its manifest has no "
+        r"io\.docker\.agent\.version annotation",
+    ):
         pull(registry.ref("other/thing:1"), insecure=True, env=env)
     assert not (Path(env["TRIOAGENT_CACHE_DIR"]) / "refs.json").exists()
 
@@ -151,15 +182,24 @@ def test_an_artifact_with_another_layer_type_is_refused(
     registry: Registry, env: dict[str, str]
 ) -> None:
     config, data = b"{}", b"\x00binary"
-    put_raw_artifact(registry, "other/thing", "1", {
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": descriptor("application/vnd.oci.empty.v1+json", config),
-        "layers": [descriptor("application/octet-stream", data)],
-        "annotations": {"io.docker.agent.version": "v1"},
-    }, [config, data])
+    put_raw_artifact(
+        registry,
+        "other/thing",
+        "1",
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": descriptor("application/vnd.oci.empty.v1+json", config),
+            "layers": [descriptor("application/octet-stream", data)],
+            "annotations": {"io.docker.agent.version": "v1"},
+        },
+        [config, data],
+    )
 
-    with pytest.raises(RegistryError, match="its layer has media type "
-                       "'application/octet-stream', expected 'application/yaml'"):
+    with pytest.raises(
+        RegistryError,
+        match="its layer has media type 'application/octet-stream', expected 'application/yaml'",
+    ):
         pull(registry.ref("other/thing:1"), insecure=True, env=env)
 
 
@@ -169,14 +209,23 @@ def test_a_docker_agent_push_with_a_gzip_layer_is_pulled(
     # What `docker agent share push` sends after its content store's tarball round trip.
     compressed = gzip.compress(AGENT_YAML.encode())
     config = build_artifact(AGENT_YAML.encode(), {}).blobs[0][1]
-    put_raw_artifact(registry, "agentcatalog/pirate", "latest", {
-        "annotations": {"io.docker.cagent.version": "v1.9.0",
-                        "io.docker.agent.version": "v1.9.0"},
-        "artifactType": "application/vnd.docker.agent.config.v1+json",
-        "config": descriptor("application/vnd.docker.container.image.v1+json", config),
-        "layers": [descriptor("application/vnd.docker.image.rootfs.diff.tar.gzip", compressed)],
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "schemaVersion": 2,
-    }, [config, compressed])
+    put_raw_artifact(
+        registry,
+        "agentcatalog/pirate",
+        "latest",
+        {
+            "annotations": {
+                "io.docker.cagent.version": "v1.9.0",
+                "io.docker.agent.version": "v1.9.0",
+            },
+            "artifactType": "application/vnd.docker.agent.config.v1+json",
+            "config": descriptor("application/vnd.docker.container.image.v1+json", config),
+            "layers": [descriptor("application/vnd.docker.image.rootfs.diff.tar.gzip", compressed)],
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "schemaVersion": 2,
+        },
+        [config, compressed],
+    )
 
     agent = pull(registry.ref("agentcatalog/pirate"), insecure=True, env=env)
 
@@ -269,9 +318,7 @@ def test_a_tampered_cache_file_is_refetched(registry: Registry, env: dict[str, s
     assert again.path.read_text() == AGENT_YAML
 
 
-def test_a_tampered_cache_file_is_not_used_offline(
-    registry: Registry, env: dict[str, str]
-) -> None:
+def test_a_tampered_cache_file_is_not_used_offline(registry: Registry, env: dict[str, str]) -> None:
     push_agent(registry, env)
     ref = registry.ref("team/pirate:1.0")
     first = pull(ref, insecure=True, env=env)
@@ -285,8 +332,13 @@ def test_a_tampered_cache_file_is_not_used_offline(
 
 def test_push_to_a_digest_is_refused(registry: Registry, env: dict[str, str]) -> None:
     with pytest.raises(RegistryError, match="push to a tag"):
-        push(AGENT_YAML, registry.ref("team/pirate@sha256:" + "a" * 64), version=VERSION,
-             insecure=True, env=env)
+        push(
+            AGENT_YAML,
+            registry.ref("team/pirate@sha256:" + "a" * 64),
+            version=VERSION,
+            insecure=True,
+            env=env,
+        )
 
 
 def test_tls_to_a_plain_http_registry_suggests_insecure(

@@ -67,14 +67,27 @@ def test_run_by_reference_with_no_registry_and_no_cache(
 ) -> None:
     registry.stop()
     done = subprocess.run(
-        [sys.executable, "-m", "trioagent", "run", registry.ref("team/gone:1"), "hi",
-         "--insecure-registry"],
-        env=process_env(env), cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "trioagent",
+            "run",
+            registry.ref("team/gone:1"),
+            "hi",
+            "--insecure-registry",
+        ],
+        env=process_env(env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
     )
     assert done.returncode == 1
-    assert done.stderr.startswith(f"trioagent: error: {registry.ref('team/gone:1')} is not "
-                                  "a local file, and pulling it from a registry failed:")
+    assert done.stderr.startswith(
+        f"trioagent: error: {registry.ref('team/gone:1')} is not "
+        "a local file, and pulling it from a registry failed:"
+    )
     assert "no cached copy" in done.stderr
     assert "Traceback" not in done.stderr
 
@@ -83,8 +96,7 @@ async def test_sub_agent_by_reference(
     registry: Registry, env: dict[str, str], tmp_path: Path
 ) -> None:
     ref = registry.ref("team/pirate:1.0")
-    push(PIRATE.format(base_url="http://127.0.0.1:9/v1"), ref, version=__version__,
-         insecure=True)
+    push(PIRATE.format(base_url="http://127.0.0.1:9/v1"), ref, version=__version__, insecure=True)
     main = tmp_path / "team.yaml"
     main.write_text(f"""\
 agents:
@@ -104,8 +116,7 @@ def test_unreachable_sub_agent_points_at_its_line(
 ) -> None:
     ref = registry.ref("team/missing:1.0")
     main = tmp_path / "team.yaml"
-    main.write_text(f"agents:\n  root:\n    model: openai/gpt-4o\n    sub_agents:\n"
-                    f"      - {ref}\n")
+    main.write_text(f"agents:\n  root:\n    model: openai/gpt-4o\n    sub_agents:\n      - {ref}\n")
     try:
         load_agent_file(main, env=env, fetch=agent_fetcher(insecure=True, env=env))
     except Exception as exc:
@@ -120,16 +131,30 @@ async def test_serve_api_by_reference(
     registry: Registry, env: dict[str, str], tmp_path: Path
 ) -> None:
     async with open_fake_openai() as fake:
-        ref = registry.ref("team/pirate@" + push(
-            PIRATE.format(base_url=fake.base_url), registry.ref("team/pirate:2.0"),
-            version=__version__, insecure=True,
-        ))
+        ref = registry.ref(
+            "team/pirate@"
+            + push(
+                PIRATE.format(base_url=fake.base_url),
+                registry.ref("team/pirate:2.0"),
+                version=__version__,
+                insecure=True,
+            )
+        )
         fake.enqueue(text("Aye."))
         with trio.fail_after(60):
-            async with open_server_process(
-                "api", ref, "--insecure-registry", "--sessions", ":memory:",
-                "--working-dir", str(tmp_path), env=process_env(env),
-            ) as server, httpx.AsyncClient(timeout=30) as client:
+            async with (
+                open_server_process(
+                    "api",
+                    ref,
+                    "--insecure-registry",
+                    "--sessions",
+                    ":memory:",
+                    "--working-dir",
+                    str(tmp_path),
+                    env=process_env(env),
+                ) as server,
+                httpx.AsyncClient(timeout=30) as client,
+            ):
                 reply = await client.post(server.url, json={"message": "hi"})
     assert reply.status_code == 200
     assert reply.json()["message"] == "Aye."

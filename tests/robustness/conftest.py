@@ -69,15 +69,24 @@ def threaded_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Threa
         async with open_fake_openai() as fake:
             fake.record = False  # thousands of requests: keep none
             fake.default = text("ok")
-            file = parse_agent_file(SIMPLE_AGENTS_YAML.format(base_url=fake.base_url),
-                                    source="agent.yaml", env={})
-            options = ServeOptions(host="127.0.0.1", port=0, working_dir=working_dir,
-                                   sessions=":memory:", conversations_max=16,
-                                   shutdown_grace=1)
+            file = parse_agent_file(
+                SIMPLE_AGENTS_YAML.format(base_url=fake.base_url), source="agent.yaml", env={}
+            )
+            options = ServeOptions(
+                host="127.0.0.1",
+                port=0,
+                working_dir=working_dir,
+                sessions=":memory:",
+                conversations_max=16,
+                shutdown_grace=1,
+            )
             async with trio.open_nursery() as nursery:
                 urls = [
-                    await nursery.start(partial(serve_agents, file, options, api, env={},
-                                                shutdown_trigger=stop.wait))
+                    await nursery.start(
+                        partial(
+                            serve_agents, file, options, api, env={}, shutdown_trigger=stop.wait
+                        )
+                    )
                     for api in ("chat", "api")
                 ]
                 started.put((trio.lowlevel.current_trio_token(), stop, *urls))

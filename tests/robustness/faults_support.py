@@ -50,10 +50,18 @@ LOCAL_FLAVORS = [
 ]
 """Every fault runs on these."""
 SHARED_FLAVORS = [
-    Flavor("chat-redis", "chat", lambda redis, tmp: {
-        "store": StoreURL.parse(redis.url), "conversations_max": 100}, needs="redis_server"),
-    Flavor("api-redis", "api", lambda redis, tmp: {"store": StoreURL.parse(redis.url)},
-           needs="redis_server"),
+    Flavor(
+        "chat-redis",
+        "chat",
+        lambda redis, tmp: {"store": StoreURL.parse(redis.url), "conversations_max": 100},
+        needs="redis_server",
+    ),
+    Flavor(
+        "api-redis",
+        "api",
+        lambda redis, tmp: {"store": StoreURL.parse(redis.url)},
+        needs="redis_server",
+    ),
 ]
 """Stores shared by replicas: a turn's lock and commit are network calls there, which a
 fault can cancel half-way."""
@@ -114,8 +122,9 @@ class Conversation:
             body["stream"] = True
         return headers, json.dumps(body).encode()
 
-    async def post(self, http: httpx.AsyncClient, message: str, *, stream: bool = False
-                   ) -> httpx.Response:
+    async def post(
+        self, http: httpx.AsyncClient, message: str, *, stream: bool = False
+    ) -> httpx.Response:
         headers, body = self.request(message, stream=stream)
         headers["Content-Type"] = "application/json"
         return await http.post(self.path, content=body, headers=headers)
@@ -127,14 +136,16 @@ class Conversation:
             response = await self.post(http, message)
         assert response.status_code == 200, response.text
         reply = response.json()
-        said = reply["choices"][0]["message"]["content"] if self.flavor.api == "chat" \
+        said = (
+            reply["choices"][0]["message"]["content"]
+            if self.flavor.api == "chat"
             else reply["message"]
+        )
         assert said == answer
         sent = self.fake.requests[-1].json["messages"]
         if self.committed:
             assert sent == [*self.committed, user(message)], (
-                "the upstream did not get exactly the committed conversation plus the new "
-                "message"
+                "the upstream did not get exactly the committed conversation plus the new message"
             )
         else:
             assert sent[0]["role"] == "system"
@@ -196,7 +207,7 @@ class RawClient:
             if not length:
                 return bytes(body)
             body += rest[:length]
-            rest = rest[length + 2:]
+            rest = rest[length + 2 :]
 
     async def aclose(self) -> None:
         await self.stream.aclose()
@@ -204,12 +215,18 @@ class RawClient:
 
 def raw_request(path: str, headers: dict[str, str], body: bytes) -> tuple[bytes, bytes]:
     """The head (with ``Content-Length``) and body of a JSON POST."""
-    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json",
-             f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in headers.items())]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode(), body
 
 
 # --- the server's insides ---------------------------------------------------------------
+
 
 def _descendants(task: trio.lowlevel.Task) -> list[trio.lowlevel.Task]:
     found = [task]
@@ -220,8 +237,11 @@ def _descendants(task: trio.lowlevel.Task) -> list[trio.lowlevel.Task]:
 
 
 def _server_task() -> trio.lowlevel.Task:
-    tasks = [t for t in _descendants(trio.lowlevel.current_root_task())
-             if t.name == "trioagent.server.app.serve_agents"]
+    tasks = [
+        t
+        for t in _descendants(trio.lowlevel.current_root_task())
+        if t.name == "trioagent.server.app.serve_agents"
+    ]
     assert len(tasks) == 1, f"expected one running server, found {len(tasks)}"
     return tasks[0]
 
@@ -264,8 +284,9 @@ def processes_with(marker: str) -> list[int]:
     return pids
 
 
-async def wait_until(condition: Callable[[], bool], what: str,
-                     within: float = SETTLE_TIMEOUT) -> None:
+async def wait_until(
+    condition: Callable[[], bool], what: str, within: float = SETTLE_TIMEOUT
+) -> None:
     """Poll ``condition`` (after letting every task run) until it holds, or fail."""
     with trio.move_on_after(within):
         while True:
@@ -283,8 +304,11 @@ async def assert_nothing_left(
     answers no request, and no process of ``marker`` lives; fail with what is left."""
 
     def clean() -> bool:
-        return (not server_tasks() - baseline and fake.in_flight == 0
-                and not (marker and processes_with(marker)))
+        return (
+            not server_tasks() - baseline
+            and fake.in_flight == 0
+            and not (marker and processes_with(marker))
+        )
 
     try:
         await wait_until(clean, "the failed turn left nothing behind")

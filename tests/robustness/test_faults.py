@@ -56,9 +56,14 @@ def cases(*rows: tuple[Flavor, str, Any, bool | None]) -> list[Any]:
     """``pytest.param(flavor, case, stream)`` per row, with ids like ``api-sqlite-hang-sse``
     (no stream suffix where the case does not depend on it)."""
     return [
-        pytest.param(flavor, case, stream, id="-".join(
-            [flavor.id, name, *([] if stream is None else ["sse" if stream else "json"])]
-        ))
+        pytest.param(
+            flavor,
+            case,
+            stream,
+            id="-".join(
+                [flavor.id, name, *([] if stream is None else ["sse" if stream else "json"])]
+            ),
+        )
         for flavor, name, case, stream in rows
     ]
 
@@ -96,8 +101,9 @@ OpenScene = Callable[..., Any]
 
 
 @pytest.fixture
-def open_scene(start_server: Any, fake: FakeOpenAI, flavor: Flavor, tmp_path: Path,
-               store_fixture: Any) -> OpenScene:
+def open_scene(
+    start_server: Any, fake: FakeOpenAI, flavor: Flavor, tmp_path: Path, store_fixture: Any
+) -> OpenScene:
     """``async with open_scene(**options) as scene:`` serves ``flavor`` with ``options``."""
 
     @asynccontextmanager
@@ -107,13 +113,19 @@ def open_scene(start_server: Any, fake: FakeOpenAI, flavor: Flavor, tmp_path: Pa
             conversation = Conversation(flavor, server.url, fake)
             await conversation.good_turn("first", "first answer")
             await conversation.good_turn("second", "second answer")
-            yield Scene(conversation, fake, server_tasks(), await conversation.stored(),
-                        server_state().pool.idle_count("root"))
+            yield Scene(
+                conversation,
+                fake,
+                server_tasks(),
+                await conversation.stored(),
+                server_state().pool.idle_count("root"),
+            )
 
     return open_
 
 
 # --- the upstream fails ------------------------------------------------------------------
+
 
 @attrs.frozen
 class UpstreamFault:
@@ -148,28 +160,46 @@ def _storm(retry_after: float | None) -> Callable[[FakeOpenAI], None]:
 # retries -> 502 upstream_error (serve api: 500 "Failed to get response"); the request
 # timeout -> 504. Neither may be retried by an SDK, since the turn may have run tools.
 UPSTREAM_FAULTS = {
-    "reset-mid-stream": UpstreamFault(lambda fake: fake.enqueue(drop("partial")), 502,
-                                      "upstream_error", 500, partial="partial",
-                                      shared_streams=(False, True)),
-    "hang": UpstreamFault(lambda fake: fake.enqueue(hang()), 504, "timeout", 504,
-                          options={"request_timeout": 1.0}, shared_streams=(False,)),
-    "malformed-sse": UpstreamFault(lambda fake: fake.enqueue(malformed()), 502,
-                                   "upstream_error", 500),
-    "429-storm-retry-after": UpstreamFault(_storm(0.1), 502, "upstream_error", 500,
-                                           attempts=DEFAULT_MAX_ATTEMPTS),
+    "reset-mid-stream": UpstreamFault(
+        lambda fake: fake.enqueue(drop("partial")),
+        502,
+        "upstream_error",
+        500,
+        partial="partial",
+        shared_streams=(False, True),
+    ),
+    "hang": UpstreamFault(
+        lambda fake: fake.enqueue(hang()),
+        504,
+        "timeout",
+        504,
+        options={"request_timeout": 1.0},
+        shared_streams=(False,),
+    ),
+    "malformed-sse": UpstreamFault(
+        lambda fake: fake.enqueue(malformed()), 502, "upstream_error", 500
+    ),
+    "429-storm-retry-after": UpstreamFault(
+        _storm(0.1), 502, "upstream_error", 500, attempts=DEFAULT_MAX_ATTEMPTS
+    ),
     # Backoff waits a second or more, the same for every API and stream: once per API.
-    "429-storm-backoff": UpstreamFault(_storm(None), 502, "upstream_error", 500,
-                                       attempts=DEFAULT_MAX_ATTEMPTS, streams=(False,)),
+    "429-storm-backoff": UpstreamFault(
+        _storm(None), 502, "upstream_error", 500, attempts=DEFAULT_MAX_ATTEMPTS, streams=(False,)
+    ),
 }
-UPSTREAM_CASES = cases(*(
-    (flavor, name, fault, stream)
-    for flavor in FLAVORS for name, fault in UPSTREAM_FAULTS.items()
-    for stream in (fault.streams if flavor in LOCAL_FLAVORS else fault.shared_streams)
-))
+UPSTREAM_CASES = cases(
+    *(
+        (flavor, name, fault, stream)
+        for flavor in FLAVORS
+        for name, fault in UPSTREAM_FAULTS.items()
+        for stream in (fault.streams if flavor in LOCAL_FLAVORS else fault.shared_streams)
+    )
+)
 
 
-def assert_failed_as_documented(response: httpx.Response, fault: UpstreamFault,
-                                flavor: Flavor, *, stream: bool) -> None:
+def assert_failed_as_documented(
+    response: httpx.Response, fault: UpstreamFault, flavor: Flavor, *, stream: bool
+) -> None:
     if not stream:
         if flavor.api == "chat":
             assert response.status_code == fault.status, response.text
@@ -186,8 +216,7 @@ def assert_failed_as_documented(response: httpx.Response, fault: UpstreamFault,
         *chunks, failure = events[:-1]
         assert failure["error"]["code"] == fault.code, failure
         assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
-        assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) \
-            == fault.partial
+        assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == fault.partial
         assert all(c["choices"][0]["finish_reason"] is None for c in chunks)
     else:
         *deltas, failure = events
@@ -198,7 +227,10 @@ def assert_failed_as_documented(response: httpx.Response, fault: UpstreamFault,
 
 @pytest.mark.parametrize(("flavor", "fault", "stream"), UPSTREAM_CASES)
 async def test_upstream_fault_keeps_the_conversation_and_leaves_nothing_behind(
-    open_scene: OpenScene, fake: FakeOpenAI, flavor: Flavor, fault: UpstreamFault,
+    open_scene: OpenScene,
+    fake: FakeOpenAI,
+    flavor: Flavor,
+    fault: UpstreamFault,
     stream: bool,
 ) -> None:
     with trio.fail_after(20):
@@ -215,7 +247,9 @@ async def test_upstream_fault_keeps_the_conversation_and_leaves_nothing_behind(
 
 @pytest.mark.parametrize("flavor", LOCAL_FLAVORS, ids=[f.id for f in LOCAL_FLAVORS])
 async def test_slow_reader_cannot_hold_the_turn_past_the_request_timeout(
-    open_scene: OpenScene, fake: FakeOpenAI, flavor: Flavor,
+    open_scene: OpenScene,
+    fake: FakeOpenAI,
+    flavor: Flavor,
 ) -> None:
     """An SSE client that never reads while the upstream streams a long answer: the
     server's writes block (hypercorn shields them), yet the turn ends at the request
@@ -232,13 +266,16 @@ async def test_slow_reader_cannot_hold_the_turn_past_the_request_timeout(
             fake.enqueue(text(chunks=["x" * 16384] * 128))
             client = await RawClient.connect(conversation.url, receive_buffer=4096)
             try:
-                head, body = raw_request(conversation.path,
-                                         *conversation.request("flood", stream=True))
+                head, body = raw_request(
+                    conversation.path, *conversation.request("flood", stream=True)
+                )
                 await client.send(head + body)
                 await wait_until(lambda: store.is_busy(conversation.key), "the turn started")
                 await wait_until(
                     lambda: not any("TurnRunner." in t.name for t in server_tasks()),
-                    "the turn's task ended", within=timeout + 3)
+                    "the turn's task ended",
+                    within=timeout + 3,
+                )
                 assert not await store.is_taken(conversation.key)
                 await wait_until(lambda: fake.in_flight == 0, "the upstream call was closed")
                 assert await conversation.stored() == scene.stored
@@ -264,10 +301,13 @@ async def test_slow_reader_cannot_hold_the_turn_past_the_request_timeout(
 
 # --- the client hangs up -----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("stream", [pytest.param(False, id="json"), pytest.param(True, id="sse")])
 @pytest.mark.parametrize("flavor", LOCAL_FLAVORS, ids=[f.id for f in LOCAL_FLAVORS])
 async def test_a_client_closing_its_idle_connection_frees_it_at_once(
-    open_scene: OpenScene, fake: FakeOpenAI, stream: bool,
+    open_scene: OpenScene,
+    fake: FakeOpenAI,
+    stream: bool,
 ) -> None:
     """Regression: hypercorn kept a kept-alive connection that its client had closed (its
     socket in CLOSE_WAIT, two tasks) for the whole keep-alive timeout, 75 s."""
@@ -310,8 +350,10 @@ class Hangup:
 async def before_body_complete(h: Hangup) -> None:
     await h.client.send(h.head + h.body[: len(h.body) // 2])
     # Hang up only once the route is reading the body.
-    await wait_until(lambda: any("handle_request" in t.name for t in server_tasks()),
-                     "the server handles the request")
+    await wait_until(
+        lambda: any("handle_request" in t.name for t in server_tasks()),
+        "the server handles the request",
+    )
 
 
 async def right_after_request(h: Hangup) -> None:
@@ -364,19 +406,30 @@ HANGUPS: list[tuple[str, Stage, tuple[bool | None, ...]]] = [
 ]
 
 
-@pytest.mark.parametrize(("flavor", "stage", "stream"), cases(*(
-    (flavor, name, stage, stream)
-    for flavor in FLAVORS for name, stage, streams in HANGUPS for stream in streams
-)))
+@pytest.mark.parametrize(
+    ("flavor", "stage", "stream"),
+    cases(
+        *(
+            (flavor, name, stage, stream)
+            for flavor in FLAVORS
+            for name, stage, streams in HANGUPS
+            for stream in streams
+        )
+    ),
+)
 async def test_client_hangup_keeps_the_conversation_and_leaves_nothing_behind(
-    open_scene: OpenScene, fake: FakeOpenAI, stage: Stage, stream: bool | None,
+    open_scene: OpenScene,
+    fake: FakeOpenAI,
+    stage: Stage,
+    stream: bool | None,
 ) -> None:
     with trio.fail_after(20):
         async with open_scene() as scene:
             conversation = scene.conversation
             fake.default = hang()  # a model call nothing scripted never answers
-            head, body = raw_request(conversation.path,
-                                     *conversation.request("interrupted", stream=bool(stream)))
+            head, body = raw_request(
+                conversation.path, *conversation.request("interrupted", stream=bool(stream))
+            )
             client = await RawClient.connect(conversation.url)
             hangup = Hangup(scene, client, head, body)
             try:

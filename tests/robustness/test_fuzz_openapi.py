@@ -57,13 +57,19 @@ SETTINGS = hypothesis.settings(
 
 
 def _schema(document: dict[str, object]) -> schemathesis.BaseSchema:
-    config = schemathesis.Config.from_dict({
-        "seed": 20260101,
-        "suppress-health-check": ["all"],
-        "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "deterministic": True,
-                       "database": "none"},
-        "phases": {"stateful": {"enabled": False}},
-    })
+    config = schemathesis.Config.from_dict(
+        {
+            "seed": 20260101,
+            "suppress-health-check": ["all"],
+            "generation": {
+                "mode": "all",
+                "max-examples": MAX_EXAMPLES,
+                "deterministic": True,
+                "database": "none",
+            },
+            "phases": {"stateful": {"enabled": False}},
+        }
+    )
     return schemathesis.openapi.from_dict(document, config=config)
 
 
@@ -95,8 +101,10 @@ def http_session() -> Iterator[requests.Session]:
 def test_the_fuzzed_documents_are_the_served_ones(
     threaded_servers: ThreadedServers, http_session: requests.Session
 ) -> None:
-    for url, document in ((threaded_servers.chat_url, CHAT_DOCUMENT),
-                          (threaded_servers.api_url, API_DOCUMENT)):
+    for url, document in (
+        (threaded_servers.chat_url, CHAT_DOCUMENT),
+        (threaded_servers.api_url, API_DOCUMENT),
+    ):
         served = http_session.get(f"{url}/openapi.json", timeout=10)
         assert served.status_code == 200
         assert served.json() == document
@@ -107,30 +115,32 @@ def test_the_fuzzed_documents_are_the_served_ones(
 def test_serve_chat_answers_as_its_document_says(
     case: schemathesis.Case, threaded_servers: ThreadedServers, http_session: requests.Session
 ) -> None:
-    case.call_and_validate(base_url=threaded_servers.chat_url, session=http_session,
-                           checks=CHECKS, timeout=30)
+    case.call_and_validate(
+        base_url=threaded_servers.chat_url, session=http_session, checks=CHECKS, timeout=30
+    )
 
 
 def _store_response(session: requests.Session, base_url: str) -> str:
     """A new stored response (its ``input_items`` are `STORED_INPUT`); return its id."""
-    response = session.post(f"{base_url}/v1/responses", timeout=30,
-                            json={"model": "root", "input": STORED_INPUT})
+    response = session.post(
+        f"{base_url}/v1/responses", timeout=30, json={"model": "root", "input": STORED_INPUT}
+    )
     assert response.status_code == 200, response.text
     response_id: str = response.json()["id"]
     return response_id
 
 
 @pytest.fixture(scope="module")
-def stored_response_id(
-    threaded_servers: ThreadedServers, http_session: requests.Session
-) -> str:
+def stored_response_id(threaded_servers: ThreadedServers, http_session: requests.Session) -> str:
     return _store_response(http_session, threaded_servers.chat_url)
 
 
 @stored_responses.parametrize()
 @SETTINGS
 def test_a_stored_response_answers_as_the_document_says(
-    case: schemathesis.Case, threaded_servers: ThreadedServers, http_session: requests.Session,
+    case: schemathesis.Case,
+    threaded_servers: ThreadedServers,
+    http_session: requests.Session,
     stored_response_id: str,
 ) -> None:
     """``GET``, ``DELETE`` and ``input_items`` on a response that exists (``DELETE`` on a
@@ -138,8 +148,9 @@ def test_a_stored_response_answers_as_the_document_says(
     if case.method == "DELETE":
         stored_response_id = _store_response(http_session, threaded_servers.chat_url)
     case.path_parameters = {"response_id": stored_response_id}
-    case.call_and_validate(base_url=threaded_servers.chat_url, session=http_session,
-                           checks=CHECKS, timeout=30)
+    case.call_and_validate(
+        base_url=threaded_servers.chat_url, session=http_session, checks=CHECKS, timeout=30
+    )
 
 
 @api.parametrize()
@@ -147,5 +158,6 @@ def test_a_stored_response_answers_as_the_document_says(
 def test_serve_api_answers_as_its_document_says(
     case: schemathesis.Case, threaded_servers: ThreadedServers, http_session: requests.Session
 ) -> None:
-    case.call_and_validate(base_url=threaded_servers.api_url, session=http_session,
-                           checks=CHECKS, timeout=30)
+    case.call_and_validate(
+        base_url=threaded_servers.api_url, session=http_session, checks=CHECKS, timeout=30
+    )

@@ -41,8 +41,13 @@ def turn_json(api: str, content: str = "hi", extra: str = "") -> bytes:
     return f"{head}{extra}}}".encode()
 
 
-def assert_error(api: str, status: int, response: RawResponse | httpx.Response,
-                 code: str | None = None, says: str = "") -> None:
+def assert_error(
+    api: str,
+    status: int,
+    response: RawResponse | httpx.Response,
+    code: str | None = None,
+    says: str = "",
+) -> None:
     """``response`` is ``status`` with exactly the API's error body: OpenAI's
     ``{"error": {"message", "type", "param", "code"}}`` or the simple ``{"error", "code"}``."""
     assert response.status_code == status, response.content[:300]
@@ -52,8 +57,9 @@ def assert_error(api: str, status: int, response: RawResponse | httpx.Response,
         error = body["error"]
         assert set(body) == {"error"}
         assert set(error) == {"message", "type", "param", "code"}
-        assert error["type"] == ("authentication_error" if status == 401
-                                 else "invalid_request_error")
+        assert error["type"] == (
+            "authentication_error" if status == 401 else "invalid_request_error"
+        )
         if code is not None:
             assert error["code"] == code, error
         message = error["message"]
@@ -73,8 +79,9 @@ async def assert_healthy(server, api: str = "chat") -> None:
     assert health.json() == {"status": "ok"}
     assert turn.status_code == 200, turn.text
     answer = turn.json()
-    assert (answer["choices"][0]["message"]["content"] if api == "chat"
-            else answer["message"]) == "ok"
+    assert (
+        answer["choices"][0]["message"]["content"] if api == "chat" else answer["message"]
+    ) == "ok"
 
 
 # A raw HTTP/1.1 client: send any bytes, read responses one by one.
@@ -162,34 +169,47 @@ def request_head(method: str, target: str, *headers: str, version: str = "HTTP/1
 
 BAD_BODIES = {
     "nested-arrays": (lambda api: b"[" * 100_000 + b"]" * 100_000, "nested deeper than 64"),
-    "nested-objects": (lambda api: b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
-                       "nested deeper than 64"),
+    "nested-objects": (
+        lambda api: b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+        "nested deeper than 64",
+    ),
     "unclosed-nesting": (lambda api: b"[" * 100_000, "nested deeper than 64"),
-    "invalid-utf8": (lambda api: turn_json(api, "caf\\u00e9").replace(b"\\u00e9", b"\xe9\xff"),
-                     "not valid UTF-8"),
-    "array": (lambda api: b"[" + json.dumps(turn_body(api)).encode() + b"]",
-              "must be a JSON object, not an array"),
+    "invalid-utf8": (
+        lambda api: turn_json(api, "caf\\u00e9").replace(b"\\u00e9", b"\xe9\xff"),
+        "not valid UTF-8",
+    ),
+    "array": (
+        lambda api: b"[" + json.dumps(turn_body(api)).encode() + b"]",
+        "must be a JSON object, not an array",
+    ),
     "string": (lambda api: b'"hello"', "must be a JSON object, not a string"),
     "number": (lambda api: b"42", "must be a JSON object, not an integer"),
     "null": (lambda api: b"null", "must be a JSON object, not null"),
     "empty": (lambda api: b"", "empty"),
     "whitespace": (lambda api: b" \r\n\t ", "empty"),
-    "duplicate-key": (lambda api: turn_json(api, extra=', "stream": false, "stream": true'),
-                      '"stream" twice'),
+    "duplicate-key": (
+        lambda api: turn_json(api, extra=', "stream": false, "stream": true'),
+        '"stream" twice',
+    ),
     "duplicate-nested-key": (
-        lambda api: turn_json(api, extra=', "metadata": {"a": 1, "b": 2, "a": 3}'), '"a" twice'
+        lambda api: turn_json(api, extra=', "metadata": {"a": 1, "b": 2, "a": 3}'),
+        '"a" twice',
     ),
     "nan": (lambda api: turn_json(api, extra=', "temperature": NaN'), "NaN"),
     "infinity": (lambda api: turn_json(api, extra=', "temperature": Infinity'), "Infinity"),
     "minus-infinity": (lambda api: turn_json(api, extra=', "seed": -Infinity'), "-Infinity"),
     "1e999": (lambda api: turn_json(api, extra=', "temperature": 1e999'), "too large"),
     "-1e999": (lambda api: turn_json(api, extra=', "temperature": -1e999'), "too large"),
-    "huge-integer": (lambda api: turn_json(api, extra=', "seed": ' + "9" * 5000),
-                     "too many digits"),
+    "huge-integer": (
+        lambda api: turn_json(api, extra=', "seed": ' + "9" * 5000),
+        "too many digits",
+    ),
     "lone-high-surrogate": (lambda api: turn_json(api, "x\\ud800"), "lone UTF-16 surrogate"),
     "lone-low-surrogate": (lambda api: turn_json(api, "\\udc00x"), "lone UTF-16 surrogate"),
-    "surrogate-in-key": (lambda api: turn_json(api, extra=', "\\ud800": 1'),
-                         "lone UTF-16 surrogate"),
+    "surrogate-in-key": (
+        lambda api: turn_json(api, extra=', "\\ud800": 1'),
+        "lone UTF-16 surrogate",
+    ),
     "trailing-garbage": (lambda api: turn_json(api) + b" {}", "not valid JSON"),
 }
 
@@ -207,7 +227,8 @@ async def test_malformed_json_is_400_in_the_apis_shape(
         async with start_server(api=api, **options) as server:
             async with server.http() as http:
                 response = await http.post(
-                    PATH[api], content=make(api),
+                    PATH[api],
+                    content=make(api),
                     headers={"content-type": "application/json", "X-Conversation-Id": "c1"},
                 )
             assert_error(api, 400, response, "invalid_json", says)
@@ -220,24 +241,38 @@ async def test_a_surrogate_pair_is_one_character_not_a_lone_surrogate(
 ) -> None:
     with trio.fail_after(10):
         async with start_server(api="api") as server, server.http() as http:
-            response = await http.post(PATH["api"], content=turn_json("api", "\\ud83d\\ude00"),
-                                       headers={"content-type": "application/json"})
+            response = await http.post(
+                PATH["api"],
+                content=turn_json("api", "\\ud83d\\ude00"),
+                headers={"content-type": "application/json"},
+            )
     assert response.status_code == 200, response.text
     assert fake.requests[-1].json["messages"][-1]["content"] == "\U0001f600"
 
 
 @pytest.mark.parametrize("api", ["chat", "api"])
-@pytest.mark.parametrize("content_type", [
-    "text/plain", "multipart/form-data; boundary=xyz", None,
-    "application/x-www-form-urlencoded", "application/jsonx", "text/json",
-], ids=["text-plain", "multipart", "none", "form", "jsonx", "text-json"])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "multipart/form-data; boundary=xyz",
+        None,
+        "application/x-www-form-urlencoded",
+        "application/jsonx",
+        "text/json",
+    ],
+    ids=["text-plain", "multipart", "none", "form", "jsonx", "text-json"],
+)
 async def test_a_body_that_is_not_application_json_is_415(
     start_server, fake: FakeOpenAI, api: str, content_type: str | None
 ) -> None:
     body = turn_json(api)
     if content_type and content_type.startswith("multipart"):
-        body = (b'--xyz\r\nContent-Disposition: form-data; name="body"\r\n\r\n' + body
-                + b"\r\n--xyz--\r\n")
+        body = (
+            b'--xyz\r\nContent-Disposition: form-data; name="body"\r\n\r\n'
+            + body
+            + b"\r\n--xyz--\r\n"
+        )
     with trio.fail_after(10):
         async with start_server(api=api) as server:
             # Raw, so that "no Content-Type" really sends none.
@@ -253,16 +288,23 @@ async def test_a_body_that_is_not_application_json_is_415(
             await assert_healthy(server, api)
 
 
-@pytest.mark.parametrize("content_type", [
-    "application/json; charset=utf-8", "Application/JSON", "application/json;charset=UTF-8",
-], ids=["charset", "case", "no-space"])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/json;charset=UTF-8",
+    ],
+    ids=["charset", "case", "no-space"],
+)
 async def test_application_json_with_parameters_or_in_capitals_is_accepted(
     server, fake: FakeOpenAI, content_type: str
 ) -> None:
     with trio.fail_after(10):
         async with server.http() as http:
-            response = await http.post(PATH["chat"], content=turn_json("chat"),
-                                       headers={"content-type": content_type})
+            response = await http.post(
+                PATH["chat"], content=turn_json("chat"), headers={"content-type": content_type}
+            )
     assert response.status_code == 200, response.text
 
 
@@ -294,10 +336,15 @@ async def test_a_declared_oversize_body_is_413_before_it_arrives(
     with trio.fail_after(10):
         async with start_server(api=api) as server:
             connection = await open_raw(server)
-            await connection.send(request_head(
-                "POST", PATH[api], "Content-Type: application/json",
-                f"Content-Length: {10 * 1024 * 1024}",
-            ) + b'{"mess')
+            await connection.send(
+                request_head(
+                    "POST",
+                    PATH[api],
+                    "Content-Type: application/json",
+                    f"Content-Length: {10 * 1024 * 1024}",
+                )
+                + b'{"mess'
+            )
             async with trio.open_nursery() as nursery:
 
                 async def trickle() -> None:
@@ -324,10 +371,14 @@ async def test_a_chunked_body_is_413_as_soon_as_it_passes_the_limit(
     with trio.fail_after(10):
         async with start_server(api=api, max_request_size=limit) as server:
             connection = await open_raw(server)
-            await connection.send(request_head(
-                "POST", PATH[api], "Content-Type: application/json",
-                "Transfer-Encoding: chunked",
-            ))
+            await connection.send(
+                request_head(
+                    "POST",
+                    PATH[api],
+                    "Content-Type: application/json",
+                    "Transfer-Encoding: chunked",
+                )
+            )
             sent = 0
             answers: list[RawResponse | None] = []
             async with trio.open_nursery() as nursery:
@@ -349,15 +400,19 @@ async def test_a_chunked_body_is_413_as_soon_as_it_passes_the_limit(
 
 
 @pytest.mark.parametrize("api", ["chat", "api"])
-async def test_a_body_that_never_finishes_is_408(
-    start_server, fake: FakeOpenAI, api: str
-) -> None:
+async def test_a_body_that_never_finishes_is_408(start_server, fake: FakeOpenAI, api: str) -> None:
     with trio.fail_after(10):
         async with start_server(api=api, body_timeout=0.3) as server:
             connection = await open_raw(server)
-            await connection.send(request_head(
-                "POST", PATH[api], "Content-Type: application/json", "Content-Length: 500",
-            ) + turn_json(api)[:20])
+            await connection.send(
+                request_head(
+                    "POST",
+                    PATH[api],
+                    "Content-Type: application/json",
+                    "Content-Length: 500",
+                )
+                + turn_json(api)[:20]
+            )
             response = await connection.response()
             assert response is not None
             assert_error(api, 408, response, "request_timeout")
@@ -368,11 +423,15 @@ async def test_a_body_that_never_finishes_is_408(
 # The HTTP layer: header limits are hypercorn's (h11_max_incomplete_size, 64 KiB).
 
 
-@pytest.mark.parametrize(("headers", "within_limits"), [
-    ([f"X-Many-{i}: v" for i in range(2000)], True),
-    ([f"X-Many-{i}: v" for i in range(20_000)], False),
-    (["X-Huge: " + "a" * 256 * 1024], False),
-], ids=["2000-headers", "20000-headers", "256-KiB-header"])
+@pytest.mark.parametrize(
+    ("headers", "within_limits"),
+    [
+        ([f"X-Many-{i}: v" for i in range(2000)], True),
+        ([f"X-Many-{i}: v" for i in range(20_000)], False),
+        (["X-Huge: " + "a" * 256 * 1024], False),
+    ],
+    ids=["2000-headers", "20000-headers", "256-KiB-header"],
+)
 async def test_header_floods_are_refused_by_hypercorn_and_the_server_lives_on(
     server, headers: list[str], within_limits: bool
 ) -> None:
@@ -390,15 +449,18 @@ async def test_header_floods_are_refused_by_hypercorn_and_the_server_lives_on(
         await assert_healthy(server)
 
 
-@pytest.mark.parametrize("data", [
-    b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + bytes(64),
-    b"GET /healthz\r\n\r\n",
-    b"GET /healthz HTTP/1.1\r\n\r\n",
-    request_head("POST", "/v1/chat/completions", "Content-Length: 2", "Content-Length: 3"),
-    request_head("POST", "/v1/chat/completions", "Content-Length: -1"),
-    b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: v\r\n\r\n",
-], ids=["tls-hello", "http-0.9", "no-host", "two-lengths", "negative-length",
-        "space-in-name"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + bytes(64),
+        b"GET /healthz\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\n\r\n",
+        request_head("POST", "/v1/chat/completions", "Content-Length: 2", "Content-Length: 3"),
+        request_head("POST", "/v1/chat/completions", "Content-Length: -1"),
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: v\r\n\r\n",
+    ],
+    ids=["tls-hello", "http-0.9", "no-host", "two-lengths", "negative-length", "space-in-name"],
+)
 async def test_requests_that_are_not_http_are_400_and_closed(server, data: bytes) -> None:
     with trio.fail_after(10):
         connection = await open_raw(server)
@@ -410,20 +472,35 @@ async def test_requests_that_are_not_http_are_400_and_closed(server, data: bytes
         await assert_healthy(server)
 
 
-@pytest.mark.parametrize(("target", "status", "code"), [
-    ("/v1/../v1/models", 404, "not_found"),
-    ("/v1/%2e%2e/v1/models", 404, "not_found"),
-    ("/v1/%2E%2E/v1/models", 404, "not_found"),
-    ("/v1/./models", 404, "not_found"),
-    ("/v1/models%00", 404, "not_found"),
-    ("/v1/models/root%00", 404, "model_not_found"),
-    ("/%00", 404, "not_found"),
-    ("/V1/models", 404, "not_found"),
-    ("/v1//models", 404, "not_found"),
-    ("/" + "a" * 16_000, 404, "not_found"),
-    ("/v1/models/" + "r" * 16_000, 404, "model_not_found"),
-], ids=["dot-dot", "encoded-dots", "encoded-dots-upper", "dot", "nul", "nul-in-model", "root-nul",
-        "upper-case", "inner-double-slash", "long-path", "long-model"])
+@pytest.mark.parametrize(
+    ("target", "status", "code"),
+    [
+        ("/v1/../v1/models", 404, "not_found"),
+        ("/v1/%2e%2e/v1/models", 404, "not_found"),
+        ("/v1/%2E%2E/v1/models", 404, "not_found"),
+        ("/v1/./models", 404, "not_found"),
+        ("/v1/models%00", 404, "not_found"),
+        ("/v1/models/root%00", 404, "model_not_found"),
+        ("/%00", 404, "not_found"),
+        ("/V1/models", 404, "not_found"),
+        ("/v1//models", 404, "not_found"),
+        ("/" + "a" * 16_000, 404, "not_found"),
+        ("/v1/models/" + "r" * 16_000, 404, "model_not_found"),
+    ],
+    ids=[
+        "dot-dot",
+        "encoded-dots",
+        "encoded-dots-upper",
+        "dot",
+        "nul",
+        "nul-in-model",
+        "root-nul",
+        "upper-case",
+        "inner-double-slash",
+        "long-path",
+        "long-model",
+    ],
+)
 async def test_path_tricks_are_404(start_server, target: str, status: int, code: str) -> None:
     with trio.fail_after(10):
         async with start_server(api_keys=(KEY,)) as server:
@@ -435,10 +512,17 @@ async def test_path_tricks_are_404(start_server, target: str, status: int, code:
             await assert_healthy(server)
 
 
-@pytest.mark.parametrize("target", [
-    "/v1/models/", "//v1/models", "///v1/models", "/healthz/../v1/models",
-    "//openapi.json/../v1/models", "/openapi.json/%2e%2e/v1/models",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/v1/models/",
+        "//v1/models",
+        "///v1/models",
+        "/healthz/../v1/models",
+        "//openapi.json/../v1/models",
+        "/openapi.json/%2e%2e/v1/models",
+    ],
+)
 async def test_no_path_reaches_a_protected_handler_without_the_key(
     start_server, target: str
 ) -> None:
@@ -455,9 +539,7 @@ async def test_no_path_reaches_a_protected_handler_without_the_key(
 
 
 @pytest.mark.parametrize("target", ["/static/../v1/models", "/static/%2e%2e/v1/models"])
-async def test_dot_segments_under_the_public_static_path_are_404(
-    start_server, target: str
-) -> None:
+async def test_dot_segments_under_the_public_static_path_are_404(start_server, target: str) -> None:
     with trio.fail_after(10):
         async with start_server(api_keys=(KEY,)) as server:
             connection = await open_raw(server)
@@ -467,14 +549,18 @@ async def test_dot_segments_under_the_public_static_path_are_404(
             assert_error("chat", 404, response, "not_found")
 
 
-@pytest.mark.parametrize(("api", "method", "target", "allow"), [
-    ("chat", "FOO", "/v1/models", "GET, HEAD"),
-    ("chat", "TRACE", "/v1/models", "GET, HEAD"),
-    ("chat", "PATCH", "/v1/chat/completions", "POST"),
-    ("chat", "PUT", "/healthz", "GET, HEAD"),
-    ("api", "PUT", "/api/chat", "POST"),
-    ("api", "BREW", "/api/sessions/s1", "DELETE, GET, HEAD"),
-], ids=["chat-FOO", "chat-TRACE", "chat-PATCH", "chat-PUT-healthz", "api-PUT", "api-BREW"])
+@pytest.mark.parametrize(
+    ("api", "method", "target", "allow"),
+    [
+        ("chat", "FOO", "/v1/models", "GET, HEAD"),
+        ("chat", "TRACE", "/v1/models", "GET, HEAD"),
+        ("chat", "PATCH", "/v1/chat/completions", "POST"),
+        ("chat", "PUT", "/healthz", "GET, HEAD"),
+        ("api", "PUT", "/api/chat", "POST"),
+        ("api", "BREW", "/api/sessions/s1", "DELETE, GET, HEAD"),
+    ],
+    ids=["chat-FOO", "chat-TRACE", "chat-PATCH", "chat-PUT-healthz", "api-PUT", "api-BREW"],
+)
 async def test_unknown_and_wrong_methods_are_405_with_allow(
     start_server, api: str, method: str, target: str, allow: str
 ) -> None:
@@ -494,8 +580,14 @@ async def test_http_1_0_requests_are_answered_and_closed(server, fake: FakeOpenA
     with trio.fail_after(10):
         for data in (
             request_head("GET", "/healthz", version="HTTP/1.0"),
-            request_head("POST", PATH["chat"], "Content-Type: application/json",
-                         f"Content-Length: {len(body)}", version="HTTP/1.0") + body,
+            request_head(
+                "POST",
+                PATH["chat"],
+                "Content-Type: application/json",
+                f"Content-Length: {len(body)}",
+                version="HTTP/1.0",
+            )
+            + body,
         ):
             connection = await open_raw(server)
             await connection.send(data)
@@ -511,12 +603,19 @@ async def test_pipelined_requests_are_answered_in_order(server, fake: FakeOpenAI
     with trio.fail_after(10):
         connection = await open_raw(server)
         await connection.send(
-            request_head("POST", PATH["chat"], "Content-Type: application/json",
-                         f"Content-Length: {len(body)}") + body
+            request_head(
+                "POST",
+                PATH["chat"],
+                "Content-Type: application/json",
+                f"Content-Length: {len(body)}",
+            )
+            + body
             + request_head("GET", "/healthz")
             + request_head("GET", "/v1/nothing")
-            + request_head("POST", PATH["chat"], "Content-Type: text/plain",
-                           f"Content-Length: {len(body)}") + body
+            + request_head(
+                "POST", PATH["chat"], "Content-Type: text/plain", f"Content-Length: {len(body)}"
+            )
+            + body
             + request_head("GET", "/v1/models")
         )
         responses = [await connection.response() for _ in range(5)]

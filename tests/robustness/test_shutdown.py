@@ -70,8 +70,11 @@ class Setup:
     workers: int = 1
 
     def args(self, tmp_path: Path) -> list[str]:
-        store = (["--conversations-max", "100"] if self.api == "chat"
-                 else ["--sessions", str(tmp_path / "sessions.db")])
+        store = (
+            ["--conversations-max", "100"]
+            if self.api == "chat"
+            else ["--sessions", str(tmp_path / "sessions.db")]
+        )
         return [*store, "--workers", str(self.workers)]
 
 
@@ -108,12 +111,16 @@ class Answer:
     error: str | None = None
 
 
-async def send_turn(http: httpx.AsyncClient, api: str, conversation: str, message: str, *,
-                    stream: bool) -> Answer:
+async def send_turn(
+    http: httpx.AsyncClient, api: str, conversation: str, message: str, *, stream: bool
+) -> Answer:
     if api == "chat":
         url, headers = "/v1/chat/completions", {"X-Conversation-Id": conversation}
-        body: dict[str, Any] = {"model": "root", "stream": stream,
-                                "messages": [{"role": "user", "content": message}]}
+        body: dict[str, Any] = {
+            "model": "root",
+            "stream": stream,
+            "messages": [{"role": "user", "content": message}],
+        }
     else:
         url, headers = "/api/chat", {}
         body = {"message": message, "session_id": conversation, "stream": stream}
@@ -126,8 +133,7 @@ async def send_turn(http: httpx.AsyncClient, api: str, conversation: str, messag
             if response.status_code != 200:
                 return Answer(response.status_code, response.text)
             reply = response.json()
-            said = (reply["choices"][0]["message"]["content"] if api == "chat"
-                    else reply["message"])
+            said = reply["choices"][0]["message"]["content"] if api == "chat" else reply["message"]
             return Answer(200, said, complete=True)
         async with http.stream("POST", url, json=body, headers=headers) as response:
             status = response.status_code
@@ -186,20 +192,24 @@ async def test_sigterm_lets_running_turns_finish_and_commit(
     agent = write_agent(tmp_path, upstream)
     answers: dict[int, Answer] = {}
     with trio.fail_after(90):
-        async with open_server_process(setup.api, str(agent), "--shutdown-grace", "60s",
-                                       *setup.args(tmp_path)) as server, \
-                trio.open_nursery() as nursery:
+        async with (
+            open_server_process(
+                setup.api, str(agent), "--shutdown-grace", "60s", *setup.args(tmp_path)
+            ) as server,
+            trio.open_nursery() as nursery,
+        ):
             log = ServerLog()
             assert server.process.stderr is not None
             nursery.start_soon(log.read, server.process.stderr)
             limits = httpx.Limits(max_connections=TURNS)
-            async with httpx.AsyncClient(base_url=server.base_url, timeout=60,
-                                         limits=limits) as http:
+            async with httpx.AsyncClient(
+                base_url=server.base_url, timeout=60, limits=limits
+            ) as http:
 
                 async def turn(number: int) -> None:
                     answers[number] = await send_turn(
-                        http, setup.api, f"c{number}", f"question {number}",
-                        stream=number % 2 == 0)
+                        http, setup.api, f"c{number}", f"question {number}", stream=number % 2 == 0
+                    )
 
                 async with trio.open_nursery() as turns:
                     for number in range(TURNS):
@@ -215,12 +225,15 @@ async def test_sigterm_lets_running_turns_finish_and_commit(
                     status = await server.process.wait()
             nursery.cancel_scope.cancel()
     assert status == 0, log.text
-    assert answers == {n: Answer(200, answer_to(f"question {n}"), complete=True)
-                       for n in range(TURNS)}
+    assert answers == {
+        n: Answer(200, answer_to(f"question {n}"), complete=True) for n in range(TURNS)
+    }
     if setup.api == "api":
         for number in range(TURNS):
             assert await stored_messages(tmp_path / "sessions.db", f"c{number}") == [
-                f"question {number}", answer_to(f"question {number}")]
+                f"question {number}",
+                answer_to(f"question {number}"),
+            ]
 
 
 @pytest.mark.parametrize("setup", SETUPS, ids=SETUP_IDS)
@@ -232,17 +245,23 @@ async def test_turns_slower_than_the_grace_are_cancelled_and_commit_nothing(
     stalled = 6
     answers: dict[int, Answer] = {}
     with trio.fail_after(90):
-        async with open_server_process(setup.api, str(agent), "--shutdown-grace", "1s",
-                                       *setup.args(tmp_path)) as server, \
-                trio.open_nursery() as nursery:
+        async with (
+            open_server_process(
+                setup.api, str(agent), "--shutdown-grace", "1s", *setup.args(tmp_path)
+            ) as server,
+            trio.open_nursery() as nursery,
+        ):
             log = ServerLog()
             assert server.process.stderr is not None
             nursery.start_soon(log.read, server.process.stderr)
-            async with httpx.AsyncClient(base_url=server.base_url, timeout=60,
-                                         limits=httpx.Limits(max_connections=stalled)) as http:
+            async with httpx.AsyncClient(
+                base_url=server.base_url, timeout=60, limits=httpx.Limits(max_connections=stalled)
+            ) as http:
+
                 async def first_turn(number: int) -> None:
-                    first = await send_turn(http, setup.api, f"c{number}", f"first {number}",
-                                            stream=False)
+                    first = await send_turn(
+                        http, setup.api, f"c{number}", f"first {number}", stream=False
+                    )
                     assert first.status == 200, first
 
                 async with trio.open_nursery() as firsts:  # one committed turn on each
@@ -251,8 +270,8 @@ async def test_turns_slower_than_the_grace_are_cancelled_and_commit_nothing(
 
                 async def turn(number: int) -> None:
                     answers[number] = await send_turn(
-                        http, setup.api, f"c{number}", f"stall {number}",
-                        stream=number % 2 == 0)
+                        http, setup.api, f"c{number}", f"stall {number}", stream=number % 2 == 0
+                    )
 
                 async with trio.open_nursery() as turns:
                     for number in range(stalled):
@@ -279,7 +298,9 @@ async def test_turns_slower_than_the_grace_are_cancelled_and_commit_nothing(
     if setup.api == "api":
         for number in range(stalled):
             assert await stored_messages(tmp_path / "sessions.db", f"c{number}") == [
-                f"first {number}", answer_to(f"first {number}")]
+                f"first {number}",
+                answer_to(f"first {number}"),
+            ]
 
 
 async def test_a_worker_lost_while_stopping_makes_the_exit_status_fail(
@@ -290,16 +311,21 @@ async def test_a_worker_lost_while_stopping_makes_the_exit_status_fail(
     agent = write_agent(tmp_path, upstream)
     setup = Setup("api", workers=2)
     with trio.fail_after(90):
-        async with open_server_process(setup.api, str(agent), "--shutdown-grace", "60s",
-                                       *setup.args(tmp_path)) as server, \
-                trio.open_nursery() as nursery:
+        async with (
+            open_server_process(
+                setup.api, str(agent), "--shutdown-grace", "60s", *setup.args(tmp_path)
+            ) as server,
+            trio.open_nursery() as nursery,
+        ):
             log = ServerLog()
             assert server.process.stderr is not None
             nursery.start_soon(log.read, server.process.stderr)
             workers = children_of(server.process.pid)
             assert len(workers) == 2
-            async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as http, \
-                    trio.open_nursery() as turns:
+            async with (
+                httpx.AsyncClient(base_url=server.base_url, timeout=60) as http,
+                trio.open_nursery() as turns,
+            ):
                 turns.start_soon(partial(send_turn, http, "api", "c", "stall", stream=True))
                 await upstream.wait_requests(1)  # one worker runs a turn for 60 s more
                 server.process.send_signal(signal.SIGTERM)

@@ -53,8 +53,10 @@ models:
 @pytest.fixture
 async def pool(fake: FakeOpenAI, tmp_path: Path) -> AsyncIterator[RuntimePool]:
     file: AgentFile = parse_agent_file(YAML.format(base_url=fake.base_url), env={})
-    async with open_team(file, working_dir=tmp_path, env={}) as team, \
-            open_pool(team, max_idle=2) as pool:
+    async with (
+        open_team(file, working_dir=tmp_path, env={}) as team,
+        open_pool(team, max_idle=2) as pool,
+    ):
         yield pool
 
 
@@ -97,7 +99,11 @@ async def test_multi_step_tool_use(pool: RuntimePool, fake: FakeOpenAI) -> None:
     assert finished.text == "All done."
     assert (finished.usage.prompt_tokens, finished.usage.completion_tokens) == (60, 7)
     assert [type(e) for e in events if isinstance(e, ToolStarted | ToolFinished)] == [
-        ToolStarted, ToolFinished, ToolStarted, ToolFinished]
+        ToolStarted,
+        ToolFinished,
+        ToolStarted,
+        ToolFinished,
+    ]
     shell_done = next(e for e in events if isinstance(e, ToolFinished))
     assert "hello-from-shell" in shell_done.result
     usage_updates = [e.usage.total_tokens for e in events if isinstance(e, UsageUpdate)]
@@ -116,12 +122,20 @@ async def test_parallel_tool_calls_run_concurrently_and_results_keep_call_order(
     # Each command waits for the other's file: they can only finish if both run at once.
     a, b = tmp_path / "a", tmp_path / "b"
     fake.enqueue(
-        tool_calls([
-            ("slow", "shell", f'{{"cmd": "touch {a}; while [ ! -e {b} ]; do sleep 0.01; done; '
-                              f'echo first"}}'),
-            ("fast", "shell", f'{{"cmd": "touch {b}; while [ ! -e {a} ]; do sleep 0.01; done; '
-                              f'echo second"}}'),
-        ]),
+        tool_calls(
+            [
+                (
+                    "slow",
+                    "shell",
+                    f'{{"cmd": "touch {a}; while [ ! -e {b} ]; do sleep 0.01; done; echo first"}}',
+                ),
+                (
+                    "fast",
+                    "shell",
+                    f'{{"cmd": "touch {b}; while [ ! -e {a} ]; do sleep 0.01; done; echo second"}}',
+                ),
+            ]
+        ),
         text("both ran"),
     )
     session = start()
@@ -149,8 +163,9 @@ async def test_max_iterations_stops_with_length(pool: RuntimePool, fake: FakeOpe
 async def test_text_of_two_model_calls_is_joined_by_a_blank_line(
     pool: RuntimePool, fake: FakeOpenAI
 ) -> None:
-    fake.enqueue(tool_calls([("c1", "think", '{"thought": "x"}')], content="First."),
-                 text("Second."))
+    fake.enqueue(
+        tool_calls([("c1", "think", '{"thought": "x"}')], content="First."), text("Second.")
+    )
     with trio.fail_after(10):
         events = await run(pool, start())
     streamed = "".join(e.text for e in events if isinstance(e, AnswerDelta))
@@ -172,9 +187,17 @@ async def test_transfer_task_runs_the_sub_agent_and_sums_its_usage(
     pool: RuntimePool, fake: FakeOpenAI
 ) -> None:
     fake.enqueue(
-        tool_calls([("t1", "transfer_task", '{"agent": "researcher", "task": "find x", '
-                                            '"expected_output": "x"}')], usage=(10, 1)),
-        text("x is 42", usage=(5, 2)),          # the researcher's answer
+        tool_calls(
+            [
+                (
+                    "t1",
+                    "transfer_task",
+                    '{"agent": "researcher", "task": "find x", "expected_output": "x"}',
+                )
+            ],
+            usage=(10, 1),
+        ),
+        text("x is 42", usage=(5, 2)),  # the researcher's answer
         text("The answer is 42.", usage=(20, 3)),
     )
     session = start()
@@ -184,8 +207,7 @@ async def test_transfer_task_runs_the_sub_agent_and_sums_its_usage(
     assert isinstance(finished, TurnFinished)
     assert finished.text == "The answer is 42."
     assert finished.usage.total_tokens == 41
-    assert fake.requests[1].json["messages"][0] == {"role": "system",
-                                                    "content": "Research agent."}
+    assert fake.requests[1].json["messages"][0] == {"role": "system", "content": "Research agent."}
     assert "x is 42" in session.messages[-2].content
 
 
@@ -223,8 +245,10 @@ async def test_cancellation_mid_tool_kills_it_and_leaves_the_stored_session_unch
 
 async def test_todo_state_belongs_to_the_session(pool: RuntimePool, fake: FakeOpenAI) -> None:
     fake.enqueue(
-        tool_calls([("c1", "create_todo", '{"description": "write tests"}')]), text("ok"),
-        tool_calls([("c2", "list_todos", "{}")]), text("ok"),
+        tool_calls([("c1", "create_todo", '{"description": "write tests"}')]),
+        text("ok"),
+        tool_calls([("c2", "list_todos", "{}")]),
+        text("ok"),
     )
     first, second = start(), start()
     with trio.fail_after(10):
@@ -234,7 +258,6 @@ async def test_todo_state_belongs_to_the_session(pool: RuntimePool, fake: FakeOp
     assert "write tests" not in str(second.tool_state)
     listed = next(m.content for m in second.messages if m.role == "tool")
     assert "write tests" not in listed
-
 
 
 async def test_pool_keeps_at_most_max_idle_runtimes(pool: RuntimePool) -> None:
@@ -271,7 +294,8 @@ async def test_a_failed_turn_does_not_return_its_runtime_to_the_pool(pool: Runti
 
 
 async def test_a_call_of_a_tool_nobody_offered_gets_an_error_result_and_the_loop_goes_on(
-    pool: RuntimePool, fake: FakeOpenAI,
+    pool: RuntimePool,
+    fake: FakeOpenAI,
 ) -> None:
     from trioagent.chat import ToolSpec
 

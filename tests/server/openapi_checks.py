@@ -97,10 +97,12 @@ def check_answer(document: Document, path: str, method: str, response: httpx.Res
         validator.validate(response.json())
         return
     for block in response.text.split("\n\n"):
-        fields = [line.partition(":")[::2] for line in block.splitlines()
-                  if not line.startswith(":")]
+        fields = [
+            line.partition(":")[::2] for line in block.splitlines() if not line.startswith(":")
+        ]
         data = [value.removeprefix(" ") for name, value in fields if name == "data"]
         names = [value.removeprefix(" ") for name, value in fields if name == "event"]
         if data:
-            validator.validate({"event": names[-1] if names else "message",
-                                "data": "\n".join(data)})
+            validator.validate(
+                {"event": names[-1] if names else "message", "data": "\n".join(data)}
+            )

@@ -17,8 +17,9 @@ def api(**options: Any) -> dict[str, Any]:
     return {"api": "api", **options}
 
 
-async def chat(http: httpx.AsyncClient, message: str, session_id: str | None = None,
-               **extra: Any) -> httpx.Response:
+async def chat(
+    http: httpx.AsyncClient, message: str, session_id: str | None = None, **extra: Any
+) -> httpx.Response:
     body: dict[str, Any] = {"message": message, **extra}
     if session_id is not None:
         body["session_id"] = session_id
@@ -65,14 +66,18 @@ async def test_chat_answers_with_message_new_session_and_usage(
     assert body["usage"] == {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
     assert seen(fake) == [("user", "hi")]
     assert fake.requests[-1].json["messages"][0] == {
-        "role": "system", "content": "You are a helpful test agent."}
+        "role": "system",
+        "content": "You are a helpful test agent.",
+    }
 
 
 async def test_a_tool_nobody_offered_gets_an_error_result_and_a_real_answer(
-    start_server, fake: FakeOpenAI,
+    start_server,
+    fake: FakeOpenAI,
 ) -> None:
-    fake.enqueue(tool_calls([("call_h", "hallucinated", "{}")]), text("No such tool, sorry."),
-                 text("Fine."))
+    fake.enqueue(
+        tool_calls([("call_h", "hallucinated", "{}")]), text("No such tool, sorry."), text("Fine.")
+    )
     with trio.fail_after(10):
         async with start_server(**api()) as server, server.http() as http:
             first = await chat(http, "hi")
@@ -94,8 +99,11 @@ async def test_second_message_sees_the_first(start_server, fake: FakeOpenAI) -> 
             second = (await chat(http, "What is my name?", first["session_id"])).json()
     assert second["session_id"] == first["session_id"]
     assert second["message"] == "Your name is Ada."
-    assert seen(fake) == [("user", "My name is Ada."), ("assistant", "Nice to meet you, Ada."),
-                          ("user", "What is my name?")]
+    assert seen(fake) == [
+        ("user", "My name is Ada."),
+        ("assistant", "Nice to meet you, Ada."),
+        ("user", "What is my name?"),
+    ]
 
 
 async def test_a_client_chosen_session_id_starts_a_session(start_server, fake: FakeOpenAI) -> None:
@@ -148,8 +156,12 @@ async def test_get_returns_history_and_delete_removes_it(start_server, fake: Fak
     assert history.status_code == 200
     assert history.json() == {
         "session_id": sid,
-        "messages": [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"},
-                     {"role": "user", "content": "Q2"}, {"role": "assistant", "content": "A2"}],
+        "messages": [
+            {"role": "user", "content": "Q1"},
+            {"role": "assistant", "content": "A1"},
+            {"role": "user", "content": "Q2"},
+            {"role": "assistant", "content": "A2"},
+        ],
         "usage": {"prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14},
     }
     assert deleted.status_code == 204
@@ -160,26 +172,41 @@ async def test_get_returns_history_and_delete_removes_it(start_server, fake: Fak
     assert seen(fake) == [("user", "Q3")]  # a deleted session starts over
 
 
-@pytest.mark.parametrize(("body", "param"), [
-    (b"{not json", "JSON"),
-    (b"[]", "object"),
-    (b"{}", "message"),
-    (b'{"message": ""}', "message"),
-    (b'{"message": "   "}', "message"),
-    (b'{"message": 1}', "message"),
-    (b'{"message": "hi", "session_id": 5}', "session_id"),
-    (b'{"message": "hi", "session_id": "no spaces allowed"}', "session_id"),
-    (b'{"message": "hi", "stream": "yes"}', "stream"),
-    (b'{"message": "hi", "agent": "nobody"}', "agent"),
-], ids=["bad-json", "not-object", "missing-message", "empty-message", "blank-message",
-        "message-type", "session-type", "session-chars", "stream-type", "unknown-agent"])
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        (b"{not json", "JSON"),
+        (b"[]", "object"),
+        (b"{}", "message"),
+        (b'{"message": ""}', "message"),
+        (b'{"message": "   "}', "message"),
+        (b'{"message": 1}', "message"),
+        (b'{"message": "hi", "session_id": 5}', "session_id"),
+        (b'{"message": "hi", "session_id": "no spaces allowed"}', "session_id"),
+        (b'{"message": "hi", "stream": "yes"}', "stream"),
+        (b'{"message": "hi", "agent": "nobody"}', "agent"),
+    ],
+    ids=[
+        "bad-json",
+        "not-object",
+        "missing-message",
+        "empty-message",
+        "blank-message",
+        "message-type",
+        "session-type",
+        "session-chars",
+        "stream-type",
+        "unknown-agent",
+    ],
+)
 async def test_bad_requests_are_400_invalid_request(
     start_server, fake: FakeOpenAI, body: bytes, param: str
 ) -> None:
     with trio.fail_after(10):
         async with start_server(**api()) as server, server.http() as http:
-            response = await http.post("/api/chat", content=body,
-                                       headers={"Content-Type": "application/json"})
+            response = await http.post(
+                "/api/chat", content=body, headers={"Content-Type": "application/json"}
+            )
     message = assert_api_error(response, 400, "Invalid request")
     assert param.lower() in message.lower()
     assert fake.requests == []
@@ -195,8 +222,11 @@ async def test_other_client_errors_have_the_api_shape(start_server, fake: FakeOp
             assert "POST" in method.headers["allow"]
             big = await http.post("/api/chat", json={"message": "x" * 2000})
             assert_api_error(big, 413)
-            form = await http.post("/api/chat", content=b"message=hi",
-                                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+            form = await http.post(
+                "/api/chat",
+                content=b"message=hi",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
             assert "application/json" in assert_api_error(form, 415)
     assert fake.requests == []
 
@@ -211,8 +241,9 @@ async def test_auth_guards_every_api_path(start_server, fake: FakeOpenAI) -> Non
             ):
                 assert_api_error(response, 401)
                 assert response.headers["www-authenticate"] == "Bearer"
-            ok = await http.post("/api/chat", json={"message": "hi"},
-                                 headers={"Authorization": "Bearer sk-a"})
+            ok = await http.post(
+                "/api/chat", json={"message": "hi"}, headers={"Authorization": "Bearer sk-a"}
+            )
             health = await http.get("/healthz")
     assert ok.status_code == 200
     assert health.status_code == 200
@@ -221,9 +252,11 @@ async def test_auth_guards_every_api_path(start_server, fake: FakeOpenAI) -> Non
 
 async def test_sessions_are_scoped_to_the_api_key(start_server, fake: FakeOpenAI) -> None:
     with trio.fail_after(10):
-        async with start_server(**api(api_keys=("sk-a", "sk-b"))) as server, \
-                server.http(headers={"Authorization": "Bearer sk-a"}) as a, \
-                server.http(headers={"Authorization": "Bearer sk-b"}) as b:
+        async with (
+            start_server(**api(api_keys=("sk-a", "sk-b"))) as server,
+            server.http(headers={"Authorization": "Bearer sk-a"}) as a,
+            server.http(headers={"Authorization": "Bearer sk-b"}) as b,
+        ):
             await chat(a, "secret of a", "shared-name")
             assert_api_error(await b.get("/api/sessions/shared-name"), 404)
             await chat(b, "hello from b", "shared-name")
@@ -266,6 +299,7 @@ async def test_one_session_never_runs_two_turns_at_once(start_server, fake: Fake
     results: dict[str, httpx.Response] = {}
     with trio.fail_after(10):
         async with start_server(**api()) as server, server.http() as http:
+
             async def first() -> None:
                 results["first"] = await chat(http, "one", "busy")
 
@@ -290,6 +324,7 @@ async def test_concurrent_sessions_stay_apart(start_server, fake: FakeOpenAI) ->
     ids: dict[int, str] = {}
     with trio.fail_after(20):
         async with start_server(**api()) as server, server.http() as http:
+
             async def converse(n: int) -> None:
                 ids[n] = (await chat(http, f"I am number {n}")).json()["session_id"]
                 reply = await chat(http, "Who am I?", ids[n])
@@ -298,12 +333,17 @@ async def test_concurrent_sessions_stay_apart(start_server, fake: FakeOpenAI) ->
             async with trio.open_nursery() as nursery:
                 for n in range(8):
                     nursery.start_soon(converse, n)
-            histories = {n: (await http.get(f"/api/sessions/{sid}")).json()
-                         for n, sid in ids.items()}
+            histories = {
+                n: (await http.get(f"/api/sessions/{sid}")).json() for n, sid in ids.items()
+            }
     assert len(set(ids.values())) == 8
     for n, history in histories.items():
         assert [m["content"] for m in history["messages"]] == [
-            f"I am number {n}", "noted", "Who am I?", "noted"]
+            f"I am number {n}",
+            "noted",
+            "Who am I?",
+            "noted",
+        ]
     second_turns = [seen(fake, i) for i in range(len(fake.requests)) if len(seen(fake, i)) > 1]
     assert len(second_turns) == 8
     for messages in second_turns:
@@ -314,8 +354,7 @@ async def test_stream_sends_the_same_text_as_deltas_then_done(
     start_server, fake: FakeOpenAI
 ) -> None:
     fake.enqueue(
-        tool_calls([("t1", "think", '{"thought": "x"}')], content="Let me think.",
-                   usage=(3, 2)),
+        tool_calls([("t1", "think", '{"thought": "x"}')], content="Let me think.", usage=(3, 2)),
         text("The answer is 42.", chunks=["The ", "answer ", "is 42."], usage=(4, 5)),
     )
     with trio.fail_after(10):
@@ -328,8 +367,12 @@ async def test_stream_sends_the_same_text_as_deltas_then_done(
     deltas = [e["delta"] for e in stream if e["type"] == "delta"]
     done = stream[-1]
     assert all(e["type"] == "delta" for e in stream[:-1])
-    assert done == {"type": "done", "message": "".join(deltas), "session_id": "s1",
-                    "usage": {"prompt_tokens": 7, "completion_tokens": 7, "total_tokens": 14}}
+    assert done == {
+        "type": "done",
+        "message": "".join(deltas),
+        "session_id": "s1",
+        "usage": {"prompt_tokens": 7, "completion_tokens": 7, "total_tokens": 14},
+    }
     assert done["message"] == "Let me think.\n\nThe answer is 42."
     assert history["messages"][-1]["content"] == "The answer is 42."
 
@@ -358,8 +401,11 @@ async def test_disconnect_mid_stream_cancels_upstream_and_saves_nothing(
     with trio.fail_after(10):
         async with start_server(**api()) as server, server.http() as http:
             await chat(http, "start", "s1")
-            request = http.build_request("POST", "/api/chat", json={
-                "message": "interrupted", "session_id": "s1", "stream": True})
+            request = http.build_request(
+                "POST",
+                "/api/chat",
+                json={"message": "interrupted", "session_id": "s1", "stream": True},
+            )
             response = await http.send(request, stream=True)
             async for line in response.aiter_lines():
                 if '"delta"' in line:
@@ -376,10 +422,11 @@ async def test_rate_limit_answers_429_then_lets_the_caller_back(
     from trioagent.server.ratelimit import parse_rate
 
     with trio.fail_after(20):
-        async with start_server(**api(api_keys=("sk-a", "sk-b"), rate_limit=parse_rate("2/s"))
-                                ) as server, \
-                server.http(headers={"Authorization": "Bearer sk-a"}) as a, \
-                server.http(headers={"Authorization": "Bearer sk-b"}) as b:
+        async with (
+            start_server(**api(api_keys=("sk-a", "sk-b"), rate_limit=parse_rate("2/s"))) as server,
+            server.http(headers={"Authorization": "Bearer sk-a"}) as a,
+            server.http(headers={"Authorization": "Bearer sk-b"}) as b,
+        ):
             assert (await chat(a, "1")).status_code == 200
             assert (await chat(a, "2")).status_code == 200
             limited = await chat(a, "3")
@@ -391,7 +438,11 @@ async def test_rate_limit_answers_429_then_lets_the_caller_back(
     assert other_key.status_code == 200
     assert after.status_code == 200
     assert [m["content"] for m in (r.json["messages"][-1] for r in fake.requests)] == [
-        "1", "2", "4", "5"]  # the refused turn never ran
+        "1",
+        "2",
+        "4",
+        "5",
+    ]  # the refused turn never ran
 
 
 async def test_rate_limit_without_keys_is_per_client_address(
@@ -400,8 +451,10 @@ async def test_rate_limit_without_keys_is_per_client_address(
     from trioagent.server.ratelimit import parse_rate
 
     with trio.fail_after(10):
-        async with start_server(**api(rate_limit=parse_rate("1/min"))) as server, \
-                server.http() as http:
+        async with (
+            start_server(**api(rate_limit=parse_rate("1/min"))) as server,
+            server.http() as http,
+        ):
             assert (await chat(http, "1")).status_code == 200
             limited = await chat(http, "2")
             health = await http.get("/healthz")
@@ -433,13 +486,18 @@ async def test_a_turn_another_process_runs_is_409_naming_only_the_clients_id(
         if which == "api":
             return await chat(http, message, sid)
         return await http.post(
-            "/v1/chat/completions", headers={"X-Conversation-Id": sid},
+            "/v1/chat/completions",
+            headers={"X-Conversation-Id": sid},
             json={"model": "root", "messages": [{"role": "user", "content": message}]},
         )
 
     with trio.fail_after(20):
-        async with start_server(**options) as one, start_server(**options) as two, \
-                one.http(headers=auth) as http_one, two.http(headers=auth) as http_two:
+        async with (
+            start_server(**options) as one,
+            start_server(**options) as two,
+            one.http(headers=auth) as http_one,
+            two.http(headers=auth) as http_two,
+        ):
             assert (await say(http_one, "hello")).status_code == 200
             async with trio.open_nursery() as nursery:
                 slow: list[httpx.Response] = []

@@ -27,13 +27,21 @@ async def test_requests_without_the_key_get_401_and_run_nothing(
     start_server, fake: FakeOpenAI, headers: dict[str, str]
 ) -> None:
     with trio.fail_after(10):
-        async with start_server(api_keys=("secret",)) as server, \
-                server.http(headers=headers) as http:
-            for method, path in [("GET", "/v1/models"), ("POST", "/v1/chat/completions"),
-                                 ("GET", "/v1/models/"), ("GET", "/V1/models"),
-                                 ("GET", "//v1/models"), ("GET", "/v1/unknown")]:
-                response = await http.request(method, path, json={
-                    "model": "root", "messages": USER})
+        async with (
+            start_server(api_keys=("secret",)) as server,
+            server.http(headers=headers) as http,
+        ):
+            for method, path in [
+                ("GET", "/v1/models"),
+                ("POST", "/v1/chat/completions"),
+                ("GET", "/v1/models/"),
+                ("GET", "/V1/models"),
+                ("GET", "//v1/models"),
+                ("GET", "/v1/unknown"),
+            ]:
+                response = await http.request(
+                    method, path, json={"model": "root", "messages": USER}
+                )
                 assert response.status_code == 401, (method, path)
                 assert response.headers["www-authenticate"] == "Bearer"
                 assert response.json()["error"]["type"] == "authentication_error"
@@ -42,9 +50,7 @@ async def test_requests_without_the_key_get_401_and_run_nothing(
     assert fake.requests == []
 
 
-async def test_the_key_opens_v1_and_public_paths_need_none(
-    start_server, fake: FakeOpenAI
-) -> None:
+async def test_the_key_opens_v1_and_public_paths_need_none(start_server, fake: FakeOpenAI) -> None:
     fake.enqueue(text("hello"))
     with trio.fail_after(10):
         async with start_server(api_keys=("secret",)) as server:
@@ -65,14 +71,25 @@ async def test_the_key_opens_v1_and_public_paths_need_none(
 
 async def test_cors_preflight_allows_configured_origin_only(start_server) -> None:
     with trio.fail_after(10):
-        async with start_server(api_keys=("k",), cors_origins=(ORIGIN,)) as server, \
-                server.http() as http:
-            allowed = await http.options("/v1/chat/completions", headers={
-                "origin": ORIGIN, "access-control-request-method": "POST",
-                "access-control-request-headers": "authorization, content-type"})
-            other = await http.options("/v1/chat/completions", headers={
-                "origin": "https://chat.example.com.evil.io",
-                "access-control-request-method": "POST"})
+        async with (
+            start_server(api_keys=("k",), cors_origins=(ORIGIN,)) as server,
+            server.http() as http,
+        ):
+            allowed = await http.options(
+                "/v1/chat/completions",
+                headers={
+                    "origin": ORIGIN,
+                    "access-control-request-method": "POST",
+                    "access-control-request-headers": "authorization, content-type",
+                },
+            )
+            other = await http.options(
+                "/v1/chat/completions",
+                headers={
+                    "origin": "https://chat.example.com.evil.io",
+                    "access-control-request-method": "POST",
+                },
+            )
     assert allowed.status_code == 204
     assert allowed.headers["access-control-allow-origin"] == ORIGIN
     allowed_headers = allowed.headers["access-control-allow-headers"].lower()
@@ -85,8 +102,10 @@ async def test_cors_preflight_allows_configured_origin_only(start_server) -> Non
 
 async def test_cors_headers_are_on_errors_too(start_server) -> None:
     with trio.fail_after(10):
-        async with start_server(api_keys=("k",), cors_origins=(ORIGIN,)) as server, \
-                server.http(headers={"origin": ORIGIN}) as http:
+        async with (
+            start_server(api_keys=("k",), cors_origins=(ORIGIN,)) as server,
+            server.http(headers={"origin": ORIGIN}) as http,
+        ):
             unauthorized = await http.get("/v1/models")
             authorized = await http.get("/v1/models", headers={"authorization": "Bearer k"})
     for response in (unauthorized, authorized):
@@ -110,11 +129,15 @@ async def test_rate_limit_on_serve_chat_is_an_openai_429_the_sdk_retries(
 
     fake.enqueue(text("first"), text("after waiting"))
     with trio.fail_after(20):
-        async with start_server(rate_limit=parse_rate("1/s")) as server, \
-                server.http() as http, server.openai(max_retries=2) as client:
+        async with (
+            start_server(rate_limit=parse_rate("1/s")) as server,
+            server.http() as http,
+            server.openai(max_retries=2) as client,
+        ):
             await client.chat.completions.create(model="root", messages=USER)
-            limited = await http.post("/v1/chat/completions",
-                                      json={"model": "root", "messages": USER})
+            limited = await http.post(
+                "/v1/chat/completions", json={"model": "root", "messages": USER}
+            )
             # The SDK honours Retry-After and gets through on its retry.
             answer = await client.chat.completions.create(model="root", messages=USER)
     assert limited.status_code == 429

@@ -22,7 +22,7 @@ def sse_events(body: str) -> list[str]:
         if block.startswith(":"):
             continue
         assert block.startswith("data: "), block
-        events.append(block[len("data: "):])
+        events.append(block[len("data: ") :])
     return events
 
 
@@ -57,10 +57,13 @@ async def test_agent_instruction_comes_first_and_client_system_is_kept(
     fake.enqueue(text("ok"))
     with trio.fail_after(10):
         async with server.openai() as client:
-            await client.chat.completions.create(model="root", messages=[
-                {"role": "system", "content": "Be brief."},
-                {"role": "user", "content": "hi"},
-            ])
+            await client.chat.completions.create(
+                model="root",
+                messages=[
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "hi"},
+                ],
+            )
     sent = fake.requests[-1].json["messages"]
     assert sent[0] == {"role": "system", "content": "You are a helpful test agent."}
     assert sent[1] == {"role": "system", "content": "Be brief."}
@@ -72,13 +75,14 @@ async def test_stream_with_usage(server, fake: FakeOpenAI) -> None:
     with trio.fail_after(10):
         async with server.openai() as client:
             stream = await client.chat.completions.create(
-                model="root", messages=USER, stream=True,
+                model="root",
+                messages=USER,
+                stream=True,
                 stream_options={"include_usage": True},
             )
             chunks = [chunk async for chunk in stream]
     assert chunks[0].choices[0].delta.role == "assistant"
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == \
-        "Hello there"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello there"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert all(c.usage is None for c in chunks[:-1])
     assert chunks[-1].choices == []
@@ -91,9 +95,14 @@ async def test_raw_sse_framing_and_headers(server, fake: FakeOpenAI) -> None:
     fake.enqueue(text("a b c"))
     with trio.fail_after(10):
         async with server.http() as http:
-            response = await http.post("/v1/chat/completions", json={
-                "model": "root", "messages": USER, "stream": True,
-            })
+            response = await http.post(
+                "/v1/chat/completions",
+                json={
+                    "model": "root",
+                    "messages": USER,
+                    "stream": True,
+                },
+            )
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/event-stream"
     assert response.headers["cache-control"] == "no-cache"
@@ -119,8 +128,9 @@ async def test_raw_sse_framing_and_headers(server, fake: FakeOpenAI) -> None:
 async def test_stream_and_plain_give_same_text_over_tool_steps(server, fake: FakeOpenAI) -> None:
     def script() -> None:
         fake.enqueue(
-            tool_calls([("c1", "think", '{"thought": "plan"}')], content="Let me think.",
-                       usage=(10, 5)),
+            tool_calls(
+                [("c1", "think", '{"thought": "plan"}')], content="Let me think.", usage=(10, 5)
+            ),
             text("Done thinking.", usage=(20, 4)),
         )
 
@@ -130,7 +140,9 @@ async def test_stream_and_plain_give_same_text_over_tool_steps(server, fake: Fak
             plain = await client.chat.completions.create(model="root", messages=USER)
             script()
             stream = await client.chat.completions.create(
-                model="root", messages=USER, stream=True,
+                model="root",
+                messages=USER,
+                stream=True,
                 stream_options={"include_usage": True},
             )
             chunks = [chunk async for chunk in stream]
@@ -157,8 +169,15 @@ async def test_sampling_parameters_reach_the_upstream(server, fake: FakeOpenAI) 
     with trio.fail_after(10):
         async with server.openai() as client:
             await client.chat.completions.create(
-                model="root", messages=USER, temperature=0.25, top_p=0.5, max_tokens=77,
-                stop=["END"], seed=42, presence_penalty=0.5, frequency_penalty=-0.5,
+                model="root",
+                messages=USER,
+                temperature=0.25,
+                top_p=0.5,
+                max_tokens=77,
+                stop=["END"],
+                seed=42,
+                presence_penalty=0.5,
+                frequency_penalty=-0.5,
             )
     body = fake.requests[-1].json
     assert body["temperature"] == 0.25
@@ -185,10 +204,14 @@ async def test_max_iterations_stops_with_length(start_server, fake: FakeOpenAI, 
 
 
 async def test_client_tools_end_the_turn_with_tool_calls(server, fake: FakeOpenAI) -> None:
-    weather = {"type": "function", "function": {
-        "name": "get_weather", "description": "Weather in a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-    }}
+    weather = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
     fake.enqueue(tool_calls([("call_w", "get_weather", '{"city": "Paris"}')]))
     with trio.fail_after(10):
         async with server.openai() as client:
@@ -197,9 +220,15 @@ async def test_client_tools_end_the_turn_with_tool_calls(server, fake: FakeOpenA
             )
             call = first.choices[0].message.tool_calls[0]
             fake.enqueue(text("It is sunny in Paris."))
-            second = await client.chat.completions.create(model="root", tools=[weather],
-                messages=[*USER, first.choices[0].message.model_dump(exclude_none=True),
-                          {"role": "tool", "tool_call_id": call.id, "content": "sunny"}])
+            second = await client.chat.completions.create(
+                model="root",
+                tools=[weather],
+                messages=[
+                    *USER,
+                    first.choices[0].message.model_dump(exclude_none=True),
+                    {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+                ],
+            )
             fake.enqueue(tool_calls([("call_x", "get_weather", '{"city": "Rome"}')]))
             stream = await client.chat.completions.create(
                 model="root", messages=USER, tools=[weather], stream=True
@@ -214,7 +243,9 @@ async def test_client_tools_end_the_turn_with_tool_calls(server, fake: FakeOpenA
     assert "think" in offered
     assert second.choices[0].message.content == "It is sunny in Paris."
     assert fake.requests[1].json["messages"][-1] == {
-        "role": "tool", "tool_call_id": "call_w", "content": "sunny"
+        "role": "tool",
+        "tool_call_id": "call_w",
+        "content": "sunny",
     }
     deltas = [tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
     assert deltas[0].index == 0
@@ -227,7 +258,8 @@ async def test_client_tools_end_the_turn_with_tool_calls(server, fake: FakeOpenA
 
 
 async def test_a_tool_nobody_offered_is_never_handed_to_the_client(
-    server, fake: FakeOpenAI,
+    server,
+    fake: FakeOpenAI,
 ) -> None:
     fake.enqueue(tool_calls([("call_h", "hallucinated", "{}")]), text("I have no such tool."))
     with trio.fail_after(10):
@@ -245,13 +277,16 @@ async def test_a_tool_nobody_offered_is_never_handed_to_the_client(
 async def test_agent_tool_shadows_client_tool_of_the_same_name(server, fake: FakeOpenAI) -> None:
     # Open WebUI offers built-in tools whose names agent toolsets have too (add_memory);
     # see test_openwebui_requests.py. The agent's tool is offered, the client's is not.
-    shell = {"type": "function", "function": {
-        "name": "shell", "description": "client shell", "parameters": {}}}
+    shell = {
+        "type": "function",
+        "function": {"name": "shell", "description": "client shell", "parameters": {}},
+    }
     fake.enqueue(text("ok"))
     with trio.fail_after(10):
         async with server.openai() as client:
             answer = await client.chat.completions.create(
-                model="root", messages=USER, tools=[shell, WEATHER_TOOL])
+                model="root", messages=USER, tools=[shell, WEATHER_TOOL]
+            )
     assert answer.choices[0].message.content == "ok"
     offered = [t["function"] for t in fake.requests[0].json["tools"]]
     shells = [f for f in offered if f["name"] == "shell"]
@@ -260,20 +295,23 @@ async def test_agent_tool_shadows_client_tool_of_the_same_name(server, fake: Fak
     assert "get_weather" in {f["name"] for f in offered}
 
 
-WEATHER_TOOL = {"type": "function", "function": {
-    "name": "get_weather", "parameters": {"type": "object", "properties": {}}}}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}},
+}
 
 
 async def test_tool_choice_reaches_the_first_model_call_only(server, fake: FakeOpenAI) -> None:
     forced = {"type": "function", "function": {"name": "think"}}
-    fake.enqueue(tool_calls([("c1", "think", '{"thought": "x"}')]), text("done"),
-                 text("fine"))
+    fake.enqueue(tool_calls([("c1", "think", '{"thought": "x"}')]), text("done"), text("fine"))
     with trio.fail_after(10):
         async with server.openai() as client:
             await client.chat.completions.create(
-                model="root", messages=USER, tools=[WEATHER_TOOL], tool_choice=forced)
+                model="root", messages=USER, tools=[WEATHER_TOOL], tool_choice=forced
+            )
             await client.chat.completions.create(
-                model="root", messages=USER, tools=[WEATHER_TOOL], tool_choice="none")
+                model="root", messages=USER, tools=[WEATHER_TOOL], tool_choice="none"
+            )
     first, second, third = (r.json for r in fake.requests)
     assert first["tool_choice"] == forced
     assert "tool_choice" not in second  # after the agent's tool ran: the model's choice
@@ -286,8 +324,11 @@ async def test_tool_choice_naming_no_offered_tool_is_refused(server, fake: FakeO
         async with server.openai() as client:
             with pytest.raises(openai.BadRequestError) as caught:
                 await client.chat.completions.create(
-                    model="root", messages=USER, tools=[WEATHER_TOOL],
-                    tool_choice={"type": "function", "function": {"name": "get_time"}})
+                    model="root",
+                    messages=USER,
+                    tools=[WEATHER_TOOL],
+                    tool_choice={"type": "function", "function": {"name": "get_time"}},
+                )
     assert caught.value.body["param"] == "tool_choice"
     assert "get_time" in caught.value.body["message"]
     assert fake.requests == []
@@ -297,9 +338,14 @@ async def test_keep_alive_comments_while_a_tool_runs(start_server, fake: FakeOpe
     fake.enqueue(tool_calls([("c1", "shell", '{"cmd": "sleep 0.6"}')]), text("slept"))
     with trio.fail_after(20):
         async with start_server(keep_alive_interval=0.1) as server, server.http() as http:
-            response = await http.post("/v1/chat/completions", json={
-                "model": "root", "messages": USER, "stream": True,
-            })
+            response = await http.post(
+                "/v1/chat/completions",
+                json={
+                    "model": "root",
+                    "messages": USER,
+                    "stream": True,
+                },
+            )
     assert ": keep-alive\n\n" in response.text
     events = sse_events(response.text)
     assert events[-1] == "[DONE]"
@@ -329,22 +375,61 @@ async def test_healthz_and_unknown_paths(server) -> None:
         (b"", "application/json", 400, "invalid_json", None),
         (b"[]", "application/json", 400, "invalid_json", None),
         (b'{"model": "root", "messages": []}', "application/json", 400, None, "messages"),
-        (b'{"model": "root", "messages": [{"role": "robot", "content": "x"}]}',
-         "application/json", 400, None, "messages[0].role"),
-        (b'{"model": "root", "messages": [{"role": "user", "content": "x"}], '
-         b'"temperature": 3}', "application/json", 400, None, "temperature"),
-        (b'{"model": "root", "messages": [{"role": "user", "content": "x"}], "n": 2}',
-         "application/json", 400, None, "n"),
-        (b'{"model": "nope", "messages": [{"role": "user", "content": "x"}]}',
-         "application/json", 404, "model_not_found", "model"),
-        (b'{"model": "root", "messages": [{"role": "user", "content": "x"}]}',
-         "text/plain", 415, "unsupported_media_type", None),
+        (
+            b'{"model": "root", "messages": [{"role": "robot", "content": "x"}]}',
+            "application/json",
+            400,
+            None,
+            "messages[0].role",
+        ),
+        (
+            b'{"model": "root", "messages": [{"role": "user", "content": "x"}], "temperature": 3}',
+            "application/json",
+            400,
+            None,
+            "temperature",
+        ),
+        (
+            b'{"model": "root", "messages": [{"role": "user", "content": "x"}], "n": 2}',
+            "application/json",
+            400,
+            None,
+            "n",
+        ),
+        (
+            b'{"model": "nope", "messages": [{"role": "user", "content": "x"}]}',
+            "application/json",
+            404,
+            "model_not_found",
+            "model",
+        ),
+        (
+            b'{"model": "root", "messages": [{"role": "user", "content": "x"}]}',
+            "text/plain",
+            415,
+            "unsupported_media_type",
+            None,
+        ),
     ],
-    ids=["malformed", "empty", "array", "no-messages", "bad-role", "temperature", "n",
-         "unknown-model", "content-type"],
+    ids=[
+        "malformed",
+        "empty",
+        "array",
+        "no-messages",
+        "bad-role",
+        "temperature",
+        "n",
+        "unknown-model",
+        "content-type",
+    ],
 )
 async def test_bad_requests_get_the_error_envelope(
-    server, fake: FakeOpenAI, body: bytes, content_type: str, status: int, code: str | None,
+    server,
+    fake: FakeOpenAI,
+    body: bytes,
+    content_type: str,
+    status: int,
+    code: str | None,
     param: str | None,
 ) -> None:
     with trio.fail_after(10):
@@ -353,8 +438,9 @@ async def test_bad_requests_get_the_error_envelope(
                 data = body
                 if stream and body.startswith(b'{"model"'):
                     data = body[:-1] + b', "stream": true}'
-                response = await http.post("/v1/chat/completions", content=data,
-                                           headers={"content-type": content_type})
+                response = await http.post(
+                    "/v1/chat/completions", content=data, headers={"content-type": content_type}
+                )
                 assert response.status_code == status, response.text
                 assert response.headers["content-type"].startswith("application/json")
                 error = response.json()["error"]
@@ -383,14 +469,18 @@ async def test_oversized_body_is_413_with_and_without_content_length(start_serve
 
     async def chunked():
         for i in range(0, len(big), 500):
-            yield big[i:i + 500].encode()
+            yield big[i : i + 500].encode()
 
     with trio.fail_after(10):
         async with start_server(max_request_size=1024) as server, server.http() as http:
-            sized = await http.post("/v1/chat/completions", content=big,
-                                    headers={"content-type": "application/json"})
-            streamed = await http.post("/v1/chat/completions", content=chunked(),
-                                       headers={"content-type": "application/json"})
+            sized = await http.post(
+                "/v1/chat/completions", content=big, headers={"content-type": "application/json"}
+            )
+            streamed = await http.post(
+                "/v1/chat/completions",
+                content=chunked(),
+                headers={"content-type": "application/json"},
+            )
     for response in (sized, streamed):
         assert response.status_code == 413
         assert response.json()["error"]["code"] == "request_too_large"
@@ -402,8 +492,9 @@ async def test_upstream_failure_is_502_without_retry(server, fake: FakeOpenAI) -
     fake.enqueue(error(400, "bad things"))
     with trio.fail_after(10):
         async with server.http() as http:
-            response = await http.post("/v1/chat/completions",
-                                       json={"model": "root", "messages": USER})
+            response = await http.post(
+                "/v1/chat/completions", json={"model": "root", "messages": USER}
+            )
     assert response.status_code == 502
     assert response.headers["x-should-retry"] == "false"
     assert response.json()["error"]["code"] == "upstream_error"
@@ -416,8 +507,7 @@ async def test_error_mid_stream_is_in_band_and_sdk_raises(server, fake: FakeOpen
     fake.enqueue(drop("partial answer"))
     with trio.fail_after(10):
         async with server.openai() as client:
-            stream = await client.chat.completions.create(model="root", messages=USER,
-                                                          stream=True)
+            stream = await client.chat.completions.create(model="root", messages=USER, stream=True)
             with pytest.raises(openai.APIError) as caught:
                 async for _ in stream:
                     pass
@@ -433,7 +523,6 @@ async def test_request_id_header(server) -> None:
     assert echoed.headers["x-request-id"] == "abc"
 
 
-
 async def test_body_that_does_not_arrive_in_time_is_408(start_server) -> None:
     async def slow_body():
         yield b'{"model": "root", '
@@ -442,11 +531,13 @@ async def test_body_that_does_not_arrive_in_time_is_408(start_server) -> None:
 
     with trio.fail_after(10):
         async with start_server(body_timeout=0.3) as server, server.http() as http:
-            response = await http.post("/v1/chat/completions", content=slow_body(),
-                                       headers={"content-type": "application/json"})
+            response = await http.post(
+                "/v1/chat/completions",
+                content=slow_body(),
+                headers={"content-type": "application/json"},
+            )
     assert response.status_code == 408
     assert response.json()["error"]["code"] == "request_timeout"
-
 
 
 async def test_agent_flag_exposes_only_that_agent(start_server, fake: FakeOpenAI) -> None:

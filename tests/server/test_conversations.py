@@ -22,8 +22,11 @@ def contents(fake: FakeOpenAI, index: int = -1) -> list[tuple[str, str]]:
 
 
 async def ask(http: httpx.AsyncClient, cid: str, content: str, **extra: object) -> httpx.Response:
-    return await http.post("/v1/chat/completions", headers={HEADER: cid},
-                           json={"model": "root", "messages": [user(content)], **extra})
+    return await http.post(
+        "/v1/chat/completions",
+        headers={HEADER: cid},
+        json={"model": "root", "messages": [user(content)], **extra},
+    )
 
 
 async def test_stored_history_plus_new_message_is_what_the_agent_sees(
@@ -36,8 +39,7 @@ async def test_stored_history_plus_new_message_is_what_the_agent_sees(
             second = await ask(http, "conv-1", "second")
     assert first.headers[HEADER] == "conv-1"
     assert second.json()["choices"][0]["message"]["content"] == "second answer"
-    assert contents(fake) == [("user", "first"), ("assistant", "first answer"),
-                              ("user", "second")]
+    assert contents(fake) == [("user", "first"), ("assistant", "first answer"), ("user", "second")]
 
 
 async def test_client_resending_whole_history_is_not_duplicated(
@@ -47,15 +49,26 @@ async def test_client_resending_whole_history_is_not_duplicated(
     with trio.fail_after(10):
         async with start_server(conversations_max=10) as server, server.openai() as client:
             await client.chat.completions.create(
-                model="root", messages=[{"role": "system", "content": "sys"}, user("Q1")],
-                extra_headers={HEADER: "c"})
+                model="root",
+                messages=[{"role": "system", "content": "sys"}, user("Q1")],
+                extra_headers={HEADER: "c"},
+            )
             await client.chat.completions.create(
-                model="root", extra_headers={HEADER: "c"}, messages=[
-                    {"role": "system", "content": "sys"}, user("Q1"),
-                    {"role": "assistant", "content": "A1"}, user("Q2"),
-                ])
-    assert contents(fake) == [("system", "sys"), ("user", "Q1"), ("assistant", "A1"),
-                              ("user", "Q2")]
+                model="root",
+                extra_headers={HEADER: "c"},
+                messages=[
+                    {"role": "system", "content": "sys"},
+                    user("Q1"),
+                    {"role": "assistant", "content": "A1"},
+                    user("Q2"),
+                ],
+            )
+    assert contents(fake) == [
+        ("system", "sys"),
+        ("user", "Q1"),
+        ("assistant", "A1"),
+        ("user", "Q2"),
+    ]
 
 
 async def test_cache_off_ignores_the_header(server, fake: FakeOpenAI) -> None:
@@ -96,8 +109,7 @@ async def test_lru_evicts_past_conversations_max(start_server, fake: FakeOpenAI)
             await ask(http, "a", "again")  # "a" was evicted: a fresh conversation
             assert contents(fake) == [("user", "again")]
             await ask(http, "c", "again")  # "c" is still there
-            assert contents(fake) == [("user", "hello c"), ("assistant", "ok"),
-                                      ("user", "again")]
+            assert contents(fake) == [("user", "hello c"), ("assistant", "ok"), ("user", "again")]
 
 
 async def test_concurrent_requests_on_one_id_get_409(start_server, fake: FakeOpenAI) -> None:
@@ -105,6 +117,7 @@ async def test_concurrent_requests_on_one_id_get_409(start_server, fake: FakeOpe
     results: dict[str, httpx.Response] = {}
     with trio.fail_after(10):
         async with start_server(conversations_max=10) as server, server.http() as http:
+
             async def first() -> None:
                 results["first"] = await ask(http, "busy", "one")
 
@@ -126,19 +139,21 @@ async def test_concurrent_requests_on_one_id_get_409(start_server, fake: FakeOpe
 
 # The failure-safety matrix: after each failure, the stored conversation is as before.
 
+
 async def _assert_history_unchanged(http: httpx.AsyncClient, fake: FakeOpenAI) -> None:
     fake.enqueue(text("recovered"))
     response = await ask(http, "safe", "follow-up")
     assert response.status_code == 200, response.text
-    assert contents(fake) == [("user", "start"), ("assistant", "started"),
-                              ("user", "follow-up")]
+    assert contents(fake) == [("user", "start"), ("assistant", "started"), ("user", "follow-up")]
 
 
 async def test_timeout_leaves_conversation_unchanged(start_server, fake: FakeOpenAI) -> None:
     fake.enqueue(text("started"), hang())
     with trio.fail_after(10):
-        async with start_server(conversations_max=10, request_timeout=0.5) as server, \
-                server.http() as http:
+        async with (
+            start_server(conversations_max=10, request_timeout=0.5) as server,
+            server.http() as http,
+        ):
             await ask(http, "safe", "start")
             response = await ask(http, "safe", "never answered")
             assert response.status_code == 504
@@ -153,8 +168,10 @@ async def test_stream_timeout_is_in_band_and_leaves_conversation_unchanged(
 ) -> None:
     fake.enqueue(text("started"), text("very slow answer", chunk_delay=5))
     with trio.fail_after(10):
-        async with start_server(conversations_max=10, request_timeout=0.5) as server, \
-                server.http() as http:
+        async with (
+            start_server(conversations_max=10, request_timeout=0.5) as server,
+            server.http() as http,
+        ):
             await ask(http, "safe", "start")
             response = await ask(http, "safe", "slow", stream=True)
             assert response.status_code == 200
@@ -163,9 +180,7 @@ async def test_stream_timeout_is_in_band_and_leaves_conversation_unchanged(
             await _assert_history_unchanged(http, fake)
 
 
-async def test_upstream_error_leaves_conversation_unchanged(
-    start_server, fake: FakeOpenAI
-) -> None:
+async def test_upstream_error_leaves_conversation_unchanged(start_server, fake: FakeOpenAI) -> None:
     fake.enqueue(text("started"), error(400))
     with trio.fail_after(10):
         async with start_server(conversations_max=10) as server, server.http() as http:
@@ -200,8 +215,11 @@ async def test_disconnect_mid_stream_cancels_upstream_and_leaves_conversation_un
         async with start_server(conversations_max=10) as server, server.http() as http:
             await ask(http, "safe", "start")
             request = http.build_request(
-                "POST", "/v1/chat/completions", headers={HEADER: "safe"},
-                json={"model": "root", "messages": [user("interrupted")], "stream": True})
+                "POST",
+                "/v1/chat/completions",
+                headers={HEADER: "safe"},
+                json={"model": "root", "messages": [user("interrupted")], "stream": True},
+            )
             response = await http.send(request, stream=True)
             async for line in response.aiter_lines():
                 if '"content":"a' in line:

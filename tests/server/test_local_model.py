@@ -23,14 +23,20 @@ agents:
 
 async def test_local_agent_answers_through_serve_chat_with_real_usage(start_server) -> None:
     file = parse_agent_file(LOCAL, source="local.yaml", env={})
-    ask = {"model": "root", "messages": [{"role": "user", "content": "Name a colour."}],
-           "max_tokens": 16, "seed": 7, "temperature": 0.8}
+    ask = {
+        "model": "root",
+        "messages": [{"role": "user", "content": "Name a colour."}],
+        "max_tokens": 16,
+        "seed": 7,
+        "temperature": 0.8,
+    }
     with trio.fail_after(120):
         async with start_server(file) as server, server.openai() as client:
             first = await client.chat.completions.create(**ask)
             again = await client.chat.completions.create(**ask)
             stream = await client.chat.completions.create(
-                **ask, stream=True, stream_options={"include_usage": True})
+                **ask, stream=True, stream_options={"include_usage": True}
+            )
             chunks = [chunk async for chunk in stream]
     text = first.choices[0].message.content
     assert text
@@ -47,8 +53,12 @@ async def test_local_agent_answers_through_serve_chat_with_real_usage(start_serv
 async def test_sigterm_while_generations_run_cancels_them_and_exits_0(tmp_path) -> None:
     agent = tmp_path / "agent.yaml"
     agent.write_text(LOCAL)
-    ask = {"model": "root", "stream": True, "max_tokens": 2000,
-           "messages": [{"role": "user", "content": "Write a very long story."}]}
+    ask = {
+        "model": "root",
+        "stream": True,
+        "max_tokens": 2000,
+        "messages": [{"role": "user", "content": "Write a very long story."}],
+    }
     streaming = 0
     all_streaming = trio.Event()
     ended: list[str] = []
@@ -70,9 +80,7 @@ async def test_sigterm_while_generations_run_cancels_them_and_exits_0(tmp_path) 
             ended.append("cut")
 
     with trio.fail_after(120):
-        async with open_server_process(
-            "chat", str(agent), "--shutdown-grace", "1s"
-        ) as server:
+        async with open_server_process("chat", str(agent), "--shutdown-grace", "1s") as server:
             assert server.process.stderr is not None
             log = bytearray()
 
@@ -80,9 +88,10 @@ async def test_sigterm_while_generations_run_cancels_them_and_exits_0(tmp_path) 
                 async for data in server.process.stderr:
                     log.extend(data)
 
-            async with trio.open_nursery() as nursery, httpx.AsyncClient(
-                base_url=server.base_url, timeout=None
-            ) as client:
+            async with (
+                trio.open_nursery() as nursery,
+                httpx.AsyncClient(base_url=server.base_url, timeout=None) as client,
+            ):
                 nursery.start_soon(drain)
                 async with trio.open_nursery() as streams:
                     for _ in range(4):

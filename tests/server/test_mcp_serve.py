@@ -39,8 +39,13 @@ models:
 
 async def test_model_calls_reach_the_mcp_server(start_server: Any, fake: FakeOpenAI) -> None:
     fake.enqueue(
-        tool_calls([("c1", "echo", '{"text": "ahoy"}'), ("c2", "env", '{"name": "GREETING"}'),
-                    ("c3", "pid", "{}")]),
+        tool_calls(
+            [
+                ("c1", "echo", '{"text": "ahoy"}'),
+                ("c2", "env", '{"name": "GREETING"}'),
+                ("c3", "pid", "{}"),
+            ]
+        ),
         text("done"),
     )
     with trio.fail_after(30):

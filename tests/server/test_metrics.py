@@ -31,7 +31,8 @@ class Scrape:
     def value(self, name: str, **labels: str) -> float:
         """The sum of the samples called ``name`` whose labels include ``labels``."""
         return sum(
-            sample.value for sample in self.samples
+            sample.value
+            for sample in self.samples
             if sample.name == name and labels.items() <= sample.labels.items()
         )
 
@@ -56,23 +57,40 @@ async def settled(http: httpx.AsyncClient, name: str, value: float) -> Scrape:
 async def test_completions_failures_and_timeouts_are_counted_exactly(
     start_server, fake: FakeOpenAI
 ) -> None:
-    fake.enqueue(text("hello there"), text("streamed answer", chunks=["streamed", " answer"]),
-                 error(400, "the model refused"), hang())
+    fake.enqueue(
+        text("hello there"),
+        text("streamed answer", chunks=["streamed", " answer"]),
+        error(400, "the model refused"),
+        hang(),
+    )
     with trio.fail_after(15):
-        async with start_server(conversations_max=10, request_timeout=1) as server, \
-                server.http() as http:
+        async with (
+            start_server(conversations_max=10, request_timeout=1) as server,
+            server.http() as http,
+        ):
             before = await scrape(http)
-            plain = await http.post(COMPLETIONS, json={"model": "root", "messages": USER},
-                                    headers={"X-Conversation-Id": "c1"})
-            streamed = await http.post(COMPLETIONS, headers={"X-Conversation-Id": "c2"}, json={
-                "model": "root", "messages": USER, "stream": True})
+            plain = await http.post(
+                COMPLETIONS,
+                json={"model": "root", "messages": USER},
+                headers={"X-Conversation-Id": "c1"},
+            )
+            streamed = await http.post(
+                COMPLETIONS,
+                headers={"X-Conversation-Id": "c2"},
+                json={"model": "root", "messages": USER, "stream": True},
+            )
             failed = await http.post(COMPLETIONS, json={"model": "helper", "messages": USER})
             timed_out = await http.post(COMPLETIONS, json={"model": "root", "messages": USER})
             missing = await http.get("/no/such/path")
             after = await scrape(http)
             again = await scrape(http)
     assert [r.status_code for r in (plain, streamed, failed, timed_out, missing)] == [
-        200, 200, 502, 504, 404]
+        200,
+        200,
+        502,
+        504,
+        404,
+    ]
     assert streamed.text.endswith("data: [DONE]\n\n")
 
     assert before.value("trioagent_requests_total") == 0
@@ -95,8 +113,10 @@ async def test_completions_failures_and_timeouts_are_counted_exactly(
     assert after.value("trioagent_turn_duration_seconds_sum", outcome="timeout") >= 1.0
     assert after.value("trioagent_time_to_first_token_seconds_count", agent="root") == 2
     assert after.value("trioagent_time_to_first_token_seconds_count") == 2
-    assert after.value("trioagent_upstream_errors_total", agent="helper",
-                       kind="UpstreamHTTPError") == 1
+    assert (
+        after.value("trioagent_upstream_errors_total", agent="helper", kind="UpstreamHTTPError")
+        == 1
+    )
     assert after.value("trioagent_upstream_errors_total") == 1
     assert after.value("trioagent_active_turns") == 0
     assert after.value("trioagent_active_streams") == 0
@@ -104,19 +124,19 @@ async def test_completions_failures_and_timeouts_are_counted_exactly(
     assert after.value("trioagent_cached_conversations") == 2  # c1 and c2
 
 
-async def test_gauges_count_running_turns_and_open_streams(
-    start_server, fake: FakeOpenAI
-) -> None:
+async def test_gauges_count_running_turns_and_open_streams(start_server, fake: FakeOpenAI) -> None:
     fake.enqueue(hang(), hang())
     with trio.fail_after(15):
         async with start_server() as server, server.http() as http:
             async with trio.open_nursery() as nursery:
+
                 async def complete() -> None:  # cancelled below: its client goes away
                     await http.post(COMPLETIONS, json={"model": "root", "messages": USER})
 
                 nursery.start_soon(complete)
-                async with http.stream("POST", COMPLETIONS, json={
-                        "model": "root", "messages": USER, "stream": True}) as stream:
+                async with http.stream(
+                    "POST", COMPLETIONS, json={"model": "root", "messages": USER, "stream": True}
+                ) as stream:
                     await fake.wait_requests(2)
                     running = await scrape(http)
                     nursery.cancel_scope.cancel()  # both clients go away
@@ -139,11 +159,13 @@ async def test_serve_api_counts_sessions_and_uses_route_templates(
     with trio.fail_after(15):
         async with start_server(api="api") as server, server.http() as http:
             for session_id in ("s1", "s2", "s3"):
-                reply = await http.post("/api/chat", json={"message": "hi",
-                                                          "session_id": session_id})
+                reply = await http.post(
+                    "/api/chat", json={"message": "hi", "session_id": session_id}
+                )
                 assert reply.status_code == 200
-            streamed = await http.post("/api/chat", json={"message": "more", "session_id": "s3",
-                                                         "stream": True})
+            streamed = await http.post(
+                "/api/chat", json={"message": "more", "session_id": "s3", "stream": True}
+            )
             three = await scrape(http)
             assert (await http.delete("/api/sessions/s1")).status_code == 204
             assert (await http.get("/api/sessions/s2")).status_code == 200
@@ -165,8 +187,10 @@ async def test_serve_api_counts_sessions_and_uses_route_templates(
 async def test_metrics_need_the_api_key_but_no_rate_limit(start_server) -> None:
     auth = {"Authorization": "Bearer k"}
     with trio.fail_after(15):
-        async with start_server(api_keys=("k",), rate_limit=parse_rate("2/min")) as server, \
-                server.http() as http:
+        async with (
+            start_server(api_keys=("k",), rate_limit=parse_rate("2/min")) as server,
+            server.http() as http,
+        ):
             refused = await http.get("/metrics", headers={"X-Request-Id": "scrape-1"})
             scrapes = [await http.get("/metrics", headers=auth) for _ in range(5)]
             models = [await http.get("/v1/models", headers=auth) for _ in range(3)]
@@ -194,24 +218,27 @@ async def test_websocket_connections_are_open_streams(start_server) -> None:
             after = await settled(http, "trioagent_active_streams", 0)
     assert during.value("trioagent_active_streams") == 1
     assert after.value("trioagent_active_streams") == 0
-    assert after.value("trioagent_requests_total", route="/v1/ws", method="GET",
-                       status="101") == 1
+    assert after.value("trioagent_requests_total", route="/v1/ws", method="GET", status="101") == 1
 
 
 async def test_every_answer_carries_a_request_id_and_is_counted(start_server) -> None:
     auth = {"Authorization": "Bearer k"}
     with trio.fail_after(15):
-        async with start_server(api_keys=("k",), max_request_size=1024,
-                                rate_limit=parse_rate("5/min")) as server, \
-                server.http() as http:
+        async with (
+            start_server(
+                api_keys=("k",), max_request_size=1024, rate_limit=parse_rate("5/min")
+            ) as server,
+            server.http() as http,
+        ):
             answers = {
                 401: await http.get("/v1/models"),
                 404: await http.get("/v1/models/nobody", headers=auth),
                 405: await http.delete("/v1/models", headers=auth),
                 415: await http.post(COMPLETIONS, headers=auth, content=b"{}"),
                 400: await http.post(COMPLETIONS, headers=auth, json={"model": "root"}),
-                413: await http.post(COMPLETIONS, headers=auth,
-                                     json={"model": "root", "messages": USER * 100}),
+                413: await http.post(
+                    COMPLETIONS, headers=auth, json={"model": "root", "messages": USER * 100}
+                ),
             }
             answers[429] = await http.get("/v1/models", headers=auth)
             chosen = await http.get("/v1/models/nobody", headers={**auth, "X-Request-Id": "r-9"})
@@ -229,9 +256,7 @@ async def test_every_answer_carries_a_request_id_and_is_counted(start_server) ->
     assert counted.value(requests, route="/v1/models", status="429") == 1
 
 
-async def test_the_documented_metrics_are_the_served_ones(
-    start_server, fake: FakeOpenAI
-) -> None:
+async def test_the_documented_metrics_are_the_served_ones(start_server, fake: FakeOpenAI) -> None:
     doc = (Path(__file__).parents[2] / "docs" / "observability.md").read_text()
     documented = set(re.findall(r"^\| `(trioagent_\w+)` \|", doc, flags=re.MULTILINE))
     fake.enqueue(text("hi"), error(400))  # labelled series appear once they count
@@ -258,9 +283,10 @@ async def test_clients_leaving_mid_stream_are_cancelled_turns_not_internal_error
     with trio.fail_after(30):
         async with start_server() as server, server.http() as http:
             for _ in range(leavers):
-                async with server.http() as leaver, leaver.stream(
-                    "POST", "/v1/chat/completions", json=body
-                ) as response:
+                async with (
+                    server.http() as leaver,
+                    leaver.stream("POST", "/v1/chat/completions", json=body) as response,
+                ):
                     async for line in response.aiter_lines():
                         if "word" in line:
                             break  # the answer is flowing: hang up
@@ -273,7 +299,6 @@ async def test_clients_leaving_mid_stream_are_cancelled_turns_not_internal_error
                     while '"delta"' not in await socket.get_message():
                         pass  # the answer is flowing: hang up
             found = await settled(http, "trioagent_active_turns", 0)
-    assert found.value("trioagent_turn_duration_seconds_count",
-                       outcome="cancelled") == 2 * leavers
+    assert found.value("trioagent_turn_duration_seconds_count", outcome="cancelled") == 2 * leavers
     assert found.value("trioagent_turn_duration_seconds_count", outcome="error") == 0
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -58,8 +58,9 @@ async def test_model_enum_is_the_exposed_agents(start_server) -> None:
             one = await fetch_document(server)
     assert every["components"]["schemas"]["AgentName"]["enum"] == ["root", "helper"]
     assert one["components"]["schemas"]["AgentName"]["enum"] == ["helper"]
-    model = validator_at(every, "components", "schemas", "ChatCompletionRequest", "properties",
-                         "model")
+    model = validator_at(
+        every, "components", "schemas", "ChatCompletionRequest", "properties", "model"
+    )
     assert model.is_valid("helper")
     assert not model.is_valid("gpt-4o")
 
@@ -71,13 +72,15 @@ async def test_chat_completion_matches_the_document(start_server, fake: FakeOpen
             document = await fetch_document(server)
             async with server.http() as http:
                 response = await http.post(
-                    "/v1/chat/completions", json={"model": "root", "messages": USER},
+                    "/v1/chat/completions",
+                    json={"model": "root", "messages": USER},
                     headers={"X-Conversation-Id": "conv-1"},
                 )
     assert response.status_code == 200
     operation = document["paths"]["/v1/chat/completions"]["post"]
-    validator = response_validator(document, "/v1/chat/completions", "post", 200,
-                                   media_type(response))
+    validator = response_validator(
+        document, "/v1/chat/completions", "post", 200, media_type(response)
+    )
     validator.validate(response.json())
     assert response.json()["choices"][0]["message"]["content"] == "hi"
     [header] = [p for p in operation["parameters"] if p["in"] == "header"]
@@ -88,8 +91,12 @@ async def test_chat_completion_matches_the_document(start_server, fake: FakeOpen
 
 async def test_stream_chunks_match_the_document(server, fake: FakeOpenAI) -> None:
     fake.enqueue(text("Hello there", chunks=["Hel", "lo", " there"], usage=(7, 3)))
-    body = {"model": "root", "messages": USER, "stream": True,
-            "stream_options": {"include_usage": True}}
+    body = {
+        "model": "root",
+        "messages": USER,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     with trio.fail_after(10):
         document = await fetch_document(server)
         async with server.http() as http:
@@ -97,8 +104,17 @@ async def test_stream_chunks_match_the_document(server, fake: FakeOpenAI) -> Non
     assert response.status_code == 200
     assert media_type(response) == "text/event-stream"
     content = document["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
-    event = validator_at(document, "paths", "/v1/chat/completions", "post", "responses", "200",
-                         "content", "text/event-stream", "schema")
+    event = validator_at(
+        document,
+        "paths",
+        "/v1/chat/completions",
+        "post",
+        "responses",
+        "200",
+        "content",
+        "text/event-stream",
+        "schema",
+    )
     assert content["text/event-stream"]["schema"]["required"] == ["data"]
     chunk = validator_at(document, "components", "schemas", "ChatCompletionChunk")
     events = [line.removeprefix("data: ") for line in response.text.split("\n\n") if line]
@@ -119,9 +135,15 @@ async def test_models_and_errors_match_the_document(start_server) -> None:
                 model = await http.get("/v1/models/helper", headers=auth)
                 unknown = await http.get("/v1/models/nope", headers=auth)
                 no_key = await http.get("/v1/models")
-                bad = await http.post("/v1/chat/completions", headers=auth, json={
-                    "model": "root", "messages": USER, "temperature": 3,
-                })
+                bad = await http.post(
+                    "/v1/chat/completions",
+                    headers=auth,
+                    json={
+                        "model": "root",
+                        "messages": USER,
+                        "temperature": 3,
+                    },
+                )
                 health = await http.get("/healthz")
     for path, method, response in (
         ("/v1/models", "get", models),
@@ -131,8 +153,9 @@ async def test_models_and_errors_match_the_document(start_server) -> None:
         ("/v1/chat/completions", "post", bad),
         ("/healthz", "get", health),
     ):
-        validator = response_validator(document, path, method, response.status_code,
-                                       media_type(response))
+        validator = response_validator(
+            document, path, method, response.status_code, media_type(response)
+        )
         validator.validate(response.json())
     assert (models.status_code, unknown.status_code, no_key.status_code) == (200, 404, 401)
     assert bad.status_code == 400
@@ -144,29 +167,60 @@ OK_MESSAGES = [
     {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
     {"role": "developer", "content": "Really."},
     {"role": "user", "content": [{"type": "text", "text": "Weather?"}]},
-    {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}},
-    ]},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}},
+        ],
+    },
     {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
 ]
 WEATHER = {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}
 
 REQUESTS = [
     pytest.param({}, True, id="minimal"),
-    pytest.param({"temperature": 2, "top_p": 1, "max_tokens": 1, "max_completion_tokens": 5,
-                  "stop": ["a", "b", "c", "d"], "seed": 7, "presence_penalty": -2,
-                  "frequency_penalty": 2, "parallel_tool_calls": False, "n": 1},
-                 True, id="sampling-at-the-edges"),
-    pytest.param({"temperature": None, "stream": None, "stream_options": None, "n": None},
-                 True, id="nulls-are-unset"),
-    pytest.param({"messages": OK_MESSAGES, "tools": [WEATHER], "tool_choice": "auto"},
-                 True, id="every-role-and-client-tools"),
-    pytest.param({"user": "u", "metadata": {"a": "b"}, "store": False, "unknown": 1},
-                 True, id="ignored-fields"),
-    pytest.param({"messages": [{"role": "system", "content": [{"text": "x"}]}, *USER]}, True,
-                 id="system-text-part-without-type"),
-    pytest.param({"messages": [{"role": "user", "content": [{"text": "x"}]}]}, False,
-                 id="user-part-without-type"),
+    pytest.param(
+        {
+            "temperature": 2,
+            "top_p": 1,
+            "max_tokens": 1,
+            "max_completion_tokens": 5,
+            "stop": ["a", "b", "c", "d"],
+            "seed": 7,
+            "presence_penalty": -2,
+            "frequency_penalty": 2,
+            "parallel_tool_calls": False,
+            "n": 1,
+        },
+        True,
+        id="sampling-at-the-edges",
+    ),
+    pytest.param(
+        {"temperature": None, "stream": None, "stream_options": None, "n": None},
+        True,
+        id="nulls-are-unset",
+    ),
+    pytest.param(
+        {"messages": OK_MESSAGES, "tools": [WEATHER], "tool_choice": "auto"},
+        True,
+        id="every-role-and-client-tools",
+    ),
+    pytest.param(
+        {"user": "u", "metadata": {"a": "b"}, "store": False, "unknown": 1},
+        True,
+        id="ignored-fields",
+    ),
+    pytest.param(
+        {"messages": [{"role": "system", "content": [{"text": "x"}]}, *USER]},
+        True,
+        id="system-text-part-without-type",
+    ),
+    pytest.param(
+        {"messages": [{"role": "user", "content": [{"text": "x"}]}]},
+        False,
+        id="user-part-without-type",
+    ),
     pytest.param({"temperature": 2.5}, False, id="temperature-above-2"),
     pytest.param({"temperature": "1"}, False, id="temperature-as-string"),
     pytest.param({"top_p": 0}, False, id="top_p-zero"),
@@ -179,12 +233,17 @@ REQUESTS = [
     pytest.param({"stream_options": {"include_usage": True}}, False, id="stream_options-alone"),
     pytest.param({"messages": []}, False, id="no-messages"),
     pytest.param({"messages": [{"role": "system", "content": "x"}]}, False, id="no-user-message"),
-    pytest.param({"messages": [{"role": "robot", "content": "x"}, *USER]}, False,
-                 id="unknown-role"),
-    pytest.param({"messages": [*USER, {"role": "tool", "content": "x"}]}, False,
-                 id="tool-message-without-tool_call_id"),
-    pytest.param({"tools": [{"type": "function", "function": {"name": "a b"}}]}, False,
-                 id="bad-tool-name"),
+    pytest.param(
+        {"messages": [{"role": "robot", "content": "x"}, *USER]}, False, id="unknown-role"
+    ),
+    pytest.param(
+        {"messages": [*USER, {"role": "tool", "content": "x"}]},
+        False,
+        id="tool-message-without-tool_call_id",
+    ),
+    pytest.param(
+        {"tools": [{"type": "function", "function": {"name": "a b"}}]}, False, id="bad-tool-name"
+    ),
     pytest.param({"tool_choice": "sometimes"}, False, id="bad-tool_choice"),
 ]
 
@@ -209,8 +268,11 @@ async def test_request_schema_agrees_with_the_server(
 RESPONSES = "/v1/responses"
 STORED = "/v1/responses/{response_id}"
 INPUT_ITEMS = "/v1/responses/{response_id}/input_items"
-WEATHER_FUNCTION = {"type": "function", "name": "weather",
-                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+WEATHER_FUNCTION = {
+    "type": "function",
+    "name": "weather",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
 
 
 def response_events(document: dict[str, Any], body: str) -> list[dict[str, Any]]:
@@ -220,10 +282,18 @@ def response_events(document: dict[str, Any], body: str) -> list[dict[str, Any]]
     the pair matches the stream's schema, the JSON's ``type`` is the event's name, and the
     JSON matches ``ResponseStreamEvent`` and the component its ``type`` names.
     """
-    stream = validator_at(document, "paths", RESPONSES, "post", "responses", "200", "content",
-                          "text/event-stream", "schema")
-    mapping = document["components"]["schemas"]["ResponseStreamEvent"]["discriminator"][
-        "mapping"]
+    stream = validator_at(
+        document,
+        "paths",
+        RESPONSES,
+        "post",
+        "responses",
+        "200",
+        "content",
+        "text/event-stream",
+        "schema",
+    )
+    mapping = document["components"]["schemas"]["ResponseStreamEvent"]["discriminator"]["mapping"]
     assert body.endswith("\n\n")
     events = []
     for block in body.removesuffix("\n\n").split("\n\n"):
@@ -241,32 +311,51 @@ def response_events(document: dict[str, Any], body: str) -> list[dict[str, Any]]
     return events
 
 
-async def test_responses_and_stored_responses_match_the_document(
-    server, fake: FakeOpenAI
-) -> None:
+async def test_responses_and_stored_responses_match_the_document(server, fake: FakeOpenAI) -> None:
     fake.enqueue(tool_calls([("call_1", "weather", '{"city": "Paris"}')]), text("Sunny."))
-    first_body = {"model": "root", "instructions": "Be brief.", "tools": [WEATHER_FUNCTION],
-                  "metadata": {"topic": "weather"},
-                  "input": [{"role": "user", "content": "Weather in Paris?"},
-                            {"role": "user", "content": [{"type": "input_text", "text": "Now"}]}]}
+    first_body = {
+        "model": "root",
+        "instructions": "Be brief.",
+        "tools": [WEATHER_FUNCTION],
+        "metadata": {"topic": "weather"},
+        "input": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "user", "content": [{"type": "input_text", "text": "Now"}]},
+        ],
+    }
     with trio.fail_after(10):
         document = await fetch_document(server)
         async with server.http() as http:
             first = await http.post(RESPONSES, json=first_body)
             call = first.json()["output"][0]
-            second = await http.post(RESPONSES, json={
-                "model": "root", "previous_response_id": first.json()["id"],
-                "tools": [WEATHER_FUNCTION], "input": [{
-                    "type": "function_call_output", "call_id": call["call_id"],
-                    "output": "sunny"}],
-            })
+            second = await http.post(
+                RESPONSES,
+                json={
+                    "model": "root",
+                    "previous_response_id": first.json()["id"],
+                    "tools": [WEATHER_FUNCTION],
+                    "input": [
+                        {
+                            "type": "function_call_output",
+                            "call_id": call["call_id"],
+                            "output": "sunny",
+                        }
+                    ],
+                },
+            )
             rid = first.json()["id"]
             answers = [
-                (RESPONSES, "post", first), (RESPONSES, "post", second),
+                (RESPONSES, "post", first),
+                (RESPONSES, "post", second),
                 (STORED, "get", await http.get(f"/v1/responses/{rid}")),
                 (INPUT_ITEMS, "get", await http.get(f"/v1/responses/{rid}/input_items")),
-                (INPUT_ITEMS, "get", await http.get(f"/v1/responses/{rid}/input_items",
-                                                    params={"order": "asc", "limit": 1})),
+                (
+                    INPUT_ITEMS,
+                    "get",
+                    await http.get(
+                        f"/v1/responses/{rid}/input_items", params={"order": "asc", "limit": 1}
+                    ),
+                ),
                 (STORED, "delete", await http.delete(f"/v1/responses/{rid}")),
                 (STORED, "get", await http.get(f"/v1/responses/{rid}")),
                 (INPUT_ITEMS, "get", await http.get(f"/v1/responses/{rid}/input_items")),
@@ -284,8 +373,7 @@ async def test_responses_and_stored_responses_match_the_document(
 
 
 async def test_response_stream_matches_the_document(server, fake: FakeOpenAI) -> None:
-    fake.enqueue(tool_calls([("call_1", "weather", '{"city": "Paris"}')],
-                            content="Let me check."))
+    fake.enqueue(tool_calls([("call_1", "weather", '{"city": "Paris"}')], content="Let me check."))
     body = {"model": "root", "input": "Weather?", "tools": [WEATHER_FUNCTION], "stream": True}
     with trio.fail_after(10):
         document = await fetch_document(server)
@@ -295,16 +383,22 @@ async def test_response_stream_matches_the_document(server, fake: FakeOpenAI) ->
     check_answer(document, RESPONSES, "post", response)
     events = response_events(document, response.text)
     assert [event["type"] for event in events] == [
-        "response.created", "response.in_progress", "response.output_item.added",
-        "response.content_part.added", "response.output_text.delta",
-        "response.output_text.done", "response.content_part.done",
-        "response.output_item.done", "response.output_item.added",
-        "response.function_call_arguments.delta", "response.function_call_arguments.done",
-        "response.output_item.done", "response.completed",
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
     ]
     assert [event["sequence_number"] for event in events] == list(range(len(events)))
-    validator_at(document, "components", "schemas", "Response").validate(
-        events[-1]["response"])
+    validator_at(document, "components", "schemas", "Response").validate(events[-1]["response"])
 
 
 async def test_failed_response_stream_matches_the_document(server, fake: FakeOpenAI) -> None:
@@ -312,8 +406,9 @@ async def test_failed_response_stream_matches_the_document(server, fake: FakeOpe
     with trio.fail_after(10):
         document = await fetch_document(server)
         async with server.http() as http:
-            response = await http.post(RESPONSES, json={"model": "root", "input": "hi",
-                                                        "stream": True})
+            response = await http.post(
+                RESPONSES, json={"model": "root", "input": "hi", "stream": True}
+            )
     check_answer(document, RESPONSES, "post", response)
     events = response_events(document, response.text)
     assert events[-1]["type"] == "response.failed"
@@ -334,20 +429,54 @@ async def test_response_errors_match_the_document(start_server, fake: FakeOpenAI
                 await fake.wait_requests(2)
                 answers = [
                     (409, RESPONSES, "post", await http.post(RESPONSES, json=continued)),
-                    (409, RESPONSES, "post", await http.post(
-                        RESPONSES, json={**continued, "stream": True})),
-                    (404, RESPONSES, "post", await http.post(
-                        RESPONSES, json={**continued, "previous_response_id": "resp_nope"})),
-                    (404, RESPONSES, "post", await http.post(
-                        RESPONSES, json={"model": "gpt-4o", "input": "hi"})),
-                    (400, RESPONSES, "post", await http.post(
-                        RESPONSES, json={"model": "root", "input": []})),
-                    (415, RESPONSES, "post", await http.post(
-                        RESPONSES, content=b"{}", headers={"Content-Type": "text/plain"})),
-                    (400, INPUT_ITEMS, "get", await http.get(
-                        f"/v1/responses/{rid}/input_items", params={"limit": 0})),
-                    (400, INPUT_ITEMS, "get", await http.get(
-                        f"/v1/responses/{rid}/input_items", params={"after": "nope"})),
+                    (
+                        409,
+                        RESPONSES,
+                        "post",
+                        await http.post(RESPONSES, json={**continued, "stream": True}),
+                    ),
+                    (
+                        404,
+                        RESPONSES,
+                        "post",
+                        await http.post(
+                            RESPONSES, json={**continued, "previous_response_id": "resp_nope"}
+                        ),
+                    ),
+                    (
+                        404,
+                        RESPONSES,
+                        "post",
+                        await http.post(RESPONSES, json={"model": "gpt-4o", "input": "hi"}),
+                    ),
+                    (
+                        400,
+                        RESPONSES,
+                        "post",
+                        await http.post(RESPONSES, json={"model": "root", "input": []}),
+                    ),
+                    (
+                        415,
+                        RESPONSES,
+                        "post",
+                        await http.post(
+                            RESPONSES, content=b"{}", headers={"Content-Type": "text/plain"}
+                        ),
+                    ),
+                    (
+                        400,
+                        INPUT_ITEMS,
+                        "get",
+                        await http.get(f"/v1/responses/{rid}/input_items", params={"limit": 0}),
+                    ),
+                    (
+                        400,
+                        INPUT_ITEMS,
+                        "get",
+                        await http.get(
+                            f"/v1/responses/{rid}/input_items", params={"after": "nope"}
+                        ),
+                    ),
                     (404, STORED, "get", await http.get("/v1/responses/not-an-id")),
                 ]
                 nursery.cancel_scope.cancel()  # hang up on the hanging turn
@@ -368,39 +497,103 @@ async def test_response_errors_match_the_document(start_server, fake: FakeOpenAI
 ITEMS = [
     {"role": "system", "content": "Be brief."},
     {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "!"}]},
-    {"role": "user", "content": [{"type": "input_text", "text": "Weather?"},
-                                 {"type": "input_image", "image_url": "https://x.test/a.png"}]},
-    {"role": "assistant", "content": [{"type": "output_text", "text": "Let me see.",
-                                       "annotations": []}, {"type": "refusal", "refusal": "no"}]},
+    {
+        "role": "user",
+        "content": [
+            {"type": "input_text", "text": "Weather?"},
+            {"type": "input_image", "image_url": "https://x.test/a.png"},
+        ],
+    },
+    {
+        "role": "assistant",
+        "content": [
+            {"type": "output_text", "text": "Let me see.", "annotations": []},
+            {"type": "refusal", "refusal": "no"},
+        ],
+    },
     {"type": "reasoning", "id": "rs_1", "summary": []},
     {"type": "function_call", "call_id": "c1", "name": "weather", "arguments": "{}"},
-    {"type": "function_call_output", "call_id": "c1",
-     "output": [{"type": "input_text", "text": "sunny"}]},
+    {
+        "type": "function_call_output",
+        "call_id": "c1",
+        "output": [{"type": "input_text", "text": "sunny"}],
+    },
 ]
 
 RESPONSE_REQUESTS = [
     pytest.param({}, True, id="minimal"),
-    pytest.param({"temperature": 2, "top_p": 1, "max_output_tokens": 1,
-                  "parallel_tool_calls": False}, True, id="sampling-at-the-edges"),
-    pytest.param({"temperature": None, "stream": None, "stream_options": None, "tools": None,
-                  "text": None, "store": None, "previous_response_id": None,
-                  "conversation": None, "background": None, "top_logprobs": None},
-                 True, id="nulls-are-unset"),
-    pytest.param({"input": ITEMS, "tools": [WEATHER_FUNCTION], "tool_choice": "auto"},
-                 True, id="every-item-type"),
-    pytest.param({"input": [{"type": "function_call_output", "call_id": "c", "output": "x"}]},
-                 True, id="only-a-function_call_output"),
-    pytest.param({"user": "u", "include": ["reasoning.encrypted_content"],
-                  "reasoning": {"effort": "low"}, "truncation": "auto", "service_tier": "auto",
-                  "prompt_cache_key": "k", "safety_identifier": "s", "max_tool_calls": 3,
-                  "metadata": {"a": "b"}, "store": False, "background": False,
-                  "top_logprobs": 0, "unknown": 1}, True, id="ignored-fields"),
-    pytest.param({"tools": [{"type": "web_search"}, WEATHER_FUNCTION]}, True,
-                 id="hosted-tools-are-left-out"),
-    pytest.param({"text": {"format": {"type": "json_schema", "name": "x", "strict": True,
-                                      "schema": {"type": "object"}}}}, True, id="json_schema"),
-    pytest.param({"stream": True, "stream_options": {"include_obfuscation": False}}, True,
-                 id="stream_options-with-stream"),
+    pytest.param(
+        {"temperature": 2, "top_p": 1, "max_output_tokens": 1, "parallel_tool_calls": False},
+        True,
+        id="sampling-at-the-edges",
+    ),
+    pytest.param(
+        {
+            "temperature": None,
+            "stream": None,
+            "stream_options": None,
+            "tools": None,
+            "text": None,
+            "store": None,
+            "previous_response_id": None,
+            "conversation": None,
+            "background": None,
+            "top_logprobs": None,
+        },
+        True,
+        id="nulls-are-unset",
+    ),
+    pytest.param(
+        {"input": ITEMS, "tools": [WEATHER_FUNCTION], "tool_choice": "auto"},
+        True,
+        id="every-item-type",
+    ),
+    pytest.param(
+        {"input": [{"type": "function_call_output", "call_id": "c", "output": "x"}]},
+        True,
+        id="only-a-function_call_output",
+    ),
+    pytest.param(
+        {
+            "user": "u",
+            "include": ["reasoning.encrypted_content"],
+            "reasoning": {"effort": "low"},
+            "truncation": "auto",
+            "service_tier": "auto",
+            "prompt_cache_key": "k",
+            "safety_identifier": "s",
+            "max_tool_calls": 3,
+            "metadata": {"a": "b"},
+            "store": False,
+            "background": False,
+            "top_logprobs": 0,
+            "unknown": 1,
+        },
+        True,
+        id="ignored-fields",
+    ),
+    pytest.param(
+        {"tools": [{"type": "web_search"}, WEATHER_FUNCTION]}, True, id="hosted-tools-are-left-out"
+    ),
+    pytest.param(
+        {
+            "text": {
+                "format": {
+                    "type": "json_schema",
+                    "name": "x",
+                    "strict": True,
+                    "schema": {"type": "object"},
+                }
+            }
+        },
+        True,
+        id="json_schema",
+    ),
+    pytest.param(
+        {"stream": True, "stream_options": {"include_obfuscation": False}},
+        True,
+        id="stream_options-with-stream",
+    ),
     pytest.param({"temperature": 2.5}, False, id="temperature-above-2"),
     pytest.param({"top_p": 0}, False, id="top_p-zero"),
     pytest.param({"max_output_tokens": 0}, False, id="max_output_tokens-zero"),
@@ -409,16 +602,30 @@ RESPONSE_REQUESTS = [
     pytest.param({"input": [{"role": "system", "content": "x"}]}, False, id="no-user-message"),
     pytest.param({"input": [{"role": "robot", "content": "x"}]}, False, id="unknown-role"),
     pytest.param({"input": [{"content": "x"}]}, False, id="item-without-type-or-role"),
-    pytest.param({"input": [{"type": "web_search_call", "id": "ws_1"}]}, False,
-                 id="unknown-item-type"),
-    pytest.param({"input": [{"role": "user", "content": [{"type": "input_file"}]}]}, False,
-                 id="input_file"),
-    pytest.param({"input": [{"type": "function_call_output", "call_id": "c",
-                             "output": [{"type": "input_file", "file_id": "f"}]}]}, False,
-                 id="input_file-in-a-function_call_output"),
-    pytest.param({"input": [{"role": "user", "content": [{"type": "input_image",
-                                                          "file_id": "f"}]}]}, False,
-                 id="image-without-url"),
+    pytest.param(
+        {"input": [{"type": "web_search_call", "id": "ws_1"}]}, False, id="unknown-item-type"
+    ),
+    pytest.param(
+        {"input": [{"role": "user", "content": [{"type": "input_file"}]}]}, False, id="input_file"
+    ),
+    pytest.param(
+        {
+            "input": [
+                {
+                    "type": "function_call_output",
+                    "call_id": "c",
+                    "output": [{"type": "input_file", "file_id": "f"}],
+                }
+            ]
+        },
+        False,
+        id="input_file-in-a-function_call_output",
+    ),
+    pytest.param(
+        {"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "f"}]}]},
+        False,
+        id="image-without-url",
+    ),
     pytest.param({"metadata": {"a": 1}}, False, id="metadata-not-a-string"),
     pytest.param({"tools": [{"type": "function", "name": "a b"}]}, False, id="bad-tool-name"),
     pytest.param({"tools": [{"type": "custom", "name": "x"}]}, False, id="custom-tool"),
@@ -427,8 +634,11 @@ RESPONSE_REQUESTS = [
     pytest.param({"prompt": {"id": "pmpt_1"}}, False, id="prompt"),
     pytest.param({"top_logprobs": 2}, False, id="top_logprobs"),
     pytest.param({"stream_options": {}}, False, id="stream_options-alone"),
-    pytest.param({"text": {"format": {"type": "json_schema", "name": "x"}}}, False,
-                 id="json_schema-without-schema"),
+    pytest.param(
+        {"text": {"format": {"type": "json_schema", "name": "x"}}},
+        False,
+        id="json_schema-without-schema",
+    ),
     pytest.param({"tool_choice": "sometimes"}, False, id="bad-tool_choice"),
     pytest.param({"stream": "yes"}, False, id="stream-as-string"),
 ]
@@ -456,7 +666,8 @@ async def test_input_items_limit_that_is_not_a_number_is_400(
         document = await fetch_document(server)
         async with server.http() as http:
             stored = await http.post(RESPONSES, json={"model": "root", "input": "hi"})
-            response = await http.get(f"/v1/responses/{stored.json()['id']}/input_items",
-                                      params={"limit": limit})
+            response = await http.get(
+                f"/v1/responses/{stored.json()['id']}/input_items", params={"limit": limit}
+            )
     assert response.status_code == 400, response.text
     check_answer(document, INPUT_ITEMS, "get", response)

@@ -79,11 +79,17 @@ async def test_document_is_public_and_valid_openapi_31(start_server) -> None:
     operations = {
         (path, method): operation
         for path, item in document["paths"].items()
-        for method, operation in item.items() if method != "parameters"
+        for method, operation in item.items()
+        if method != "parameters"
     }
     assert set(operations) == {
-        (CHAT, "post"), (SESSION, "get"), (SESSION, "delete"),
-        ("/healthz", "get"), ("/readyz", "get"), ("/metrics", "get"), ("/openapi.json", "get"),
+        (CHAT, "post"),
+        (SESSION, "get"),
+        (SESSION, "delete"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
     }
     for (path, _), operation in operations.items():
         expected = [] if is_public(path) else [{"bearerAuth": []}]
@@ -124,8 +130,11 @@ def test_session_id_is_the_wire_rule() -> None:
 def test_not_blank_is_what_str_strip_keeps() -> None:
     """``message`` must not strip to nothing: the pattern is Python's whitespace exactly."""
     pattern = re.compile(NOT_BLANK_PATTERN)
-    wrong = [hex(code) for code in range(0x110000)
-             if (pattern.search(chr(code)) is None) != chr(code).isspace()]
+    wrong = [
+        hex(code)
+        for code in range(0x110000)
+        if (pattern.search(chr(code)) is None) != chr(code).isspace()
+    ]
     assert wrong == []
 
 
@@ -135,8 +144,9 @@ LEFT_OUT = object()
 
 REQUESTS = [
     pytest.param({}, True, id="minimal"),
-    pytest.param({"session_id": "s-1.a:b_C", "stream": False, "agent": "helper"}, True,
-                 id="every-field"),
+    pytest.param(
+        {"session_id": "s-1.a:b_C", "stream": False, "agent": "helper"}, True, id="every-field"
+    ),
     pytest.param({"stream": True}, True, id="stream"),
     pytest.param({"session_id": None, "agent": None}, True, id="nulls-are-unset"),
     pytest.param({"unknown": 1, "model": "gpt-4o", "messages": []}, True, id="unknown-fields"),
@@ -165,8 +175,9 @@ REQUESTS = [
 async def test_request_schema_agrees_with_the_server(
     start_server, fake: FakeOpenAI, fields: dict[str, Any], accepted: bool
 ) -> None:
-    body = {key: value for key, value in {"message": "hi", **fields}.items()
-            if value is not LEFT_OUT}
+    body = {
+        key: value for key, value in {"message": "hi", **fields}.items() if value is not LEFT_OUT
+    }
     fake.default = text("ok")
     with trio.fail_after(10):
         async with start_server(**api()) as server:
@@ -207,8 +218,7 @@ async def test_chat_answer_matches_the_document(start_server, fake: FakeOpenAI) 
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/json"
         check_answer(document, CHAT, "post", response)
-    assert new.json()["usage"] == {"prompt_tokens": 12, "completion_tokens": 3,
-                                   "total_tokens": 15}
+    assert new.json()["usage"] == {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
     assert again.json()["session_id"] == "chosen"
 
 
@@ -218,8 +228,9 @@ async def test_stream_events_match_the_document(start_server, fake: FakeOpenAI) 
         async with start_server(**api(keep_alive_interval=0.05)) as server:
             document = await fetch_document(server)
             async with server.http() as http:
-                response = await http.post(CHAT, json={"message": "hi", "stream": True,
-                                                       "session_id": "s1"})
+                response = await http.post(
+                    CHAT, json={"message": "hi", "stream": True, "session_id": "s1"}
+                )
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/event-stream"
     check_answer(document, CHAT, "post", response)
@@ -229,8 +240,12 @@ async def test_stream_events_match_the_document(start_server, fake: FakeOpenAI) 
     *deltas, done = events
     assert deltas
     assert all(event["type"] == "delta" for event in deltas)
-    assert done == {"type": "done", "message": "Hello there", "session_id": "s1",
-                    "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}}
+    assert done == {
+        "type": "done",
+        "message": "Hello there",
+        "session_id": "s1",
+        "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+    }
     assert "".join(event["delta"] for event in deltas) == done["message"]
 
 
@@ -254,20 +269,39 @@ async def test_client_errors_match_the_document(start_server, fake: FakeOpenAI) 
             document = await fetch_document(server)
             async with server.http(headers=AUTH) as http, server.http() as anonymous:
                 answers = [
-                    (CHAT, "post", 400, await http.post(
-                        CHAT, content=b"{not json", headers={"Content-Type": "application/json"})),
+                    (
+                        CHAT,
+                        "post",
+                        400,
+                        await http.post(
+                            CHAT, content=b"{not json", headers={"Content-Type": "application/json"}
+                        ),
+                    ),
                     (CHAT, "post", 400, await http.post(CHAT, json={"message": " "})),
                     (CHAT, "post", 401, await anonymous.post(CHAT, json={"message": "hi"})),
                     (SESSION, "get", 401, await anonymous.get("/api/sessions/x")),
-                    (SESSION, "delete", 401, await http.delete(
-                        "/api/sessions/x", headers={"Authorization": "Bearer no"})),
+                    (
+                        SESSION,
+                        "delete",
+                        401,
+                        await http.delete(
+                            "/api/sessions/x", headers={"Authorization": "Bearer no"}
+                        ),
+                    ),
                     (SESSION, "get", 404, await http.get("/api/sessions/nobody")),
                     (SESSION, "get", 404, await http.get("/api/sessions/not%20an%20id")),
                     (SESSION, "delete", 404, await http.delete("/api/sessions/nobody")),
                     (CHAT, "post", 413, await http.post(CHAT, json={"message": "x" * 2000})),
-                    (CHAT, "post", 415, await http.post(
-                        CHAT, content=b"message=hi",
-                        headers={"Content-Type": "application/x-www-form-urlencoded"})),
+                    (
+                        CHAT,
+                        "post",
+                        415,
+                        await http.post(
+                            CHAT,
+                            content=b"message=hi",
+                            headers={"Content-Type": "application/x-www-form-urlencoded"},
+                        ),
+                    ),
                 ]
     for path, method, status, response in answers:
         assert_error(response, status)
@@ -285,8 +319,9 @@ async def test_slow_body_is_408_as_documented(start_server) -> None:
         async with start_server(**api(body_timeout=0.3)) as server:
             document = await fetch_document(server)
             async with server.http() as http:
-                response = await http.post(CHAT, content=slow_body(),
-                                           headers={"Content-Type": "application/json"})
+                response = await http.post(
+                    CHAT, content=slow_body(), headers={"Content-Type": "application/json"}
+                )
     assert_error(response, 408)
     check_answer(document, CHAT, "post", response)
 
@@ -297,13 +332,18 @@ async def test_busy_session_is_409_as_documented(start_server, fake: FakeOpenAI)
         async with start_server(**api()) as server:
             document = await fetch_document(server)
             async with server.http() as http, trio.open_nursery() as nursery:
-                nursery.start_soon(partial(
-                    http.post, CHAT, json={"message": "one", "session_id": "busy"}))
+                nursery.start_soon(
+                    partial(http.post, CHAT, json={"message": "one", "session_id": "busy"})
+                )
                 await fake.wait_requests(1)
                 answers = [
                     (CHAT, await http.post(CHAT, json={"message": "two", "session_id": "busy"})),
-                    (CHAT, await http.post(CHAT, json={"message": "two", "session_id": "busy",
-                                                       "stream": True})),
+                    (
+                        CHAT,
+                        await http.post(
+                            CHAT, json={"message": "two", "session_id": "busy", "stream": True}
+                        ),
+                    ),
                     (SESSION, await http.delete("/api/sessions/busy")),
                 ]
                 nursery.cancel_scope.cancel()  # hang up on the hanging turn
@@ -362,8 +402,11 @@ async def test_damaged_session_is_503_as_documented(
                 await trio.to_thread.run_sync(damage)
                 answers = [
                     (SESSION, "get", await http.get("/api/sessions/s1")),
-                    (CHAT, "post", await http.post(CHAT, json={"message": "again",
-                                                               "session_id": "s1"})),
+                    (
+                        CHAT,
+                        "post",
+                        await http.post(CHAT, json={"message": "again", "session_id": "s1"}),
+                    ),
                 ]
     assert stored.status_code == 200
     for path, method, response in answers:
@@ -397,7 +440,8 @@ async def test_history_and_delete_match_the_document(start_server, fake: FakeOpe
     messages = history.json()["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant"]
     assert messages[1]["tool_calls"] == [
-        {"id": "t1", "name": "think", "arguments": '{"thought": "hmm"}'}]
+        {"id": "t1", "name": "think", "arguments": '{"thought": "hmm"}'}
+    ]
     assert messages[2]["tool_call_id"] == "t1"
     assert deleted.status_code == 204
     check_answer(document, SESSION, "delete", deleted)

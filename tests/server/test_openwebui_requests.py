@@ -41,8 +41,13 @@ models:
     model: gpt-test
     base_url: {base_url}
 """
-AGENT_MEMORY_TOOLS = {"add_memory", "get_memories", "delete_memory", "search_memories",
-                      "update_memory"}
+AGENT_MEMORY_TOOLS = {
+    "add_memory",
+    "get_memories",
+    "delete_memory",
+    "search_memories",
+    "update_memory",
+}
 
 
 def recorded(name: str) -> dict[str, Any]:
@@ -58,15 +63,16 @@ def data_events(body: str) -> list[Any]:
     events = []
     for block in body.split("\n\n"):
         if block.startswith("data: "):
-            payload = block[len("data: "):]
+            payload = block[len("data: ") :]
             events.append(payload if payload == "[DONE]" else json.loads(payload))
     return events
 
 
 @pytest.fixture
 async def server(start_server, fake: FakeOpenAI, tmp_path: Path):
-    agents = parse_agent_file(AGENT_YAML.format(base_url=fake.base_url),
-                              source="agent.yaml", env={})
+    agents = parse_agent_file(
+        AGENT_YAML.format(base_url=fake.base_url), source="agent.yaml", env={}
+    )
     async with start_server(agents, working_dir=tmp_path) as server:
         yield server
 
@@ -74,15 +80,21 @@ async def server(start_server, fake: FakeOpenAI, tmp_path: Path):
 async def post(server, body: dict[str, Any]):
     async with server.http() as http:
         # Open WebUI posts its JSON with aiohttp, as application/json.
-        return await http.post("/v1/chat/completions", content=json.dumps(body),
-                               headers={"Content-Type": "application/json"})
+        return await http.post(
+            "/v1/chat/completions",
+            content=json.dumps(body),
+            headers={"Content-Type": "application/json"},
+        )
 
 
-@pytest.mark.parametrize(("task", "answer"), [
-    ("title", '{"title": "Trioagent Smoke Test"}'),
-    ("tags", '{"tags": ["Technology", "Software Testing"]}'),
-    ("follow_ups", '{"follow_ups": ["What else can you do?"]}'),
-])
+@pytest.mark.parametrize(
+    ("task", "answer"),
+    [
+        ("title", '{"title": "Trioagent Smoke Test"}'),
+        ("tags", '{"tags": ["Technology", "Software Testing"]}'),
+        ("follow_ups", '{"follow_ups": ["What else can you do?"]}'),
+    ],
+)
 async def test_background_task_is_answered_with_the_models_json(
     server, fake: FakeOpenAI, task: str, answer: str
 ) -> None:
@@ -109,8 +121,10 @@ async def test_chat_message_with_open_webui_tools_streams(server, fake: FakeOpen
     events = data_events(response.text)
     assert events[-1] == "[DONE]"
     chunks = events[:-1]
-    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == \
-        "Hello from the agent"
+    assert (
+        "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+        == "Hello from the agent"
+    )
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
     offered = [t["function"]["name"] for t in fake.requests[0].json["tools"]]
     open_webui_tools = [t["function"]["name"] for t in RECORDED["tools"]]
@@ -119,8 +133,9 @@ async def test_chat_message_with_open_webui_tools_streams(server, fake: FakeOpen
     assert AGENT_MEMORY_TOOLS <= set(offered)
 
 
-async def test_agent_memory_tools_shadow_open_webui_ones(server, fake: FakeOpenAI,
-                                                         tmp_path: Path) -> None:
+async def test_agent_memory_tools_shadow_open_webui_ones(
+    server, fake: FakeOpenAI, tmp_path: Path
+) -> None:
     """Open WebUI offers add_memory, search_memories, update_memory and delete_memory on
     every message; an agent with a memory toolset has tools of those names. That was a
     400 ("rename it") for every message; now the agent's tools win."""
@@ -151,7 +166,8 @@ async def test_continued_chat_carries_the_history(server, fake: FakeOpenAI) -> N
     sent = fake.requests[0].json["messages"]
     assert sent[0] == {"role": "system", "content": "You research things carefully."}
     assert [(m["role"], m["content"]) for m in sent[1:]] == [
-        (m["role"], m["content"]) for m in body["messages"]]
+        (m["role"], m["content"]) for m in body["messages"]
+    ]
 
 
 async def test_open_webui_tool_round_trip(server, fake: FakeOpenAI) -> None:
@@ -163,8 +179,12 @@ async def test_open_webui_tool_round_trip(server, fake: FakeOpenAI) -> None:
     assert first.status_code == 200, first.text
     chunks = data_events(first.text)[:-1]
     calls = [tc for c in chunks for tc in c["choices"][0]["delta"].get("tool_calls", [])]
-    assert calls[0] == {"index": 0, "id": "call_time_1", "type": "function",
-                        "function": {"name": "get_current_timestamp", "arguments": "{}"}}
+    assert calls[0] == {
+        "index": 0,
+        "id": "call_time_1",
+        "type": "function",
+        "function": {"name": "get_current_timestamp", "arguments": "{}"},
+    }
     assert "".join(c["function"].get("arguments", "") for c in calls) == "{}"
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
 
@@ -174,12 +194,14 @@ async def test_open_webui_tool_round_trip(server, fake: FakeOpenAI) -> None:
         second = await post(server, body)
     assert second.status_code == 200, second.text
     chunks = data_events(second.text)[:-1]
-    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == \
-        "It is noon."
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "It is noon."
     sent = fake.requests[1].json["messages"]
     assert sent[-2]["tool_calls"][0]["function"]["name"] == "get_current_timestamp"
-    assert sent[-1] == {"role": "tool", "tool_call_id": "call_time_1",
-                        "content": body["messages"][-1]["content"]}
+    assert sent[-1] == {
+        "role": "tool",
+        "tool_call_id": "call_time_1",
+        "content": body["messages"][-1]["content"],
+    }
 
 
 # Variants of the recorded chat body, as Open WebUI 0.12.4's source builds them.
@@ -194,13 +216,12 @@ async def test_usage_capability_asks_for_the_turns_usage(server, fake: FakeOpenA
     assert response.status_code == 200, response.text
     chunks = data_events(response.text)[:-1]
     assert chunks[-1]["choices"] == []
-    assert chunks[-1]["usage"] == {"prompt_tokens": 12, "completion_tokens": 3,
-                                   "total_tokens": 15}
+    assert chunks[-1]["usage"] == {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
     assert all(c["usage"] is None for c in chunks[:-1])
 
 
 async def test_stream_chat_response_off_answers_one_json(server, fake: FakeOpenAI) -> None:
-    """"Stream Chat Response" off: the same body with ``"stream": false``."""
+    """ "Stream Chat Response" off: the same body with ``"stream": false``."""
     fake.enqueue(tool_calls([("call_time_1", "get_current_timestamp", "{}")]))
     with trio.fail_after(10):
         response = await post(server, {**recorded("tool_call"), "stream": False})
@@ -208,24 +229,34 @@ async def test_stream_chat_response_off_answers_one_json(server, fake: FakeOpenA
     choice = response.json()["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
     assert choice["message"]["content"] is None
-    assert choice["message"]["tool_calls"] == [{
-        "id": "call_time_1", "type": "function",
-        "function": {"name": "get_current_timestamp", "arguments": "{}"}}]
+    assert choice["message"]["tool_calls"] == [
+        {
+            "id": "call_time_1",
+            "type": "function",
+            "function": {"name": "get_current_timestamp", "arguments": "{}"},
+        }
+    ]
 
 
 async def test_attached_image_reaches_the_model(server, fake: FakeOpenAI) -> None:
     """An image attached in the chat: Open WebUI turns the message into text and image
     parts, the image as a data URL (and keeps its own keys, such as ``files``)."""
     fake.enqueue(text("A tiny picture."))
-    image = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4"
-             "nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg==")
+    image = (
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4"
+        "nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
+    )
     body = recorded("chat")
-    body["messages"] = [{
-        "role": "user",
-        "content": [{"type": "text", "text": "What is this?"},
-                    {"type": "image_url", "image_url": {"url": image}}],
-        "files": [{"type": "image", "url": image}],
-    }]
+    body["messages"] = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": image}},
+            ],
+            "files": [{"type": "image", "url": image}],
+        }
+    ]
     with trio.fail_after(10):
         response = await post(server, body)
     assert response.status_code == 200, response.text

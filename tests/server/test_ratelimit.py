@@ -39,8 +39,16 @@ def test_parse_rate_accepts(text: str, rate: Rate) -> None:
         ("1.5/min", "use N/UNIT"),
         ("0/min", "at least 1 request"),
     ],
-    ids=["no-unit", "empty-unit", "no-count", "unknown-unit", "zero-period", "negative",
-         "fractional-count", "zero"],
+    ids=[
+        "no-unit",
+        "empty-unit",
+        "no-count",
+        "unknown-unit",
+        "zero-period",
+        "negative",
+        "fractional-count",
+        "zero",
+    ],
 )
 def test_parse_rate_rejects_with_the_expected_form(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message) as info:
@@ -50,9 +58,15 @@ def test_parse_rate_rejects_with_the_expected_form(text: str, message: str) -> N
 
 @pytest.mark.parametrize(
     ("rate", "text"),
-    [(Rate(60, 60), "60/min"), (Rate(10, 1), "10/s"), (Rate(1000, 3600), "1000/hour"),
-     (Rate(2, 86400), "2/day"), (Rate(10, 30), "10/30s"), (Rate(120, 300), "120/5min"),
-     (Rate(3, 1.5), "3/1.5s")],
+    [
+        (Rate(60, 60), "60/min"),
+        (Rate(10, 1), "10/s"),
+        (Rate(1000, 3600), "1000/hour"),
+        (Rate(2, 86400), "2/day"),
+        (Rate(10, 30), "10/30s"),
+        (Rate(120, 300), "120/5min"),
+        (Rate(3, 1.5), "3/1.5s"),
+    ],
     ids=["min", "s", "hour", "day", "count-s", "count-min", "fraction"],
 )
 def test_rate_str_is_the_short_form_and_parses_back(rate: Rate, text: str) -> None:

@@ -35,17 +35,27 @@ async def test_ready_while_the_store_answers_then_503_in_the_api_shape(
     if api == "chat":
         options["conversations_max"] = 10
     with trio.fail_after(15):
-        async with start_server(api=api, api_keys=("k",), **options) as server, \
-                server.http() as http:
+        async with (
+            start_server(api=api, api_keys=("k",), **options) as server,
+            server.http() as http,
+        ):
             document = await fetch_document(server)
             ready = await http.get("/readyz")  # public: no key
             if api == "chat":
-                turn = await http.post("/v1/chat/completions", headers={
-                    "Authorization": "Bearer k", "X-Conversation-Id": "c1",
-                }, json={"model": "root", "messages": USER})
+                turn = await http.post(
+                    "/v1/chat/completions",
+                    headers={
+                        "Authorization": "Bearer k",
+                        "X-Conversation-Id": "c1",
+                    },
+                    json={"model": "root", "messages": USER},
+                )
             else:
-                turn = await http.post("/api/chat", headers={"Authorization": "Bearer k"},
-                                       json={"message": "hi", "session_id": "s1"})
+                turn = await http.post(
+                    "/api/chat",
+                    headers={"Authorization": "Bearer k"},
+                    json={"message": "hi", "session_id": "s1"},
+                )
             assert turn.status_code == 200, turn.text
             corrupt(path)
             unready = await http.get("/readyz")
@@ -63,7 +73,9 @@ async def test_ready_while_the_store_answers_then_503_in_the_api_shape(
         assert unready.json()["error"]["type"] == "server_error"
     else:
         assert unready.json() == {
-            "error": "The conversation store is unavailable; retry shortly.", "code": 503}
+            "error": "The conversation store is unavailable; retry shortly.",
+            "code": 503,
+        }
     # A scrape still answers, without the count it could not read.
     assert metrics.status_code == 200
     assert "trioagent_requests_total" in metrics.text
@@ -84,14 +96,20 @@ async def test_503_once_shutdown_begins_while_a_slow_turn_finishes(
 ) -> None:
     fake.enqueue(text("late but whole", delay=1.0))
     with trio.fail_after(15):
-        async with start_server(shutdown_drain=2, shutdown_grace=10) as server, \
-                server.http() as http, trio.open_nursery() as nursery:
+        async with (
+            start_server(shutdown_drain=2, shutdown_grace=10) as server,
+            server.http() as http,
+            trio.open_nursery() as nursery,
+        ):
             document = await fetch_document(server)
             answers = []
 
             async def slow_turn() -> None:
-                answers.append(await http.post("/v1/chat/completions",
-                                               json={"model": "root", "messages": USER}))
+                answers.append(
+                    await http.post(
+                        "/v1/chat/completions", json={"model": "root", "messages": USER}
+                    )
+                )
 
             nursery.start_soon(slow_turn)
             await fake.wait_requests(1)
@@ -112,4 +130,3 @@ async def test_503_once_shutdown_begins_while_a_slow_turn_finishes(
     [answer] = answers
     assert answer.status_code == 200
     assert answer.json()["choices"][0]["message"]["content"] == "late but whole"
-

@@ -53,8 +53,13 @@ def history(fake: FakeOpenAI, index: int = -1) -> list[tuple[str, str]]:
     return [(m["role"], m["content"]) for m in fake.requests[index].json["messages"][1:]]
 
 
-async def say(http: httpx.AsyncClient, server: ServerProcess, content: str,
-              conversation: str = "conv-1", **extra: Any) -> httpx.Response:
+async def say(
+    http: httpx.AsyncClient,
+    server: ServerProcess,
+    content: str,
+    conversation: str = "conv-1",
+    **extra: Any,
+) -> httpx.Response:
     return await http.post(
         f"{server.base_url}/v1/chat/completions",
         headers={"X-Conversation-Id": conversation},
@@ -89,8 +94,10 @@ async def test_concurrent_turns_on_one_id_across_replicas_never_interleave(
             # The first turn to reach the model keeps its lock until another turn has been
             # refused: a 409 however the machine schedules the eight requests.
             refused = trio.Event()
-            fake.enqueue(held(text("answer 0", delay=0.3), refused),
-                         *[text(f"answer {n}", delay=0.3) for n in range(1, 8)])
+            fake.enqueue(
+                held(text("answer 0", delay=0.3), refused),
+                *[text(f"answer {n}", delay=0.3) for n in range(1, 8)],
+            )
             statuses: dict[int, int] = {}
 
             async def ask(n: int) -> None:
@@ -132,6 +139,7 @@ async def test_replica_killed_mid_turn_leaves_last_commit_and_lock_frees_on_expi
             assert (await say(http, doomed, "kept")).status_code == 200
 
             async with trio.open_nursery() as nursery:
+
                 async def doomed_turn() -> None:
                     with pytest.raises(httpx.HTTPError):  # its server dies under it
                         await say(http, doomed, "lost with the replica")
@@ -209,10 +217,16 @@ async def test_serve_api_sessions_live_in_redis_across_server_restarts(
             assert "sessions: redis://127.0.0.1:" in server.startup_line
             first = (await http.post(server.url, json={"message": "I am Ada."})).json()
         async with replica(api="api") as server:
-            reply = await http.post(server.url, json={
-                "message": "Who am I?", "session_id": first["session_id"]})
+            reply = await http.post(
+                server.url, json={"message": "Who am I?", "session_id": first["session_id"]}
+            )
             assert reply.status_code == 200
-            session = (await http.get(
-                f"{server.base_url}/api/sessions/{first['session_id']}")).json()
+            session = (
+                await http.get(f"{server.base_url}/api/sessions/{first['session_id']}")
+            ).json()
     assert [m["content"] for m in session["messages"]] == [
-        "I am Ada.", "Hello Ada.", "Who am I?", "You are Ada."]
+        "I am Ada.",
+        "Hello Ada.",
+        "Who am I?",
+        "You are Ada.",
+    ]

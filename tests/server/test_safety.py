@@ -28,10 +28,16 @@ USER = [{"role": "user", "content": "do it"}]
 
 @pytest.mark.parametrize(
     ("host", "safety", "expected"),
-    [("127.0.0.1", None, "standard"), ("::1", None, "standard"),
-     ("localhost", None, "standard"), ("0.0.0.0", None, "restricted"),
-     ("::", None, "restricted"), ("10.1.2.3", None, "restricted"),
-     ("0.0.0.0", "off", "off"), ("127.0.0.1", "restricted", "restricted")],
+    [
+        ("127.0.0.1", None, "standard"),
+        ("::1", None, "standard"),
+        ("localhost", None, "standard"),
+        ("0.0.0.0", None, "restricted"),
+        ("::", None, "restricted"),
+        ("10.1.2.3", None, "restricted"),
+        ("0.0.0.0", "off", "off"),
+        ("127.0.0.1", "restricted", "restricted"),
+    ],
 )
 def test_default_policy_depends_on_the_listen_address(
     host: str, safety: str | None, expected: str
@@ -48,12 +54,13 @@ def tool_message(fake: FakeOpenAI) -> dict[str, str]:
 
 
 async def test_restricted_refuses_a_model_shell_call(
-    start_server: StartServer, fake: FakeOpenAI, tmp_path: Path,
+    start_server: StartServer,
+    fake: FakeOpenAI,
+    tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake.enqueue(tool_calls([("c1", "shell", '{"cmd": "touch ran"}')]), text("Sorry."))
-    with caplog.at_level(logging.WARNING, logger="trioagent.tools.policy"), \
-            trio.fail_after(10):
+    with caplog.at_level(logging.WARNING, logger="trioagent.tools.policy"), trio.fail_after(10):
         async with start_server(safety="restricted") as server, server.openai() as client:
             reply = await client.chat.completions.create(model="root", messages=USER)
     assert reply.choices[0].message.content == "Sorry."
@@ -61,8 +68,9 @@ async def test_restricted_refuses_a_model_shell_call(
     assert not (tmp_path / "ran").exists()
     assert any("refused a call of shell" in r.getMessage() for r in caplog.records)
     # The model was told up front too.
-    offered = {t["function"]["name"]: t["function"]["description"]
-               for t in fake.requests[0].json["tools"]}
+    offered = {
+        t["function"]["name"]: t["function"]["description"] for t in fake.requests[0].json["tools"]
+    }
     assert "Disabled on this server" in offered["shell"]
     assert "Disabled on this server" not in offered["read_file"]
 
@@ -83,8 +91,12 @@ async def test_restricted_refuses_file_writes_but_reads(
 ) -> None:
     (tmp_path / "notes.txt").write_text("kept")
     fake.enqueue(
-        tool_calls([("c1", "write_file", '{"path": "notes.txt", "content": "gone"}'),
-                    ("c2", "read_file", '{"path": "notes.txt"}')]),
+        tool_calls(
+            [
+                ("c1", "write_file", '{"path": "notes.txt", "content": "gone"}'),
+                ("c2", "read_file", '{"path": "notes.txt"}'),
+            ]
+        ),
         text("ok"),
     )
     with trio.fail_after(10):
@@ -105,7 +117,12 @@ async def test_serving_beyond_loopback_defaults_to_restricted(tmp_path: Path) ->
         fake.enqueue(tool_calls([("c1", "shell", '{"cmd": "touch ran"}')]), text("No."))
         with trio.fail_after(30):
             async with open_server_process(
-                "chat", str(agent), "--api-key", "k", "--working-dir", str(work),
+                "chat",
+                str(agent),
+                "--api-key",
+                "k",
+                "--working-dir",
+                str(work),
                 listen="0.0.0.0:0",
             ) as server:
                 assert "tool safety: restricted" in server.startup_line

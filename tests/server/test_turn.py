@@ -28,8 +28,10 @@ models:
 @pytest.fixture
 async def pool(fake: FakeOpenAI, tmp_path: Path) -> AsyncIterator[RuntimePool]:
     file: AgentFile = parse_agent_file(YAML.format(base_url=fake.base_url), env={})
-    async with open_team(file, working_dir=tmp_path, env={}) as team, \
-            open_pool(team, max_idle=1) as pool:
+    async with (
+        open_team(file, working_dir=tmp_path, env={}) as team,
+        open_pool(team, max_idle=1) as pool,
+    ):
         yield pool
 
 
@@ -49,8 +51,9 @@ async def test_a_reader_that_fails_stops_the_turn_as_cancelled_not_failed(
     fake.enqueue(text("hello"))
     metrics = Metrics()
     runner = TurnRunner(pool, None, timeout=30, metrics=metrics)
-    request = TurnRequest(agent="root", messages=[Message.user("hi")], sampling=Sampling(),
-                          client_tools=[])
+    request = TurnRequest(
+        agent="root", messages=[Message.user("hi")], sampling=Sampling(), client_tools=[]
+    )
 
     async def read_then_fail() -> None:
         async with runner.open_turn(request) as events:
@@ -61,9 +64,13 @@ async def test_a_reader_that_fails_stops_the_turn_as_cancelled_not_failed(
     with trio.fail_after(10), pytest.raises(BaseException) as caught:  # noqa: PT011
         await read_then_fail()
     assert [type(leaf) for leaf in leaves(caught.value)] == [LookupError]
-    assert [record.getMessage() for record in caplog.records
-            if record.levelno >= logging.ERROR] == []
-    outcomes = {sample.labels["outcome"]: sample.value
-                for family in metrics.registry.collect() for sample in family.samples
-                if sample.name == "trioagent_turn_duration_seconds_count"}
+    assert [
+        record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR
+    ] == []
+    outcomes = {
+        sample.labels["outcome"]: sample.value
+        for family in metrics.registry.collect()
+        for sample in family.samples
+        if sample.name == "trioagent_turn_duration_seconds_count"
+    }
     assert outcomes == {"cancelled": 1}

@@ -55,8 +55,7 @@ def ws_url(server) -> str:
 
 
 @asynccontextmanager
-async def connect(server, headers: list[tuple[str, str]] | None = None
-                  ) -> AsyncIterator[Client]:
+async def connect(server, headers: list[tuple[str, str]] | None = None) -> AsyncIterator[Client]:
     async with open_websocket_url(ws_url(server), extra_headers=headers or []) as ws:
         yield Client(ws)
 
@@ -91,9 +90,20 @@ async def test_a_turn_streams_every_frame_type(start_server, fake: FakeOpenAI, a
     assert ready["messages"] == []
     assert len(ready["conversation_id"]) == 32
     assert [f["type"] for f in frames] == [
-        "usage", "tool_started", "tool_finished", "delta", "delta", "usage", "done"]
-    assert frames[1] == {"type": "tool_started", "id": "t1", "name": "think",
-                         "arguments": '{"thought": "plan"}'}
+        "usage",
+        "tool_started",
+        "tool_finished",
+        "delta",
+        "delta",
+        "usage",
+        "done",
+    ]
+    assert frames[1] == {
+        "type": "tool_started",
+        "id": "t1",
+        "name": "think",
+        "arguments": '{"thought": "plan"}',
+    }
     assert frames[2]["type"] == "tool_finished"
     assert frames[2]["id"] == "t1"
     assert frames[2]["is_error"] is False
@@ -101,8 +111,12 @@ async def test_a_turn_streams_every_frame_type(start_server, fake: FakeOpenAI, a
     assert [f["text"] for f in frames if f["type"] == "delta"] == ["The ", "answer."]
     usage = {"prompt_tokens": 30, "completion_tokens": 5, "total_tokens": 35}
     assert frames[-2] == {"type": "usage", "usage": usage}
-    assert frames[-1] == {"type": "done", "text": "The answer.", "usage": usage,
-                          "finish_reason": "stop"}
+    assert frames[-1] == {
+        "type": "done",
+        "text": "The answer.",
+        "usage": usage,
+        "finish_reason": "stop",
+    }
 
 
 async def test_turns_continue_one_conversation_and_hello_resumes_it(
@@ -121,7 +135,11 @@ async def test_turns_continue_one_conversation_and_hello_resumes_it(
                 await client.turn("Q3")
     assert ready["agent"] == "helper"
     assert [(m["role"], m["content"]) for m in ready["messages"]] == [
-        ("user", "Q1"), ("assistant", "A1"), ("user", "Q2"), ("assistant", "A2")]
+        ("user", "Q1"),
+        ("assistant", "A1"),
+        ("user", "Q2"),
+        ("assistant", "A2"),
+    ]
     assert fake.requests[-1].json["messages"][0]["content"] == "You help."
     assert seen(fake)[-1] == ("user", "Q3")
 
@@ -132,14 +150,20 @@ async def test_a_conversation_started_over_http_continues_on_the_socket(
     fake.enqueue(text("from http"), text("from ws"), text("api http"), text("api ws"))
     with trio.fail_after(10):
         async with start_server(conversations_max=10) as server, server.http() as http:
-            await http.post("/v1/chat/completions", headers={"X-Conversation-Id": "c1"}, json={
-                "model": "root", "messages": [{"role": "user", "content": "over http"}]})
+            await http.post(
+                "/v1/chat/completions",
+                headers={"X-Conversation-Id": "c1"},
+                json={"model": "root", "messages": [{"role": "user", "content": "over http"}]},
+            )
             async with connect(server) as client:
                 ready = await client.hello(conversation_id="c1")
                 await client.turn("over ws")
         assert len(ready["messages"]) == 2
-        assert seen(fake) == [("user", "over http"), ("assistant", "from http"),
-                              ("user", "over ws")]
+        assert seen(fake) == [
+            ("user", "over http"),
+            ("assistant", "from http"),
+            ("user", "over ws"),
+        ]
         async with start_server(api="api") as server, server.http() as http:
             await http.post("/api/chat", json={"message": "api over http", "session_id": "s1"})
             async with connect(server) as client:
@@ -147,7 +171,11 @@ async def test_a_conversation_started_over_http_continues_on_the_socket(
                 await client.turn("api over ws")
             history = (await http.get("/api/sessions/s1")).json()
     assert [m["content"] for m in history["messages"]] == [
-        "api over http", "api http", "api over ws", "api ws"]
+        "api over http",
+        "api http",
+        "api over ws",
+        "api ws",
+    ]
 
 
 async def test_without_a_shared_store_the_socket_keeps_its_own_conversation(
@@ -225,8 +253,10 @@ async def test_closing_the_socket_mid_turn_cancels_it_and_saves_nothing(
 async def test_failed_and_timed_out_turns_are_error_frames(start_server, fake: FakeOpenAI) -> None:
     fake.enqueue(error(400, "bad upstream"), hang(), text("fine"))
     with trio.fail_after(10):
-        async with start_server(api="api", request_timeout=0.5) as server, \
-                connect(server) as client:
+        async with (
+            start_server(api="api", request_timeout=0.5) as server,
+            connect(server) as client,
+        ):
             ready = await client.hello()
             failed = await client.turn("one")
             timed_out = await client.turn("two")
@@ -241,17 +271,29 @@ async def test_failed_and_timed_out_turns_are_error_frames(start_server, fake: F
     assert [m["content"] for m in history["messages"]] == ["three", "fine"]
 
 
-@pytest.mark.parametrize(("frame", "says"), [
-    ("not json", "not valid JSON"),
-    ('["type", "message"]', "object"),
-    ('{"type": "shout"}', "type"),
-    ('{"text": "no type"}', "type"),
-    ('{"type": "message", "text": ""}', "text"),
-    ('{"type": "message", "text": 5}', "text"),
-    ('{"type": "hello", "conversation_id": "no spaces"}', "conversation_id"),
-    ('{"type": "hello", "agent": "nobody"}', "nobody"),
-], ids=["not-json", "array", "unknown-type", "no-type", "empty-text", "text-type",
-        "bad-conversation", "unknown-agent"])
+@pytest.mark.parametrize(
+    ("frame", "says"),
+    [
+        ("not json", "not valid JSON"),
+        ('["type", "message"]', "object"),
+        ('{"type": "shout"}', "type"),
+        ('{"text": "no type"}', "type"),
+        ('{"type": "message", "text": ""}', "text"),
+        ('{"type": "message", "text": 5}', "text"),
+        ('{"type": "hello", "conversation_id": "no spaces"}', "conversation_id"),
+        ('{"type": "hello", "agent": "nobody"}', "nobody"),
+    ],
+    ids=[
+        "not-json",
+        "array",
+        "unknown-type",
+        "no-type",
+        "empty-text",
+        "text-type",
+        "bad-conversation",
+        "unknown-agent",
+    ],
+)
 async def test_bad_frames_get_an_error_frame_and_the_socket_lives(
     start_server, fake: FakeOpenAI, frame: str, says: str
 ) -> None:
@@ -271,8 +313,10 @@ async def test_message_before_hello_binary_and_oversized_frames(
     start_server, fake: FakeOpenAI
 ) -> None:
     with trio.fail_after(10):
-        async with start_server(api="api", max_request_size=1000) as server, \
-                connect(server) as client:
+        async with (
+            start_server(api="api", max_request_size=1000) as server,
+            connect(server) as client,
+        ):
             await client.send(type="message", text="too early")
             early = await client.receive()
             await client.ws.send_message(b"\x00binary")
@@ -322,16 +366,18 @@ async def test_auth_by_header_or_hello_frame(start_server, fake: FakeOpenAI) -> 
                 refused = await client.receive()
                 with pytest.raises(ConnectionClosed) as closed:
                     await client.receive()
-    assert refused == {"type": "error", "code": 401, "ends_turn": False,
-                       "message": refused["message"]}
+    assert refused == {
+        "type": "error",
+        "code": 401,
+        "ends_turn": False,
+        "message": refused["message"],
+    }
     assert "api_key" in refused["message"]
     assert closed.value.reason.code == 1008
     assert len(fake.requests) == 2
 
 
-async def test_sessions_on_the_socket_are_scoped_to_the_key(
-    start_server, fake: FakeOpenAI
-) -> None:
+async def test_sessions_on_the_socket_are_scoped_to_the_key(start_server, fake: FakeOpenAI) -> None:
     with trio.fail_after(10):
         async with start_server(api="api", api_keys=("sk-a", "sk-b")) as server:
             async with connect(server) as client:
@@ -357,8 +403,7 @@ async def test_origin_check(start_server) -> None:
 
 async def test_no_hello_in_time_closes_with_1008(start_server) -> None:
     with trio.fail_after(10):
-        async with start_server(api="api", body_timeout=0.3) as server, \
-                connect(server) as client:
+        async with start_server(api="api", body_timeout=0.3) as server, connect(server) as client:
             with pytest.raises(ConnectionClosed) as closed:
                 await client.receive()
     assert closed.value.reason.code == 1008
@@ -389,6 +434,7 @@ async def test_a_hundred_sockets_stream_at_once(start_server, fake: FakeOpenAI) 
     answers: list[str] = []
     with trio.fail_after(60):
         async with start_server(api="api") as server:
+
             async def chat(n: int) -> None:
                 async with connect(server) as client:
                     await client.hello(conversation_id=f"c{n}")
@@ -404,14 +450,15 @@ async def test_a_hundred_sockets_stream_at_once(start_server, fake: FakeOpenAI) 
             async with server.http() as http:
                 history = (await http.get("/api/sessions/c42")).json()
     assert answers == ["one two three four five"] * 100
-    assert [m["content"] for m in history["messages"]] == [
-        "hello 42", "one two three four five"]
+    assert [m["content"] for m in history["messages"]] == ["hello 42", "one two three four five"]
 
 
 async def test_http_routes_still_answer_http_errors(start_server) -> None:
     with trio.fail_after(10):
-        async with start_server(api="api") as server, \
-                httpx.AsyncClient(base_url=server.url) as http:
+        async with (
+            start_server(api="api") as server,
+            httpx.AsyncClient(base_url=server.url) as http,
+        ):
             response = await http.get("/v1/ws")
     assert response.status_code in (400, 404, 405, 426)
 
@@ -431,8 +478,9 @@ async def test_rate_limit_applies_to_handshakes_and_messages(
                 async with connect(server):
                     pass
     assert done[-1]["type"] == "done"
-    assert refused == [{"type": "error", "code": 429, "ends_turn": True,
-                        "message": refused[0]["message"]}]
+    assert refused == [
+        {"type": "error", "code": 429, "ends_turn": True, "message": refused[0]["message"]}
+    ]
     assert rejected.value.status_code == 429
     assert len(fake.requests) == 1
 
@@ -442,8 +490,11 @@ async def test_shutdown_closes_idle_sockets_at_once_and_busy_ones_after_their_tu
 ) -> None:
     fake.enqueue(text("last words", delay=0.5))
     with trio.fail_after(10):
-        async with start_server(api="api", shutdown_grace=5) as server, \
-                connect(server) as idle, connect(server) as busy:
+        async with (
+            start_server(api="api", shutdown_grace=5) as server,
+            connect(server) as idle,
+            connect(server) as busy,
+        ):
             await idle.hello()
             await busy.hello()
             await busy.send(type="message", text="finish this")
@@ -459,9 +510,7 @@ async def test_shutdown_closes_idle_sockets_at_once_and_busy_ones_after_their_tu
     assert busy_closed.value.reason.code == 1001
 
 
-async def test_error_frames_say_whether_they_end_the_turn(
-    start_server, fake: FakeOpenAI
-) -> None:
+async def test_error_frames_say_whether_they_end_the_turn(start_server, fake: FakeOpenAI) -> None:
     fake.enqueue(text("slow", delay=0.3), error(400))
     with trio.fail_after(10):
         async with start_server(api="api") as server, connect(server) as client:
@@ -477,8 +526,12 @@ async def test_error_frames_say_whether_they_end_the_turn(
             frames = await client.until("done")
             failed = await client.turn("third")
     assert early["ends_turn"] is True
-    assert unknown == {"type": "error", "code": 400, "ends_turn": False,
-                       "message": unknown["message"]}
+    assert unknown == {
+        "type": "error",
+        "code": 400,
+        "ends_turn": False,
+        "message": unknown["message"],
+    }
     busy = [f for f in frames if f["type"] == "error"]
     assert [(f["code"], f["ends_turn"]) for f in busy] == [(409, False)]
     assert (failed[-1]["code"], failed[-1]["ends_turn"]) == (502, True)
@@ -505,8 +558,10 @@ async def test_ready_shows_tool_results_cut_like_tool_finished(
 
 async def test_frame_size_is_counted_in_bytes(start_server) -> None:
     with trio.fail_after(10):
-        async with start_server(api="api", max_request_size=1000) as server, \
-                connect(server) as client:
+        async with (
+            start_server(api="api", max_request_size=1000) as server,
+            connect(server) as client,
+        ):
             await client.send(type="ping", pad="é" * 600)  # 600 characters, 1200 bytes
             reply = await client.receive()
     assert reply["code"] == 413

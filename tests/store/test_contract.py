@@ -38,9 +38,15 @@ async def store(
     else:
         from trioagent.store.redis import open_redis_store  # coredis only for Redis
 
-        async with start_redis() as server, open_redis_store(
-            server.url, max_items=100, ttl=60.0, lock_ttl=30.0,
-        ) as redis_store:
+        async with (
+            start_redis() as server,
+            open_redis_store(
+                server.url,
+                max_items=100,
+                ttl=60.0,
+                lock_ttl=30.0,
+            ) as redis_store,
+        ):
             yield redis_store
 
 
@@ -179,7 +185,9 @@ async def test_unfinished_turn_on_new_id_stores_nothing(
 
 
 async def hold_turn(
-    store: ConversationStore, cid: str, release: trio.Event,
+    store: ConversationStore,
+    cid: str,
+    release: trio.Event,
     task_status: trio.TaskStatus[Turn] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     async with store.turn(cid) as turn:

@@ -139,8 +139,10 @@ async def test_a_turn_on_one_replica_makes_the_other_busy(redis_server: RedisSer
 async def test_replica_that_outlived_its_lock_cannot_overwrite_a_newer_turn(
     redis_server: RedisServer, redis: coredis.Redis[bytes]
 ) -> None:
-    async with open_replica(redis_server, lock_ttl=0.2) as stalled, \
-            open_replica(redis_server) as healthy:
+    async with (
+        open_replica(redis_server, lock_ttl=0.2) as stalled,
+        open_replica(redis_server) as healthy,
+    ):
         await commit_turn(healthy, "c1", "first")
 
         async def stalled_turn() -> None:
@@ -225,8 +227,9 @@ async def test_idle_conversations_expire_after_the_ttl(
 
 
 async def test_api_sessions_never_expire_nor_get_evicted(redis_server: RedisServer) -> None:
-    async with open_store(StoreURL.parse(redis_server.url), max_items=0, ttl=0,
-                          lock_ttl=5) as store:
+    async with open_store(
+        StoreURL.parse(redis_server.url), max_items=0, ttl=0, lock_ttl=5
+    ) as store:
         for index in range(5):
             async with store.turn(f"s{index}") as turn:
                 turn.commit()

@@ -167,8 +167,10 @@ async def test_the_lease_of_a_dead_worker_expires(path: Path) -> None:
 
 async def test_a_turn_that_outlived_its_lease_is_a_conflict_not_a_commit(path: Path) -> None:
     clock = Clock()
-    async with open_sqlite_store(path, lock_ttl=60, clock=clock) as stalled, \
-            open_sqlite_store(path, lock_ttl=60, clock=clock) as healthy:
+    async with (
+        open_sqlite_store(path, lock_ttl=60, clock=clock) as stalled,
+        open_sqlite_store(path, lock_ttl=60, clock=clock) as healthy,
+    ):
         await commit_turn(healthy, "a", "first")
 
         async def stall_past_the_lease() -> None:
@@ -292,8 +294,10 @@ async def test_unusable_file_is_store_unavailable(
 
 async def test_a_file_of_schema_1_gains_leases_and_keeps_its_sessions(path: Path) -> None:
     with sqlite3.connect(path) as old:  # what trioagent wrote before leases
-        old.execute("CREATE TABLE sessions (id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
-                    " created REAL NOT NULL, updated REAL NOT NULL, data TEXT NOT NULL)")
+        old.execute(
+            "CREATE TABLE sessions (id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+            " created REAL NOT NULL, updated REAL NOT NULL, data TEXT NOT NULL)"
+        )
         old.execute("PRAGMA user_version = 1")
     async with open_sqlite_store(path) as store:
         await commit_turn(store, "a", "hi")
@@ -308,12 +312,15 @@ async def test_a_namespace_keeps_two_kinds_of_record_apart_in_one_file(path: Pat
     from trioagent.store.open import StoreURL, open_store
 
     url = StoreURL.parse(f"sqlite:{path}")
-    async with open_store(url, max_items=0, ttl=0, lock_ttl=60) as conversations, \
-            open_store(url, max_items=0, ttl=0, lock_ttl=60, namespace="responses") as responses:
+    async with (
+        open_store(url, max_items=0, ttl=0, lock_ttl=60) as conversations,
+        open_store(url, max_items=0, ttl=0, lock_ttl=60, namespace="responses") as responses,
+    ):
         await commit_turn(conversations, "resp_1", "a conversation named like a response")  # type: ignore[arg-type]
         await commit_turn(responses, "resp_1", "a response")  # type: ignore[arg-type]
         assert contents(await conversations.get("resp_1")) == [
-            "a conversation named like a response"]
+            "a conversation named like a response"
+        ]
         assert contents(await responses.get("resp_1")) == ["a response"]
         async with responses.turn("resp_1"):
             assert await responses.is_taken("resp_1")

@@ -38,7 +38,8 @@ async def test_openai_fake_answers_a_non_streamed_completion() -> None:
     [choice] = document["choices"]
     assert choice["finish_reason"] == "tool_calls"
     assert choice["message"]["tool_calls"] == [
-        {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}]
+        {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+    ]
     assert document["usage"] == {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
 
 
@@ -47,8 +48,9 @@ async def test_openai_fake_streams_usage_only_when_asked() -> None:
         async with open_fake_openai() as fake, httpx.AsyncClient() as http:
             url = f"{fake.base_url}/chat/completions"
             plain = await http.post(url, json={**CHAT, "stream": True})
-            with_usage = await http.post(url, json={
-                **CHAT, "stream": True, "stream_options": {"include_usage": True}})
+            with_usage = await http.post(
+                url, json={**CHAT, "stream": True, "stream_options": {"include_usage": True}}
+            )
     assert plain.headers["content-type"] == "text/event-stream"
     for response, has_usage in [(plain, False), (with_usage, True)]:
         data = sse_data(response.text)
@@ -72,28 +74,33 @@ async def test_openai_fake_records_requests_and_checks_the_key() -> None:
             url = f"{fake.base_url}/chat/completions"
             refused = await http.post(url, json=CHAT)
             accepted = await http.post(url, json=CHAT, headers={"authorization": "Bearer sk-1"})
-            models = await http.get(f"{fake.base_url}/models",
-                                    headers={"authorization": "Bearer sk-1"})
+            models = await http.get(
+                f"{fake.base_url}/models", headers={"authorization": "Bearer sk-1"}
+            )
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "invalid_api_key"
     assert accepted.status_code == 200
     assert models.json()["data"][0]["id"] == "fake-model"
     assert [(r.method, r.path) for r in fake.requests] == [
-        ("POST", "/v1/chat/completions"), ("POST", "/v1/chat/completions"),
-        ("GET", "/v1/models")]
+        ("POST", "/v1/chat/completions"),
+        ("POST", "/v1/chat/completions"),
+        ("GET", "/v1/models"),
+    ]
     assert fake.requests[1].json == CHAT
     assert fake.requests[1].headers["authorization"] == "Bearer sk-1"
 
 
 async def test_the_default_reply_answers_when_the_queue_is_empty() -> None:
     with trio.fail_after(5):
-        async with open_fake_openai(default=text("default")) as fake, \
-                httpx.AsyncClient() as http:
+        async with open_fake_openai(default=text("default")) as fake, httpx.AsyncClient() as http:
             fake.enqueue(text("queued"))
             url = f"{fake.base_url}/chat/completions"
             answers = [(await http.post(url, json=CHAT)).json() for _ in range(3)]
     assert [a["choices"][0]["message"]["content"] for a in answers] == [
-        "queued", "default", "default"]
+        "queued",
+        "default",
+        "default",
+    ]
     assert fake.connections == 1  # keep-alive
 
 
@@ -116,7 +123,9 @@ async def test_the_openai_sdk_reads_the_fake_stream() -> None:
             arguments = ""
             content = ""
             for chunk in client.chat.completions.create(
-                model="gpt-test", messages=[{"role": "user", "content": "hi"}], stream=True,
+                model="gpt-test",
+                messages=[{"role": "user", "content": "hi"}],
+                stream=True,
             ):
                 delta = chunk.choices[0].delta if chunk.choices else None
                 if delta and delta.content:
@@ -146,20 +155,36 @@ async def test_anthropic_fake_answers_in_its_own_shapes() -> None:
             no_key = await http.post(url, json=body)
             stream = await http.post(url, json={**body, "stream": True}, headers=headers)
     assert message.json() == {
-        "id": message.json()["id"], "type": "message", "role": "assistant", "model": "claude",
-        "content": [{"type": "text", "text": "hello"}], "stop_reason": "end_turn",
-        "stop_sequence": None, "usage": {"input_tokens": 3, "output_tokens": 1}}
+        "id": message.json()["id"],
+        "type": "message",
+        "role": "assistant",
+        "model": "claude",
+        "content": [{"type": "text", "text": "hello"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 3, "output_tokens": 1},
+    }
     assert no_version.status_code == 400
     assert no_key.status_code == 401
-    assert no_key.json() == {"type": "error", "error": {
-        "type": "authentication_error", "message": "invalid x-api-key"}}
+    assert no_key.json() == {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": "invalid x-api-key"},
+    }
     kinds = [line[7:] for line in stream.text.splitlines() if line.startswith("event: ")]
-    assert kinds == ["message_start", "ping", "content_block_start", "content_block_delta",
-                     "content_block_stop", "message_delta", "message_stop"]
+    assert kinds == [
+        "message_start",
+        "ping",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
 
 
-@pytest.mark.parametrize("opener", [open_fake_openai, open_fake_anthropic],
-                         ids=["openai", "anthropic"])
+@pytest.mark.parametrize(
+    "opener", [open_fake_openai, open_fake_anthropic], ids=["openai", "anthropic"]
+)
 async def test_unknown_paths_are_404(opener: object) -> None:
     with trio.fail_after(5):
         async with opener() as fake, httpx.AsyncClient() as http:  # type: ignore[operator]

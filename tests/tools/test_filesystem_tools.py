@@ -18,8 +18,15 @@ async def call(ctx: ToolContext, name: str, **arguments: object) -> ToolResult:
 
 def test_offers_the_docker_agent_tool_names() -> None:
     assert {spec.name for spec in FilesystemToolset().tools()} == {
-        "read_file", "read_multiple_files", "write_file", "edit_file", "list_directory",
-        "directory_tree", "search_files", "search_files_content", "create_directory",
+        "read_file",
+        "read_multiple_files",
+        "write_file",
+        "edit_file",
+        "list_directory",
+        "directory_tree",
+        "search_files",
+        "search_files_content",
+        "create_directory",
     }
 
 
@@ -84,8 +91,19 @@ def outside(tmp_path: Path) -> Path:
         ("create_directory", {"paths": ["ok", "../../escape"]}),
         ("read_multiple_files", {"paths": ["../secret.txt"]}),
     ],
-    ids=["dotdot", "etc-passwd", "nested-dotdot", "write", "edit", "list", "tree", "glob",
-         "grep", "mkdir", "read-many"],
+    ids=[
+        "dotdot",
+        "etc-passwd",
+        "nested-dotdot",
+        "write",
+        "edit",
+        "list",
+        "tree",
+        "glob",
+        "grep",
+        "mkdir",
+        "read-many",
+    ],
 )
 async def test_paths_outside_the_working_dir_are_refused(
     ctx: ToolContext, outside: Path, tool: str, arguments: dict[str, object]
@@ -125,10 +143,15 @@ async def test_symlink_inside_pointing_inside_is_fine(ctx: ToolContext) -> None:
 async def test_edit_file_replaces_exact_text(ctx: ToolContext) -> None:
     path = ctx.working_dir / "code.py"
     path.write_text("a = 1\nb = 2\nc = 3\n")
-    result = await call(ctx, "edit_file", path="code.py", edits=[
-        {"oldText": "b = 2", "newText": "b = 20"},
-        {"old_text": "c = 3\n", "new_text": "c = 30\nd = 4\n"},
-    ])
+    result = await call(
+        ctx,
+        "edit_file",
+        path="code.py",
+        edits=[
+            {"oldText": "b = 2", "newText": "b = 20"},
+            {"old_text": "c = 3\n", "new_text": "c = 30\nd = 4\n"},
+        ],
+    )
     assert not result.is_error, result.content
     assert path.read_text() == "a = 1\nb = 20\nc = 30\nd = 4\n"
     assert "+b = 20" in result.content
@@ -171,10 +194,23 @@ async def test_directory_tree_is_json_and_skips_git(ctx: ToolContext) -> None:
     (ctx.working_dir / ".git").mkdir()
     result = await call(ctx, "directory_tree")
     tree = json.loads(result.content)
-    assert tree == {"name": ".", "type": "directory", "children": [
-        {"name": "src", "type": "directory", "children": [
-            {"name": "pkg", "type": "directory", "children": [
-                {"name": "mod.py", "type": "file"}]}]}]}
+    assert tree == {
+        "name": ".",
+        "type": "directory",
+        "children": [
+            {
+                "name": "src",
+                "type": "directory",
+                "children": [
+                    {
+                        "name": "pkg",
+                        "type": "directory",
+                        "children": [{"name": "mod.py", "type": "file"}],
+                    }
+                ],
+            }
+        ],
+    }
     shallow = json.loads((await call(ctx, "directory_tree", max_depth=1)).content)
     assert shallow["children"] == [{"name": "src", "type": "directory"}]
 

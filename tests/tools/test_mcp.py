@@ -39,9 +39,7 @@ MakeToolset = Callable[..., MCPToolset]
 
 
 def stdio_config(**fields: Any) -> ToolsetConfig:
-    return ToolsetConfig(
-        type="mcp", command=sys.executable, args=(str(SERVER), "stdio"), **fields
-    )
+    return ToolsetConfig(type="mcp", command=sys.executable, args=(str(SERVER), "stdio"), **fields)
 
 
 def remote_config(
@@ -56,8 +54,10 @@ def remote_config(
 @pytest.fixture
 def make(nursery: trio.Nursery, work_dir: Path) -> MakeToolset:
     """``make(cfg)``: an MCP toolset hosted by the test's nursery."""
+
     def make(cfg: ToolsetConfig | None = None) -> MCPToolset:
         return MCPToolset(cfg or stdio_config(), host=nursery, working_dir=work_dir)
+
     return make
 
 
@@ -112,9 +112,7 @@ def gone(pid: int) -> bool:
 # -- stdio -------------------------------------------------------------------------------
 
 
-async def test_lists_tools_across_pages_and_calls_them(
-    make: MakeToolset, ctx: ToolContext
-) -> None:
+async def test_lists_tools_across_pages_and_calls_them(make: MakeToolset, ctx: ToolContext) -> None:
     with trio.fail_after(15):
         async with make() as toolset:
             specs = {spec.name: spec for spec in toolset.tools()}
@@ -153,12 +151,8 @@ async def test_server_runs_in_the_working_dir_with_the_toolset_env_but_not_our_s
     with trio.fail_after(15):
         async with make(stdio_config(env={"API_TOKEN": "for-the-server"})) as toolset:
             assert await call(toolset, ctx, "cwd") == ToolResult(str(work_dir))
-            assert await call(toolset, ctx, "env", name="API_TOKEN") == ToolResult(
-                "for-the-server"
-            )
-            assert await call(toolset, ctx, "env", name="OPENAI_API_KEY") == ToolResult(
-                "<unset>"
-            )
+            assert await call(toolset, ctx, "env", name="API_TOKEN") == ToolResult("for-the-server")
+            assert await call(toolset, ctx, "env", name="OPENAI_API_KEY") == ToolResult("<unset>")
             path = await call(toolset, ctx, "env", name="PATH")  # the SDK's safe defaults
             assert path == ToolResult(os.environ["PATH"])
 
@@ -312,7 +306,8 @@ def remote_servers() -> Iterator[dict[str, subprocess.Popen[str]]]:
     """HTTP and SSE servers, started side by side as the module begins (each takes a
     second to import the SDK). ``legacy`` is for the restart test, which kills it."""
     servers = {
-        "http": start_server("http"), "sse": start_server("sse"),
+        "http": start_server("http"),
+        "sse": start_server("sse"),
         "legacy": start_server("http", "--legacy"),
     }
     yield servers
@@ -374,7 +369,9 @@ async def test_unreachable_remote_server_is_a_config_error(make: MakeToolset) ->
 
 
 async def test_http_server_killed_fails_a_call_and_a_restarted_one_gets_a_new_session(
-    make: MakeToolset, ctx: ToolContext, remote_urls: dict[str, str],
+    make: MakeToolset,
+    ctx: ToolContext,
+    remote_urls: dict[str, str],
     remote_servers: dict[str, subprocess.Popen[str]],
 ) -> None:
     # A --legacy server: a stateful 2025-era session, which a restarted server forgets.
@@ -411,13 +408,15 @@ async def test_http_server_killed_fails_a_call_and_a_restarted_one_gets_a_new_se
 
 
 def test_result_parts_become_text_with_placeholders_for_binary_data() -> None:
-    result = CallToolResult(content=[
-        TextContent(text="first"),
-        ImageContent(data="aGVsbG8=", mime_type="image/png"),
-        EmbeddedResource(resource=TextResourceContents(uri="file:///a.txt", text="inside")),
-        ResourceLink(name="b", uri="file:///b.bin"),
-        TextContent(text="last"),
-    ])
+    result = CallToolResult(
+        content=[
+            TextContent(text="first"),
+            ImageContent(data="aGVsbG8=", mime_type="image/png"),
+            EmbeddedResource(resource=TextResourceContents(uri="file:///a.txt", text="inside")),
+            ResourceLink(name="b", uri="file:///b.bin"),
+            TextContent(text="last"),
+        ]
+    )
     assert _to_tool_result(result, 1000) == ToolResult(
         "first\n[image: image/png, 5 bytes]\n[resource: file:///a.txt]\ninside\n"
         "[resource link: file:///b.bin]\nlast"
@@ -440,15 +439,20 @@ def test_error_results_stay_errors_and_long_output_is_clipped() -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({}, "an mcp toolset needs `command` (a stdio server) or `remote.url` "
-             "(an HTTP server)"),
-        ({"command": "x", "remote": RemoteConfig(url="http://h/mcp")},
-         "an mcp toolset takes `command` or `remote`, not both"),
-        ({"remote": RemoteConfig(url="ftp://h/mcp")},
-         "mcp toolset remote.url 'ftp://h/mcp' is not an http(s) URL"),
-        ({"remote": RemoteConfig(url="http://h/mcp", transport_type="websocket")},
-         "mcp toolset remote.transport_type 'websocket' is not supported; "
-         "use streamable (HTTP, the default) or sse"),
+        ({}, "an mcp toolset needs `command` (a stdio server) or `remote.url` (an HTTP server)"),
+        (
+            {"command": "x", "remote": RemoteConfig(url="http://h/mcp")},
+            "an mcp toolset takes `command` or `remote`, not both",
+        ),
+        (
+            {"remote": RemoteConfig(url="ftp://h/mcp")},
+            "mcp toolset remote.url 'ftp://h/mcp' is not an http(s) URL",
+        ),
+        (
+            {"remote": RemoteConfig(url="http://h/mcp", transport_type="websocket")},
+            "mcp toolset remote.transport_type 'websocket' is not supported; "
+            "use streamable (HTTP, the default) or sse",
+        ),
     ],
     ids=["no-server", "two-servers", "bad-url", "bad-transport"],
 )

@@ -17,9 +17,13 @@ if TYPE_CHECKING:
     from trioagent.tools import ToolContext, Toolset
 
 SERVER_ENV = {
-    "PATH": "/usr/bin:/bin", "HOME": "/home/agent", "LC_ALL": "C.UTF-8",
-    "OPENAI_API_KEY": "sk-secret", "AWS_SECRET_ACCESS_KEY": "aws-secret",
-    "TRIOAGENT_API_KEY": "server-key", "DATABASE_URL": "postgres://u:p@db/x",
+    "PATH": "/usr/bin:/bin",
+    "HOME": "/home/agent",
+    "LC_ALL": "C.UTF-8",
+    "OPENAI_API_KEY": "sk-secret",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret",
+    "TRIOAGENT_API_KEY": "server-key",
+    "DATABASE_URL": "postgres://u:p@db/x",
 }
 
 
@@ -40,8 +44,12 @@ def filesystem(safety: Any, **settings: Any) -> Toolset:
 @pytest.mark.parametrize("safety", ["standard", "restricted"])
 def test_scrubbed_environment_keeps_only_harmless_variables(safety: Any) -> None:
     env = shell_environment(SERVER_ENV, {"TOOL_TOKEN": "set-by-the-author"}, safety)
-    assert env == {"PATH": "/usr/bin:/bin", "HOME": "/home/agent", "LC_ALL": "C.UTF-8",
-                   "TOOL_TOKEN": "set-by-the-author"}
+    assert env == {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/home/agent",
+        "LC_ALL": "C.UTF-8",
+        "TOOL_TOKEN": "set-by-the-author",
+    }
     assert not any("KEY" in name or "SECRET" in name for name in SHELL_ENV_KEPT)
 
 
@@ -82,8 +90,12 @@ async def test_restricted_refuses_shell_commands_with_a_log_line(
 
 
 async def test_restricted_shell_runs_when_the_toolset_opts_in(ctx: ToolContext) -> None:
-    result = await call(shell("restricted", allow_when_restricted=True), ctx, "shell",
-                        cmd="echo ok; echo ${OPENAI_API_KEY:-no key}")
+    result = await call(
+        shell("restricted", allow_when_restricted=True),
+        ctx,
+        "shell",
+        cmd="echo ok; echo ${OPENAI_API_KEY:-no key}",
+    )
     assert not result.is_error
     assert result.content.startswith("ok\nno key")
 
@@ -134,10 +146,12 @@ async def test_confinement_holds_at_every_level(
     outside.write_text("secret")
     (ctx.working_dir / "link.txt").symlink_to(outside)
     toolset = filesystem(safety, allow_when_restricted=True)
-    for name, arguments in [("read_file", {"path": "link.txt"}),
-                            ("read_file", {"path": str(outside)}),
-                            ("write_file", {"path": "link.txt", "content": "x"}),
-                            ("write_file", {"path": "../outside.txt", "content": "x"})]:
+    for name, arguments in [
+        ("read_file", {"path": "link.txt"}),
+        ("read_file", {"path": str(outside)}),
+        ("write_file", {"path": "link.txt", "content": "x"}),
+        ("write_file", {"path": "../outside.txt", "content": "x"}),
+    ]:
         result = await call(toolset, ctx, name, **arguments)
         assert result.is_error, (name, arguments)
         assert "outside the working directory" in result.content

@@ -10,8 +10,9 @@ from trioagent.testing.process import wait_dead
 from trioagent.tools import ShellToolset, ToolContext
 
 
-async def run(ctx: ToolContext, cmd: str, toolset: ShellToolset | None = None,
-              **arguments: object) -> ToolResult:
+async def run(
+    ctx: ToolContext, cmd: str, toolset: ShellToolset | None = None, **arguments: object
+) -> ToolResult:
     with trio.fail_after(10):
         async with toolset or ShellToolset() as shell:
             return await shell.call("shell", {"cmd": cmd, **arguments}, ctx)
@@ -51,8 +52,9 @@ async def test_env_is_passed(ctx: ToolContext) -> None:
 
 async def test_long_output_is_truncated_with_a_note(ctx: ToolContext) -> None:
     toolset = ShellToolset(max_output=1000)
-    result = await run(ctx, "printf 'start\\n'; head -c 100000 /dev/zero | tr '\\0' x; "
-                            "printf '\\nend\\n'", toolset)
+    result = await run(
+        ctx, "printf 'start\\n'; head -c 100000 /dev/zero | tr '\\0' x; printf '\\nend\\n'", toolset
+    )
     assert not result.is_error
     assert result.content.startswith("start\n")
     assert "end\n[exit code: 0]" in result.content
@@ -92,7 +94,8 @@ async def test_cancelling_the_caller_kills_the_process_group(ctx: ToolContext) -
     with trio.fail_after(10):
         with trio.move_on_after(0.5) as scope:
             await ShellToolset().call(
-                "shell", {"cmd": "echo $$ > sh.pid; sleep 30 & echo $! > bg.pid; sleep 30"},
+                "shell",
+                {"cmd": "echo $$ > sh.pid; sleep 30 & echo $! > bg.pid; sleep 30"},
                 ctx,
             )
         assert scope.cancelled_caught

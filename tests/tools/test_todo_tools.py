@@ -16,8 +16,12 @@ async def test_create_update_and_list_todos(ctx: ToolContext) -> None:
         one = await todos.call("create_todo", {"description": "ship"}, ctx)
         updated = await todos.call(
             "update_todos",
-            {"updates": [{"id": "todo_1", "status": "in_progress"},
-                         {"id": "todo_2", "status": "completed"}]},
+            {
+                "updates": [
+                    {"id": "todo_1", "status": "in_progress"},
+                    {"id": "todo_2", "status": "completed"},
+                ]
+            },
             ctx,
         )
         listed = await todos.call("list_todos", {}, ctx)
@@ -26,7 +30,9 @@ async def test_create_update_and_list_todos(ctx: ToolContext) -> None:
     assert not updated.is_error
     body = json.loads(listed.content)
     assert [(t["id"], t["status"]) for t in body["todos"]] == [
-        ("todo_1", "in-progress"), ("todo_2", "completed"), ("todo_3", "pending"),
+        ("todo_1", "in-progress"),
+        ("todo_2", "completed"),
+        ("todo_3", "pending"),
     ]
     assert "todo_1" in body["reminder"]
     assert "todo_2" not in body["reminder"]
@@ -73,13 +79,13 @@ async def test_todos_on_a_discarded_clone_leave_the_stored_state_unchanged(
     todos = TodoToolset()
     with trio.fail_after(5):
         kept = copy.deepcopy(stored)
-        await todos.call("create_todo", {"description": "a"},
-                         ToolContext(working_dir=work_dir, state=kept))
+        await todos.call(
+            "create_todo", {"description": "a"}, ToolContext(working_dir=work_dir, state=kept)
+        )
         stored = kept  # committed
         dropped = copy.deepcopy(stored)
-        await todos.call("create_todo", {"description": "b"},
-                         ToolContext(working_dir=work_dir, state=dropped))
-        listed = await todos.call(
-            "list_todos", {}, ToolContext(working_dir=work_dir, state=stored)
+        await todos.call(
+            "create_todo", {"description": "b"}, ToolContext(working_dir=work_dir, state=dropped)
         )
+        listed = await todos.call("list_todos", {}, ToolContext(working_dir=work_dir, state=stored))
     assert [t["description"] for t in json.loads(listed.content)["todos"]] == ["a"]

@@ -40,8 +40,13 @@ class Exploding(ThinkToolset):
 
 @pytest.mark.parametrize(
     ("kind", "cls"),
-    [("think", ThinkToolset), ("todo", TodoToolset), ("memory", MemoryToolset),
-     ("filesystem", FilesystemToolset), ("shell", ShellToolset)],
+    [
+        ("think", ThinkToolset),
+        ("todo", TodoToolset),
+        ("memory", MemoryToolset),
+        ("filesystem", FilesystemToolset),
+        ("shell", ShellToolset),
+    ],
     ids=["think", "todo", "memory", "filesystem", "shell"],
 )
 def test_build_toolset_by_type(kind: Any, cls: type) -> None:
@@ -114,8 +119,11 @@ async def test_dispatch_routes_by_name(ctx: ToolContext) -> None:
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
-    [("{not json", "not valid JSON"), ("[1, 2]", "must be a JSON object"),
-     ('"text"', "must be a JSON object")],
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('"text"', "must be a JSON object"),
+    ],
     ids=["invalid", "array", "string"],
 )
 async def test_bad_json_arguments_are_errors(
@@ -160,8 +168,12 @@ def test_duplicate_tool_names_are_a_config_error() -> None:
 
 async def test_all_builtin_toolsets_fit_in_one_toolbox(tmp_path: Path) -> None:
     toolsets = [
-        ThinkToolset(), TodoToolset(), MemoryToolset(tmp_path / "m.json"),
-        FilesystemToolset(), ShellToolset(), TransferToolset([("helper", "Helps")]),
+        ThinkToolset(),
+        TodoToolset(),
+        MemoryToolset(tmp_path / "m.json"),
+        FilesystemToolset(),
+        ShellToolset(),
+        TransferToolset([("helper", "Helps")]),
     ]
     with trio.fail_after(5):
         async with AsyncExitStack() as stack:

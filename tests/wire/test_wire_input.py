@@ -449,26 +449,61 @@ def response_body(**fields: Any) -> bytes:
     return json.dumps({"model": "root", "input": "Hi", **fields}).encode()
 
 
-FILE_OUTPUT = {"type": "function_call_output", "call_id": "c1",
-               "output": [{"type": "input_file", "file_id": "file_1"}]}
+FILE_OUTPUT = {
+    "type": "function_call_output",
+    "call_id": "c1",
+    "output": [{"type": "input_file", "file_id": "file_1"}],
+}
 
 RESPONSES_INVALID = [
-    pytest.param(response_body(metadata={"topic": 1}), "metadata.topic", "invalid_type",
-                 id="metadata-value-not-a-string"),
-    pytest.param(response_body(input=[FILE_OUTPUT]), "input[0].output[0]", "invalid_value",
-                 id="input_file-in-a-function_call_output"),
-    pytest.param(response_body(tools=[{"name": "f"}]), "tools[0].type", "missing_field",
-                 id="tool-without-type"),
-    pytest.param(response_body(tools=[{"type": {}}]), "tools[0].type", "invalid_type",
-                 id="tool-type-an-object"),
-    pytest.param(response_body(tools=[{"type": "function", "name": "a b"}]), "tools[0].name",
-                 "invalid_value", id="tool-name-with-a-space"),
-    pytest.param(response_body(tools=[{"type": "function"}]), "tools[0].name",
-                 "invalid_value", id="tool-without-name"),
-    pytest.param(response_body(tools=[{"type": "function", "name": "f", "description": 5}]),
-                 "tools[0].description", "invalid_type", id="tool-description-a-number"),
-    pytest.param(response_body(tools=[{"type": "function", "name": "f", "parameters": []}]),
-                 "tools[0].parameters", "invalid_type", id="tool-parameters-an-array"),
+    pytest.param(
+        response_body(metadata={"topic": 1}),
+        "metadata.topic",
+        "invalid_type",
+        id="metadata-value-not-a-string",
+    ),
+    pytest.param(
+        response_body(input=[FILE_OUTPUT]),
+        "input[0].output[0]",
+        "invalid_value",
+        id="input_file-in-a-function_call_output",
+    ),
+    pytest.param(
+        response_body(tools=[{"name": "f"}]),
+        "tools[0].type",
+        "missing_field",
+        id="tool-without-type",
+    ),
+    pytest.param(
+        response_body(tools=[{"type": {}}]),
+        "tools[0].type",
+        "invalid_type",
+        id="tool-type-an-object",
+    ),
+    pytest.param(
+        response_body(tools=[{"type": "function", "name": "a b"}]),
+        "tools[0].name",
+        "invalid_value",
+        id="tool-name-with-a-space",
+    ),
+    pytest.param(
+        response_body(tools=[{"type": "function"}]),
+        "tools[0].name",
+        "invalid_value",
+        id="tool-without-name",
+    ),
+    pytest.param(
+        response_body(tools=[{"type": "function", "name": "f", "description": 5}]),
+        "tools[0].description",
+        "invalid_type",
+        id="tool-description-a-number",
+    ),
+    pytest.param(
+        response_body(tools=[{"type": "function", "name": "f", "parameters": []}]),
+        "tools[0].parameters",
+        "invalid_type",
+        id="tool-parameters-an-array",
+    ),
 ]
 
 
@@ -483,9 +518,11 @@ def test_invalid_responses_request_names_the_param(
 
 
 def test_responses_request_reads_metadata_and_tools_of_other_types() -> None:
-    request = wire.parse_responses_request(response_body(
-        metadata={"topic": "weather"},
-        tools=[{"type": "web_search"}, {"type": "function", "name": "f", "parameters": None}],
-    ))
+    request = wire.parse_responses_request(
+        response_body(
+            metadata={"topic": "weather"},
+            tools=[{"type": "web_search"}, {"type": "function", "name": "f", "parameters": None}],
+        )
+    )
     assert request.metadata == {"topic": "weather"}
     assert [tool["type"] for tool in request.tools or ()] == ["web_search", "function"]

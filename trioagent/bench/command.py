@@ -37,7 +37,8 @@ def parse_levels(text: str) -> tuple[int, ...]:
         levels = ()
     if not levels or min(levels) < 1:
         raise argparse.ArgumentTypeError(
-            f"invalid concurrency {text!r}: use whole numbers of at least 1, e.g. 1,8,32")
+            f"invalid concurrency {text!r}: use whole numbers of at least 1, e.g. 1,8,32"
+        )
     return levels
 
 
@@ -52,36 +53,89 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``trioagent bench``'s arguments (URL and every flag) to ``parser``."""
     parser.description = DESCRIPTION
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("url", metavar="URL",
-                        help="the server: http://HOST:PORT/v1 (an OpenAI base URL), "
-                        "http://HOST:PORT, .../api/chat or ws://HOST:PORT/v1/ws")
-    parser.add_argument("--mode", choices=MODES, default="chat",
-                        help="chat: Chat Completions; stream: the same streamed; api / "
-                        "api-stream: POST /api/chat; ws: the WebSocket chat (default: chat)")
-    parser.add_argument("-c", "--concurrency", metavar="N,N,...", type=parse_levels,
-                        default=(1,), help="concurrency levels, run in turn (default: 1)")
+    parser.add_argument(
+        "url",
+        metavar="URL",
+        help="the server: http://HOST:PORT/v1 (an OpenAI base URL), "
+        "http://HOST:PORT, .../api/chat or ws://HOST:PORT/v1/ws",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="chat",
+        help="chat: Chat Completions; stream: the same streamed; api / "
+        "api-stream: POST /api/chat; ws: the WebSocket chat (default: chat)",
+    )
+    parser.add_argument(
+        "-c",
+        "--concurrency",
+        metavar="N,N,...",
+        type=parse_levels,
+        default=(1,),
+        help="concurrency levels, run in turn (default: 1)",
+    )
     amount = parser.add_mutually_exclusive_group()
-    amount.add_argument("-n", "--requests", metavar="N", type=int, default=100,
-                        help="requests measured per level (default: 100)")
-    amount.add_argument("-d", "--duration", metavar="SECONDS", type=float,
-                        help="measure each level for this long instead of --requests")
-    parser.add_argument("--warmup", metavar="N", type=int, default=10,
-                        help="requests sent before each level, not counted (default: 10)")
-    parser.add_argument("-m", "--model", metavar="NAME",
-                        help="the model (chat, stream; default: the first of GET /v1/models) "
-                        "or agent (api, ws; default: the server's)")
+    amount.add_argument(
+        "-n",
+        "--requests",
+        metavar="N",
+        type=int,
+        default=100,
+        help="requests measured per level (default: 100)",
+    )
+    amount.add_argument(
+        "-d",
+        "--duration",
+        metavar="SECONDS",
+        type=float,
+        help="measure each level for this long instead of --requests",
+    )
+    parser.add_argument(
+        "--warmup",
+        metavar="N",
+        type=int,
+        default=10,
+        help="requests sent before each level, not counted (default: 10)",
+    )
+    parser.add_argument(
+        "-m",
+        "--model",
+        metavar="NAME",
+        help="the model (chat, stream; default: the first of GET /v1/models) "
+        "or agent (api, ws; default: the server's)",
+    )
     parser.add_argument("--api-key", metavar="KEY", help="sent as 'Authorization: Bearer KEY'")
-    parser.add_argument("-H", "--header", metavar="'NAME: VALUE'", type=_header,
-                        action="append", default=[], help="extra HTTP header (repeatable)")
-    parser.add_argument("--message", metavar="TEXT", default=BenchConfig.__attrs_attrs__
-                        .message.default, help="the user message of every request")
-    parser.add_argument("--timeout", metavar="SECONDS", type=float, default=60.0,
-                        help="time one request may take before it counts as an error "
-                        "(default: 60)")
-    parser.add_argument("-o", "--output", metavar="FILE.json", type=Path,
-                        help="also write the report as JSON")
-    parser.add_argument("--plot", metavar="FILE.png", type=Path,
-                        help="plot latency percentiles per concurrency (needs matplotlib)")
+    parser.add_argument(
+        "-H",
+        "--header",
+        metavar="'NAME: VALUE'",
+        type=_header,
+        action="append",
+        default=[],
+        help="extra HTTP header (repeatable)",
+    )
+    parser.add_argument(
+        "--message",
+        metavar="TEXT",
+        default=BenchConfig.__attrs_attrs__.message.default,
+        help="the user message of every request",
+    )
+    parser.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        default=60.0,
+        help="time one request may take before it counts as an error (default: 60)",
+    )
+    parser.add_argument(
+        "-o", "--output", metavar="FILE.json", type=Path, help="also write the report as JSON"
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        type=Path,
+        help="plot latency percentiles per concurrency (needs matplotlib)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -92,9 +146,16 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         BenchError: an argument is out of range; the message names it.
     """
     return BenchConfig(
-        url=args.url, mode=args.mode, concurrency=tuple(args.concurrency),
-        requests=args.requests, duration=args.duration, warmup=args.warmup, model=args.model,
-        api_key=args.api_key, message=args.message, timeout=args.timeout,
+        url=args.url,
+        mode=args.mode,
+        concurrency=tuple(args.concurrency),
+        requests=args.requests,
+        duration=args.duration,
+        warmup=args.warmup,
+        model=args.model,
+        api_key=args.api_key,
+        message=args.message,
+        timeout=args.timeout,
         headers=tuple(args.header),
     )
 

@@ -86,8 +86,7 @@ def endpoint(url: str, mode: Mode) -> str:
     """
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc:
-        raise BenchError(f"cannot benchmark {url!r}: give a URL such as "
-                         "http://127.0.0.1:8083/v1")
+        raise BenchError(f"cannot benchmark {url!r}: give a URL such as http://127.0.0.1:8083/v1")
     path = parts.path.rstrip("/")
     for suffix in ("/chat/completions", "/api/chat", "/v1/ws", "/v1"):
         if path.endswith(suffix):
@@ -98,8 +97,9 @@ def endpoint(url: str, mode: Mode) -> str:
         scheme, path = ("wss" if secure else "ws"), f"{path}/v1/ws"
     else:
         scheme = "https" if secure else "http"
-        path = f"{path}/api/chat" if mode in ("api", "api-stream") else (
-            f"{path}/v1/chat/completions")
+        path = (
+            f"{path}/api/chat" if mode in ("api", "api-stream") else (f"{path}/v1/chat/completions")
+        )
     return urlunsplit((scheme, parts.netloc, path, "", ""))
 
 

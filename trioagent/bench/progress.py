@@ -74,5 +74,6 @@ def open_progress(label: str, total: int | None, *, enabled: bool) -> Progress:
         from tqdm import tqdm
     except ImportError:
         return LineProgress(label, total, sys.stderr)
-    return TqdmProgress(tqdm(total=total, desc=label, unit="req", file=sys.stderr,
-                             leave=True, mininterval=0.2))
+    return TqdmProgress(
+        tqdm(total=total, desc=label, unit="req", file=sys.stderr, leave=True, mininterval=0.2)
+    )

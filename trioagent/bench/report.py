@@ -44,28 +44,48 @@ def _errors(level: LevelReport) -> str:
 def markdown_table(report: BenchReport) -> str:
     """One row per concurrency level; latencies in ms; TTFT and ITL columns for streams."""
     streams = any(level.ttft is not None for level in report.levels)
-    head = ["concurrency", "requests", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms",
-            "max ms", "mean ms"]
+    head = [
+        "concurrency",
+        "requests",
+        "errors",
+        "req/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "mean ms",
+    ]
     if streams:
         head += ["TTFT p50", "TTFT p99", "ITL p50", "ITL p99"]
     head.append("tok/s")
-    lines = ["| " + " | ".join(head) + " |",
-             "|" + "|".join("---:" for _ in head) + "|"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" for _ in head) + "|"]
     for level in report.levels:
-        cells = [str(level.concurrency), str(level.requests), _errors(level),
-                 f"{level.throughput:.1f}"]
+        cells = [
+            str(level.concurrency),
+            str(level.requests),
+            _errors(level),
+            f"{level.throughput:.1f}",
+        ]
         cells += [_ms(level.latency, field) for field in ("p50", "p90", "p99", "max", "mean")]
         if streams:
-            cells += [_ms(level.ttft, "p50"), _ms(level.ttft, "p99"),
-                      _ms(level.itl, "p50"), _ms(level.itl, "p99")]
+            cells += [
+                _ms(level.ttft, "p50"),
+                _ms(level.ttft, "p99"),
+                _ms(level.itl, "p50"),
+                _ms(level.itl, "p99"),
+            ]
         cells.append(f"{level.tokens_per_s:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
-    amount = (f"{report.duration:g} s" if report.duration is not None
-              else f"{report.requests} requests")
-    lines += ["", f"{report.mode} at {report.url}"
-              + (f", model {report.model}" if report.model else "")
-              + f"; {amount} per level after {report.warmup} warm-up; latencies of "
-              "successful requests, percentiles interpolated."]
+    amount = (
+        f"{report.duration:g} s" if report.duration is not None else f"{report.requests} requests"
+    )
+    lines += [
+        "",
+        f"{report.mode} at {report.url}"
+        + (f", model {report.model}" if report.model else "")
+        + f"; {amount} per level after {report.warmup} warm-up; latencies of "
+        "successful requests, percentiles interpolated.",
+    ]
     return "\n".join(lines)
 
 
@@ -86,14 +106,18 @@ def write_plot(report: BenchReport, path: Path) -> None:
     x = [level.concurrency for level in levels]
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for field, style in (("p50", "o-"), ("p90", "s-"), ("p99", "^-")):
-        axes.plot(x, [getattr(level.latency, field) for level in levels], style,
-                  label=f"latency {field}")
+        axes.plot(
+            x, [getattr(level.latency, field) for level in levels], style, label=f"latency {field}"
+        )
     ttft = [level for level in levels if level.ttft is not None]
     if ttft:
         for field in ("p50", "p99"):
-            axes.plot([level.concurrency for level in ttft],
-                      [getattr(level.ttft, field) for level in ttft], "x--",
-                      label=f"TTFT {field}")
+            axes.plot(
+                [level.concurrency for level in ttft],
+                [getattr(level.ttft, field) for level in ttft],
+                "x--",
+                label=f"TTFT {field}",
+            )
     axes.set_xscale("log", base=2)
     axes.set_xticks(x, [str(c) for c in x])
     axes.set_xlabel("concurrent requests")

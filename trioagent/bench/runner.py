@@ -127,16 +127,24 @@ async def default_model(config: BenchConfig) -> str | None:
             response.raise_for_status()
             ids = [str(model["id"]) for model in response.json()["data"]]
     except Exception as exc:
-        raise BenchError(f"cannot list the models at {url} ({reason_of(exc)}): "
-                         "pass --model") from exc
+        raise BenchError(
+            f"cannot list the models at {url} ({reason_of(exc)}): pass --model"
+        ) from exc
     if not ids:
         raise BenchError(f"{url} lists no model: pass --model")
     return ids[0]
 
 
 async def measure_level(
-    target: Target, concurrency: int, *, warmup: int, requests: int | None,
-    duration: float | None, request_timeout: float, label: str, progress: bool,
+    target: Target,
+    concurrency: int,
+    *,
+    warmup: int,
+    requests: int | None,
+    duration: float | None,
+    request_timeout: float,
+    label: str,
+    progress: bool,
 ) -> LevelReport:
     """Load ``target`` with ``concurrency`` workers and measure what it answers.
 
@@ -158,9 +166,13 @@ async def measure_level(
     Returns:
         The level's `LevelReport`.
     """
-    plan = _Plan(workers=concurrency, warmup_left=warmup, measured_left=requests,
-                 duration=duration,
-                 progress=open_progress(label, requests, enabled=progress))
+    plan = _Plan(
+        workers=concurrency,
+        warmup_left=warmup,
+        measured_left=requests,
+        duration=duration,
+        progress=open_progress(label, requests, enabled=progress),
+    )
     try:
         async with trio.open_nursery() as nursery:
             for _ in range(concurrency):
@@ -176,14 +188,19 @@ async def run_level(
     """Measure one concurrency level: ``concurrency`` workers, each with its connection."""
     url = endpoint(config.url, config.mode)
     target: Target = (
-        WSTarget.from_config(config, url, model) if config.mode == "ws"
+        WSTarget.from_config(config, url, model)
+        if config.mode == "ws"
         else HTTPTarget.from_config(config, url, model)
     )
     return await measure_level(
-        target, concurrency, warmup=config.warmup,
+        target,
+        concurrency,
+        warmup=config.warmup,
         requests=None if config.duration is not None else config.requests,
-        duration=config.duration, request_timeout=config.timeout,
-        label=f"{config.mode} c={concurrency}", progress=progress,
+        duration=config.duration,
+        request_timeout=config.timeout,
+        label=f"{config.mode} c={concurrency}",
+        progress=progress,
     )
 
 
@@ -204,10 +221,17 @@ async def run_bench(config: BenchConfig, *, progress: bool) -> BenchReport:
         BenchError: no ``model`` was given and the server's model list cannot be read.
     """
     model = await default_model(config)
-    levels = [await run_level(config, model, concurrency, progress=progress)
-              for concurrency in config.concurrency]
+    levels = [
+        await run_level(config, model, concurrency, progress=progress)
+        for concurrency in config.concurrency
+    ]
     return BenchReport(
-        url=endpoint(config.url, config.mode), mode=config.mode, model=model,
-        concurrency=config.concurrency, requests=config.requests if config.duration is None
-        else None, duration=config.duration, warmup=config.warmup, levels=tuple(levels),
+        url=endpoint(config.url, config.mode),
+        mode=config.mode,
+        model=model,
+        concurrency=config.concurrency,
+        requests=config.requests if config.duration is None else None,
+        duration=config.duration,
+        warmup=config.warmup,
+        levels=tuple(levels),
     )

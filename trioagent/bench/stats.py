@@ -78,9 +78,14 @@ class Distribution:
         if not seconds:
             return None
         values = sorted(s * 1000 for s in seconds)
-        return cls(count=len(values), mean=math.fsum(values) / len(values),
-                   p50=percentile(values, 50), p90=percentile(values, 90),
-                   p99=percentile(values, 99), max=values[-1])
+        return cls(
+            count=len(values),
+            mean=math.fsum(values) / len(values),
+            p50=percentile(values, 50),
+            p90=percentile(values, 90),
+            p99=percentile(values, 99),
+            max=values[-1],
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -111,21 +116,23 @@ class LevelReport:
         return sum(self.errors.values())
 
     @classmethod
-    def of(cls, concurrency: int, results: Sequence[RequestResult], elapsed: float
-           ) -> LevelReport:
+    def of(cls, concurrency: int, results: Sequence[RequestResult], elapsed: float) -> LevelReport:
         """Add up one level's results."""
         ok = [r for r in results if r.ok]
         errors = collections.Counter(r.error for r in results if r.error is not None)
         tokens = sum(r.tokens for r in ok)
         per_second = 1 / elapsed if elapsed > 0 else 0.0
         return cls(
-            concurrency=concurrency, requests=len(results),
-            errors=dict(errors.most_common()), elapsed=elapsed,
+            concurrency=concurrency,
+            requests=len(results),
+            errors=dict(errors.most_common()),
+            elapsed=elapsed,
             throughput=len(ok) * per_second,
             latency=Distribution.of([r.latency for r in ok]),
             ttft=Distribution.of([r.ttft for r in ok if r.ttft is not None]),
             itl=Distribution.of([gap for r in ok for gap in r.itls]),
-            tokens=tokens, tokens_per_s=tokens * per_second,
+            tokens=tokens,
+            tokens_per_s=tokens * per_second,
         )
 
 

@@ -84,15 +84,17 @@ class _Timer:
         self.last = now
         self.tokens += 1
 
-    def result(self, reason: str | None, *, streamed: bool, tokens: int | None = None
-               ) -> RequestResult:
+    def result(
+        self, reason: str | None, *, streamed: bool, tokens: int | None = None
+    ) -> RequestResult:
         latency = time.perf_counter() - self.started
         if reason is not None:
             return failure(latency, reason)
         return RequestResult(
             latency=latency,
             ttft=None if self.first is None or not streamed else self.first - self.started,
-            itls=tuple(self.itls), tokens=self.tokens if tokens is None else tokens,
+            itls=tuple(self.itls),
+            tokens=self.tokens if tokens is None else tokens,
         )
 
 
@@ -102,9 +104,10 @@ def _sse_events(buffer: bytearray, data: bytes) -> list[str]:
     events = []
     while (end := buffer.find(b"\n\n")) >= 0:
         block = bytes(buffer[:end])
-        del buffer[:end + 2]
-        lines = [line[5:].removeprefix(b" ") for line in block.split(b"\n")
-                 if line.startswith(b"data:")]
+        del buffer[: end + 2]
+        lines = [
+            line[5:].removeprefix(b" ") for line in block.split(b"\n") if line.startswith(b"data:")
+        ]
         if lines:
             events.append(b"\n".join(lines).decode())
     return events
@@ -163,15 +166,20 @@ class HTTPTarget:
             if model is not None:
                 document["agent"] = model
         else:
-            document = {"model": model,
-                        "messages": [{"role": "user", "content": config.message}]}
+            document = {"model": model, "messages": [{"role": "user", "content": config.message}]}
         if stream:
             document["stream"] = True
         headers = {"content-type": "application/json", **dict(config.headers)}
         if config.api_key:
             headers["authorization"] = f"Bearer {config.api_key}"
-        return cls(url=url, body=json.dumps(document).encode(), headers=headers,
-                   stream=stream, api=api, timeout=config.timeout)
+        return cls(
+            url=url,
+            body=json.dumps(document).encode(),
+            headers=headers,
+            stream=stream,
+            api=api,
+            timeout=config.timeout,
+        )
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[Caller]:
@@ -206,8 +214,7 @@ class HTTPCaller:
 
     async def _call_json(self, timer: _Timer) -> RequestResult:
         target = self.target
-        response = await self.client.post(target.url, content=target.body,
-                                          headers=target.headers)
+        response = await self.client.post(target.url, content=target.body, headers=target.headers)
         if response.status_code != 200:
             return timer.result(f"HTTP {response.status_code}", streamed=False)
         document = response.json()
@@ -222,10 +229,12 @@ class HTTPCaller:
     async def _call_stream(self, timer: _Timer) -> RequestResult:
         target = self.target
         handle: Callable[[str, _Timer, float], str | None] = (
-            _api_event if target.api else _chat_event)
+            _api_event if target.api else _chat_event
+        )
         outcome: str | None = None
-        async with self.client.stream("POST", target.url, content=target.body,
-                                      headers=target.headers) as response:
+        async with self.client.stream(
+            "POST", target.url, content=target.body, headers=target.headers
+        ) as response:
             if response.status_code != 200:
                 await response.aread()
                 return timer.result(f"HTTP {response.status_code}", streamed=True)
@@ -264,15 +273,22 @@ class WSTarget:
         headers = []
         if config.api_key:
             headers.append((b"Authorization", f"Bearer {config.api_key}".encode()))
-        return cls(url=url, hello=json.dumps(hello),
-                   message=json.dumps({"type": "message", "text": config.message}),
-                   headers=headers, timeout=config.timeout)
+        return cls(
+            url=url,
+            hello=json.dumps(hello),
+            message=json.dumps({"type": "message", "text": config.message}),
+            headers=headers,
+            timeout=config.timeout,
+        )
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[Caller]:
         async with trio_websocket.open_websocket_url(
-            self.url, extra_headers=self.headers, max_message_size=MAX_FRAME,
-            connect_timeout=self.timeout, disconnect_timeout=CLOSE_TIMEOUT,
+            self.url,
+            extra_headers=self.headers,
+            max_message_size=MAX_FRAME,
+            connect_timeout=self.timeout,
+            disconnect_timeout=CLOSE_TIMEOUT,
         ) as ws:
             yield WSCaller(ws=ws, hello=self.hello, message=self.message)
 

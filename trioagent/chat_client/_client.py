@@ -35,9 +35,18 @@ COMMANDS: Final = """\
 
 _SERVER_FRAMES: Final[dict[str, type[Any]]] = {
     str(attrs.fields_dict(cls)["type"].default): cls
-    for cls in (wire.ReadyFrame, wire.DeltaFrame, wire.ToolStartedFrame,
-                wire.ToolFinishedFrame, wire.UsageFrame, wire.DoneFrame, wire.CancelledFrame,
-                wire.ErrorFrame, wire.PingFrame, wire.PongFrame)
+    for cls in (
+        wire.ReadyFrame,
+        wire.DeltaFrame,
+        wire.ToolStartedFrame,
+        wire.ToolFinishedFrame,
+        wire.UsageFrame,
+        wire.DoneFrame,
+        wire.CancelledFrame,
+        wire.ErrorFrame,
+        wire.PingFrame,
+        wire.PongFrame,
+    )
 }
 """Every frame a server sends, by its ``type``."""
 
@@ -89,14 +98,23 @@ class ChatClient:
 
     async def run(self) -> int:
         """Connect, say hello, then read lines until the user leaves; the exit status."""
-        headers = ([(b"authorization", f"Bearer {self.options.api_key}".encode())]
-                   if self.options.api_key else [])
+        headers = (
+            [(b"authorization", f"Bearer {self.options.api_key}".encode())]
+            if self.options.api_key
+            else []
+        )
         status = 0
         try:
-            async with trio_websocket.open_websocket_url(
-                self.options.url, extra_headers=headers, max_message_size=MAX_FRAME,
-                connect_timeout=CONNECT_TIMEOUT, disconnect_timeout=CLOSE_TIMEOUT,
-            ) as ws, trio.open_nursery() as nursery:
+            async with (
+                trio_websocket.open_websocket_url(
+                    self.options.url,
+                    extra_headers=headers,
+                    max_message_size=MAX_FRAME,
+                    connect_timeout=CONNECT_TIMEOUT,
+                    disconnect_timeout=CLOSE_TIMEOUT,
+                ) as ws,
+                trio.open_nursery() as nursery,
+            ):
                 self._ws = ws
                 nursery.start_soon(self._read_frames)
                 status = await self._converse()
@@ -132,9 +150,12 @@ class ChatClient:
             return 1  # the reader printed why (an unknown --agent, say)
         if self.options.conversation_id:
             count = len(ready.messages)
-            self.screen.note(f"[resumed conversation {ready.conversation_id}: "
-                             f"{count} message{'' if count == 1 else 's'}]" if count else
-                             f"[nothing stored as {ready.conversation_id}: a new conversation]")
+            self.screen.note(
+                f"[resumed conversation {ready.conversation_id}: "
+                f"{count} message{'' if count == 1 else 's'}]"
+                if count
+                else f"[nothing stored as {ready.conversation_id}: a new conversation]"
+            )
         self.screen.welcome(ready.welcome)
         while True:
             line = await self._read_line()
@@ -174,23 +195,26 @@ class ChatClient:
         elif name == "/agent":
             self.screen.error("/agent needs a name: /agent NAME (/agents lists them)")
         elif name == "/agents":
-            self.screen.show("\n".join(f"{'*' if agent == self.agent else ' '} {agent}"
-                                       for agent in self.agents))
+            self.screen.show(
+                "\n".join(f"{'*' if agent == self.agent else ' '} {agent}" for agent in self.agents)
+            )
         elif name == "/help":
             self.screen.show(COMMANDS)
         else:
             self.screen.error(f"unknown command {name}: /help lists the commands")
         return True
 
-    async def _hello(self, agent: str | None, conversation_id: str | None
-                     ) -> wire.ReadyFrame | None:
+    async def _hello(
+        self, agent: str | None, conversation_id: str | None
+    ) -> wire.ReadyFrame | None:
         """Switch agent and conversation; the ready frame, or None when the server said no."""
-        ready = await self._request(wire.HelloFrame(agent=agent,
-                                                    conversation_id=conversation_id))
+        ready = await self._request(wire.HelloFrame(agent=agent, conversation_id=conversation_id))
         if not isinstance(ready, wire.ReadyFrame):
             return None
         self.agent, self.conversation_id, self.agents = (
-            ready.agent, ready.conversation_id, ready.agents
+            ready.agent,
+            ready.conversation_id,
+            ready.agents,
         )
         if self.options.verbose:
             self.screen.note(f"[agent {ready.agent}, conversation {ready.conversation_id}]")
@@ -233,9 +257,11 @@ class ChatClient:
                     screen.note("[stopped: the agent reached its iteration or token limit]")
                 if self.options.verbose:
                     usage = frame.usage
-                    screen.note(f"[usage: {usage.prompt_tokens} prompt + "
-                                f"{usage.completion_tokens} completion = "
-                                f"{usage.total_tokens} tokens]")
+                    screen.note(
+                        f"[usage: {usage.prompt_tokens} prompt + "
+                        f"{usage.completion_tokens} completion = "
+                        f"{usage.total_tokens} tokens]"
+                    )
                 self._settle(frame)
             case wire.CancelledFrame():
                 screen.end_answer()
@@ -267,8 +293,10 @@ class ChatClient:
 
     def _key_advice(self) -> str:
         if self.options.api_key:
-            return (f"the server refused the API key: check --api-key or ${API_KEY_ENV} "
-                    "against the server's --api-key")
+            return (
+                f"the server refused the API key: check --api-key or ${API_KEY_ENV} "
+                "against the server's --api-key"
+            )
         return f"the server needs an API key: pass --api-key KEY or set ${API_KEY_ENV}"
 
     def _refused(self, exc: trio_websocket.HandshakeError) -> ChatConnectionError:
@@ -279,17 +307,22 @@ class ChatClient:
             if status == 401:
                 return ChatConnectionError(self._key_advice())
             if status == 404:
-                return ChatConnectionError(f"{url} was not found (404): give the URL that "
-                                           "'trioagent serve' printed")
-            return ChatConnectionError(f"the server refused the connection ({status}"
-                                       f"{': ' + body[:200] if body else ''})")
+                return ChatConnectionError(
+                    f"{url} was not found (404): give the URL that 'trioagent serve' printed"
+                )
+            return ChatConnectionError(
+                f"the server refused the connection ({status}{': ' + body[:200] if body else ''})"
+            )
         if isinstance(exc, trio_websocket.ConnectionTimeout):
-            return ChatConnectionError(f"no answer from {url} within {CONNECT_TIMEOUT:g} s: "
-                                       "check the URL and that the server runs")
+            return ChatConnectionError(
+                f"no answer from {url} within {CONNECT_TIMEOUT:g} s: "
+                "check the URL and that the server runs"
+            )
         cause = exc.__cause__
         reason = getattr(cause, "strerror", None) or cause or exc
-        return ChatConnectionError(f"cannot connect to {url} ({reason}): check the URL "
-                                   "and that the server runs")
+        return ChatConnectionError(
+            f"cannot connect to {url} ({reason}): check the URL and that the server runs"
+        )
 
     def _closed(self, reason: trio_websocket.CloseReason | None) -> ChatConnectionError:
         if reason is None:
@@ -298,8 +331,11 @@ class ChatClient:
             return ChatConnectionError(self._key_advice())
         else:
             why = f"{reason.code} {reason.reason or reason.name.lower().replace('_', ' ')}"
-        resume = (f": to go on, run trioagent chat again with --conversation "
-                  f"{self.conversation_id}" if self.conversation_id else "")
+        resume = (
+            f": to go on, run trioagent chat again with --conversation {self.conversation_id}"
+            if self.conversation_id
+            else ""
+        )
         return ChatConnectionError(f"the server closed the connection ({why}){resume}")
 
 

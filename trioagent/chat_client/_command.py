@@ -26,8 +26,12 @@ async def chat_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 async def run_chat(
-    options: ChatOptions, *, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr, no_color: bool = False,
+    options: ChatOptions,
+    *,
+    stdin: TextIO = sys.stdin,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    no_color: bool = False,
 ) -> int:
     """Chat until the user leaves.
 

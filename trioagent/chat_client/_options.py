@@ -36,9 +36,13 @@ class ChatOptions:
         Raises:
             ValueError: the URL is not an HTTP or WebSocket URL.
         """
-        return cls(url=websocket_url(args.url), api_key=args.api_key or env.get(API_KEY_ENV),
-                   agent=args.agent, conversation_id=args.conversation,
-                   verbose=args.verbose)
+        return cls(
+            url=websocket_url(args.url),
+            api_key=args.api_key or env.get(API_KEY_ENV),
+            agent=args.agent,
+            conversation_id=args.conversation,
+            verbose=args.verbose,
+        )
 
 
 def websocket_url(url: str) -> str:

@@ -11,8 +11,9 @@ def configure_logging(*, verbose: bool, log_format: LogFormat) -> None:
     """Log to stderr: trioagent's own lines from INFO (the access log, shutdown), other
     libraries' only from WARNING (hypercorn's "Running on", httpx2's line per request,
     matplotlib's font cache, coredis's retries); with ``verbose``, everything from DEBUG."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        handlers=[stderr_handler(log_format)])
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, handlers=[stderr_handler(log_format)]
+    )
     logging.getLogger("trioagent").setLevel(logging.DEBUG if verbose else logging.INFO)
     if log_format == "json":  # every line on stderr is JSON: warnings too
         logging.captureWarnings(True)
@@ -22,5 +23,3 @@ def configure_logging(*, verbose: bool, log_format: LogFormat) -> None:
     if not verbose:
         for name in ("mcp", "client"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
-
-

@@ -89,5 +89,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         announce(f"trioagent: error: {describe(inner)}", level=logging.ERROR)
         return 1
-
-

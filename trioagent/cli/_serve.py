@@ -26,7 +26,9 @@ logger = logging.getLogger("trioagent")
 
 
 def serve_command(
-    args: argparse.Namespace, file: AgentFile, env: Mapping[str, str],
+    args: argparse.Namespace,
+    file: AgentFile,
+    env: Mapping[str, str],
     argv: Sequence[str] | None,
 ) -> int:
     """Serve the agents of ``file`` as the ``serve`` flags in ``args`` say; returns the
@@ -60,9 +62,13 @@ def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOpti
         keys.append(key)
     host, port = args.listen
     per_api: dict[str, Any] = (
-        {"conversations_max": args.conversations_max,
-         "conversation_ttl": args.conversation_ttl, "responses_max": args.responses_max}
-        if args.api == "chat" else {}
+        {
+            "conversations_max": args.conversations_max,
+            "conversation_ttl": args.conversation_ttl,
+            "responses_max": args.responses_max,
+        }
+        if args.api == "chat"
+        else {}
     )
     store = args.store
     if getattr(args, "sessions", None) is not None:
@@ -70,18 +76,26 @@ def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOpti
             raise ValueError("--sessions and --store both name the store: pass only --store")
         store = StoreURL("sqlite", args.sessions)
     options = ServeOptions(
-        **per_api, store=store,
-        host=host, port=port, agent=args.agent, api_keys=tuple(keys),
-        cors_origins=tuple(args.cors_origin), max_request_size=args.max_request_size,
-        request_timeout=args.request_timeout, rate_limit=args.rate_limit,
+        **per_api,
+        store=store,
+        host=host,
+        port=port,
+        agent=args.agent,
+        api_keys=tuple(keys),
+        cors_origins=tuple(args.cors_origin),
+        max_request_size=args.max_request_size,
+        request_timeout=args.request_timeout,
+        rate_limit=args.rate_limit,
         max_idle_runtimes=args.max_idle_runtimes,
-        keep_alive_interval=args.keep_alive, shutdown_grace=args.shutdown_grace,
+        keep_alive_interval=args.keep_alive,
+        shutdown_grace=args.shutdown_grace,
         shutdown_drain=args.shutdown_drain,
-        ws_ping_interval=args.ws_ping_interval, listen_fd=args.worker_fd,
+        ws_ping_interval=args.ws_ping_interval,
+        listen_fd=args.worker_fd,
         # Workers share a store, but not the rate limit's counts.
-        workers=default_workers(
-            _store_of(args.api, store).shared and args.rate_limit is None
-        ) if args.workers is None else args.workers,
+        workers=default_workers(_store_of(args.api, store).shared and args.rate_limit is None)
+        if args.workers is None
+        else args.workers,
         working_dir=(args.working_dir or Path.cwd()).resolve(),
         insecure_no_auth=args.insecure_no_auth,
         safety=args.safety,
@@ -103,19 +117,28 @@ def startup_warnings(api: str, options: ServeOptions) -> list[str]:
     if api == "api":
         kept = ["sessions"]
     else:
-        kept = [what for what, on in (("X-Conversation-Id conversations",
-                                        options.cache_size(store)),
-                                       ("stored responses", options.responses_max)) if on]
+        kept = [
+            what
+            for what, on in (
+                ("X-Conversation-Id conversations", options.cache_size(store)),
+                ("stored responses", options.responses_max),
+            )
+            if on
+        ]
     if not kept:
         return []
     one = "session" if api == "api" else "conversation"
-    return [f"with {options.workers} workers and --store {store}, each worker keeps its own "
-            f"{' and '.join(kept)} (a {one} continues only on the worker that served it): "
-            "use --store sqlite:PATH or --store redis://HOST:PORT/DB to share them"]
+    return [
+        f"with {options.workers} workers and --store {store}, each worker keeps its own "
+        f"{' and '.join(kept)} (a {one} continues only on the worker that served it): "
+        "use --store sqlite:PATH or --store redis://HOST:PORT/DB to share them"
+    ]
 
 
 async def _serve(
-    api: Literal["chat", "api"], file: AgentFile, options: ServeOptions,
+    api: Literal["chat", "api"],
+    file: AgentFile,
+    options: ServeOptions,
     env: Mapping[str, str],
 ) -> int:
     from ..server.app import serve_agents
@@ -125,8 +148,9 @@ async def _serve(
     async with trio.open_nursery() as nursery:
 
         async def serve(task_status: trio.TaskStatus[str]) -> None:
-            await serve_agents(file, options, api, env=env, shutdown_trigger=stop.wait,
-                               task_status=task_status)
+            await serve_agents(
+                file, options, api, env=env, shutdown_trigger=stop.wait, task_status=task_status
+            )
             nursery.cancel_scope.cancel()  # served: the watchers are done too
 
         # The watcher returns after the first signal, so a second Ctrl-C aborts at once.
@@ -158,12 +182,16 @@ def _startup_line(api: str, url: str, file: AgentFile, options: ServeOptions) ->
         if size := options.cache_size(store):
             more = f"; conversations: {store}, at most {size}{more}"
         return f"trioagent serve chat: listening on {url}/v1 (models: {agents}{more})"
-    return (f"trioagent serve api: listening on {url}/api/chat "
-            f"(agents: {agents}; sessions: {store}{more})")
+    return (
+        f"trioagent serve api: listening on {url}/api/chat "
+        f"(agents: {agents}; sessions: {store}{more})"
+    )
 
 
 def _serve_workers(
-    args: argparse.Namespace, file: AgentFile, options: ServeOptions,
+    args: argparse.Namespace,
+    file: AgentFile,
+    options: ServeOptions,
     argv: Sequence[str] | None,
 ) -> int:
     from ..server.workers import bind_socket, serve_workers
@@ -181,8 +209,8 @@ def _serve_workers(
 async def _wait_for_signal(stop: trio.Event) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
-            logger.info("%s received: finishing running turns, then stopping",
-                        signal.Signals(signum).name)
+            logger.info(
+                "%s received: finishing running turns, then stopping", signal.Signals(signum).name
+            )
             stop.set()
             return
-

@@ -70,7 +70,8 @@ def parse_document(text: str, source: str) -> Document:
             text += " (indent with spaces, not tabs)"
         raise ConfigError(
             f"invalid YAML: {text}",
-            path=source, line=mark.line + 1 if mark else None,
+            path=source,
+            line=mark.line + 1 if mark else None,
         ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", path=source) from None
@@ -115,7 +116,9 @@ class _Builder:
             if key in first_line:
                 raise ConfigError(
                     f"duplicate key (first defined on line {first_line[key]})",
-                    path=self.doc.source, line=line, key=format_path((*path, key)),
+                    path=self.doc.source,
+                    line=line,
+                    key=format_path((*path, key)),
                 )
             first_line[key] = line
         try:
@@ -133,13 +136,13 @@ class _Builder:
         return out
 
     def key_of(self, node: yaml.Node, path: KeyPath) -> str:
-        key = self.constructor.construct_object(node) if isinstance(node, yaml.ScalarNode) \
-            else node
+        key = self.constructor.construct_object(node) if isinstance(node, yaml.ScalarNode) else node
         if not isinstance(key, str):
             shown = describe(key) if not isinstance(key, yaml.Node) else "a collection"
             raise ConfigError(
                 f"keys must be strings, got {shown} (quote it)",
-                path=self.doc.source, line=node.start_mark.line + 1,
+                path=self.doc.source,
+                line=node.start_mark.line + 1,
                 key=format_path(path) or None,
             )
         return key

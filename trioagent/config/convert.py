@@ -45,22 +45,56 @@ KeyPath = tuple[str | int, ...]
 # beats "unknown key" for someone bringing a docker-agent file.
 _DOCKER_AGENT_ONLY: Final[dict[str, frozenset[str]]] = {
     "AgentFile": frozenset({"providers", "mcps", "rag", "permissions"}),
-    "AgentConfig": frozenset({
-        "fallback", "handoffs", "rag", "code_mode_tools", "add_description_parameter",
-        "num_history_items", "add_prompt_files", "commands", "structured_output", "skills",
-        "hooks",
-    }),
+    "AgentConfig": frozenset(
+        {
+            "fallback",
+            "handoffs",
+            "rag",
+            "code_mode_tools",
+            "add_description_parameter",
+            "num_history_items",
+            "add_prompt_files",
+            "commands",
+            "structured_output",
+            "skills",
+            "hooks",
+        }
+    ),
     "ModelConfig": frozenset({"track_usage", "thinking_budget", "routing"}),
-    "ToolsetConfig": frozenset({
-        "toon", "model", "defer", "config", "version", "name", "url", "headers", "shell",
-        "post_edit", "api_config", "ignore_vcs", "file_types", "models",
-    }),
+    "ToolsetConfig": frozenset(
+        {
+            "toon",
+            "model",
+            "defer",
+            "config",
+            "version",
+            "name",
+            "url",
+            "headers",
+            "shell",
+            "post_edit",
+            "api_config",
+            "ignore_vcs",
+            "file_types",
+            "models",
+        }
+    ),
 }
 
-_DOCKER_AGENT_TOOLSET_TYPES: Final = frozenset({
-    "tasks", "script", "fetch", "api", "a2a", "lsp", "user_prompt", "openapi", "model_picker",
-    "background_agents",
-})
+_DOCKER_AGENT_TOOLSET_TYPES: Final = frozenset(
+    {
+        "tasks",
+        "script",
+        "fetch",
+        "api",
+        "a2a",
+        "lsp",
+        "user_prompt",
+        "openapi",
+        "model_picker",
+        "background_agents",
+    }
+)
 
 
 @attrs.frozen
@@ -195,8 +229,12 @@ def make_converter() -> cattrs.Converter:
     """Build the strict converter described in the module docstring."""
     conv = _make_yaml_converter(forbid_extra_keys=True, detailed_validation=True)
 
-    for cl, hook in ((str, _structure_str), (int, _structure_int),
-                     (float, _structure_float), (bool, _structure_bool)):
+    for cl, hook in (
+        (str, _structure_str),
+        (int, _structure_int),
+        (float, _structure_float),
+        (bool, _structure_bool),
+    ):
         conv.register_structure_hook(cl, hook)
     conv.register_structure_hook_func(_is_literal, _structure_literal)
 

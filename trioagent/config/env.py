@@ -77,19 +77,21 @@ def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
         if not line or line.startswith("#"):
             continue
         if line.startswith("export ") or line.startswith("export\t"):
-            line = line[len("export"):].lstrip()
+            line = line[len("export") :].lstrip()
         key, sep, value = line.partition("=")
         key = key.strip()
         if not sep or not _NAME.fullmatch(key):
             raise ConfigError(
                 "expected KEY=VALUE, with KEY made of letters, digits and '_'",
-                path=shown, line=number,
+                path=shown,
+                line=number,
             )
         parsed = _parse_value(value.strip())
         if parsed is None:
             raise ConfigError(
                 f"{key}: unterminated quote, or text after the closing quote",
-                path=shown, line=number,
+                path=shown,
+                line=number,
             )
         values[key] = parsed
     return values
@@ -106,7 +108,7 @@ def _parse_value(value: str) -> str | None:
     while index < len(value):
         char = value[index]
         if char == quote:
-            rest = value[index + 1:].strip()
+            rest = value[index + 1 :].strip()
             return "".join(out) if not rest or rest.startswith("#") else None
         if char == "\\" and quote == '"' and index + 1 < len(value):
             nxt = value[index + 1]

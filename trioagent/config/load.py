@@ -161,7 +161,10 @@ def parse_agent_file(
 
 
 def _parse(
-    text: str, source: str, env: Mapping[str, str] | None, fetch: FetchAgent | None,
+    text: str,
+    source: str,
+    env: Mapping[str, str] | None,
+    fetch: FetchAgent | None,
     depth: int,
 ) -> AgentFile:
     env = os.environ if env is None else env
@@ -184,7 +187,10 @@ def _parse(
 
 
 def _include_sub_agent_refs(
-    doc: Document, file: AgentFile, env: Mapping[str, str], fetch: FetchAgent | None,
+    doc: Document,
+    file: AgentFile,
+    env: Mapping[str, str],
+    fetch: FetchAgent | None,
     depth: int,
 ) -> AgentFile:
     """Load the agent files that ``sub_agents`` entries reference and merge them in."""
@@ -195,8 +201,10 @@ def _include_sub_agent_refs(
                 continue
             here: KeyPath = ("agents", agent, "sub_agents", index)
             if depth + 1 >= MAX_DEPTH:
-                raise doc.error(here, f"sub-agent references nest deeper than {MAX_DEPTH} "
-                                "files: is there a cycle?")
+                raise doc.error(
+                    here,
+                    f"sub-agent references nest deeper than {MAX_DEPTH} files: is there a cycle?",
+                )
             try:
                 external = _load(entry, env, fetch, depth + 1)
             except TrioagentError as exc:
@@ -259,11 +267,20 @@ def _resolve(doc: Document, file: AgentFile, env: Mapping[str, str]) -> AgentFil
     for name, agent in file.agents.items():
         here: KeyPath = ("agents", name)
         if not AGENT_NAME.fullmatch(name):
-            problems.append(ConfigProblem(here, "invalid agent name: use only letters, digits, "
-                                          "'.', '_' and '-' (it is the API's model id)"))
+            problems.append(
+                ConfigProblem(
+                    here,
+                    "invalid agent name: use only letters, digits, "
+                    "'.', '_' and '-' (it is the API's model id)",
+                )
+            )
         if agent.max_iterations < 0:
-            problems.append(ConfigProblem((*here, "max_iterations"), "must be at least 1 "
-                                    f"(0 means the default, {DEFAULT_MAX_ITERATIONS})"))
+            problems.append(
+                ConfigProblem(
+                    (*here, "max_iterations"),
+                    f"must be at least 1 (0 means the default, {DEFAULT_MAX_ITERATIONS})",
+                )
+            )
         elif agent.max_iterations == 0:
             agent = attrs.evolve(agent, max_iterations=DEFAULT_MAX_ITERATIONS)
         for index, toolset in enumerate(agent.toolsets):
@@ -286,22 +303,25 @@ def _check_toolset(toolset: ToolsetConfig, here: KeyPath) -> list[ConfigProblem]
     defaults = ToolsetConfig(type=toolset.type)
     for key, types in _TOOLSET_KEY_TYPES.items():
         if toolset.type not in types and getattr(toolset, key) != getattr(defaults, key):
-            problems.append(ConfigProblem(
-                (*here, key), f"only valid for toolsets of type {' or '.join(types)}"
-            ))
+            problems.append(
+                ConfigProblem((*here, key), f"only valid for toolsets of type {' or '.join(types)}")
+            )
     if toolset.timeout is not None and toolset.timeout < 1:
         problems.append(ConfigProblem((*here, "timeout"), "must be at least 1 (seconds)"))
     if toolset.type == "mcp":
         sources = [k for k in ("command", "remote", "ref") if getattr(toolset, k) is not None]
         if not sources:
-            problems.append(ConfigProblem(
-                here, "an mcp toolset needs one of command, remote or ref"
-            ))
+            problems.append(
+                ConfigProblem(here, "an mcp toolset needs one of command, remote or ref")
+            )
         elif len(sources) > 1:
-            problems.append(ConfigProblem(
-                (*here, sources[1]),
-                f"an mcp toolset takes only one of command, remote or ref, got {sources[0]} too",
-            ))
+            problems.append(
+                ConfigProblem(
+                    (*here, sources[1]),
+                    f"an mcp toolset takes only one of command, remote or ref, "
+                    f"got {sources[0]} too",
+                )
+            )
     return problems
 
 
@@ -312,10 +332,13 @@ def _check_sub_agents(file: AgentFile, name: str, agent: AgentConfig) -> list[Co
         if sub == name:
             problems.append(ConfigProblem(here, "an agent cannot be its own sub-agent"))
         elif sub not in file.agents:
-            problems.append(ConfigProblem(
-                here, f"unknown agent {sub!r}{suggest(sub, file.agents)}; "
-                f"agents in this file: {', '.join(file.agents)}",
-            ))
+            problems.append(
+                ConfigProblem(
+                    here,
+                    f"unknown agent {sub!r}{suggest(sub, file.agents)}; "
+                    f"agents in this file: {', '.join(file.agents)}",
+                )
+            )
     return problems
 
 
@@ -340,19 +363,30 @@ def _resolve_model(
         models[ref] = resolve_auto(env)
         return []
     if "/" not in ref:
-        return [ConfigProblem(here, (
-            f"unknown model {ref!r}{suggest(ref, models)}: use a key of 'models:', "
-            f"an inline ref such as 'openai/gpt-4o', or '{AUTO}'"
-        ))]
+        return [
+            ConfigProblem(
+                here,
+                (
+                    f"unknown model {ref!r}{suggest(ref, models)}: use a key of 'models:', "
+                    f"an inline ref such as 'openai/gpt-4o', or '{AUTO}'"
+                ),
+            )
+        ]
     try:
         model = parse_model_ref(ref)
     except ConfigError as exc:
         return [ConfigProblem(here, exc.message)]
     if model.provider not in PROVIDERS:
-        return [ConfigProblem(here, (
-            f"unknown provider {model.provider!r} in {ref!r}{suggest(model.provider, PROVIDERS)}"
-            f": use one of {', '.join(PROVIDERS)}, or define the model under 'models:' "
-            "with a base_url"
-        ))]
+        return [
+            ConfigProblem(
+                here,
+                (
+                    f"unknown provider {model.provider!r} in {ref!r}"
+                    f"{suggest(model.provider, PROVIDERS)}"
+                    f": use one of {', '.join(PROVIDERS)}, or define the model under 'models:' "
+                    "with a base_url"
+                ),
+            )
+        ]
     models[ref] = model
     return []

@@ -1,10 +1,10 @@
 """Model clients behind one protocol.
 
-    client = open_model_client(cfg, env=os.environ)
-    async with client.stream(messages, tools, Sampling()) as events:
-        async for event in events:  # TextDelta | ToolCallDelta | UsageReport | Finished
-            ...
-    await client.aclose()
+client = open_model_client(cfg, env=os.environ)
+async with client.stream(messages, tools, Sampling()) as events:
+    async for event in events:  # TextDelta | ToolCallDelta | UsageReport | Finished
+        ...
+await client.aclose()
 """
 
 from ._channel import receive_batch as receive_batch

@@ -98,8 +98,10 @@ def as_text_messages(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> 
     rest = list(messages)
     system = rest.pop(0).content if rest and rest[0].role == "system" else DEFAULT_SYSTEM
     if tools:
-        listing = "\n".join(_dumps({"name": t.name, "description": t.description,
-                                    "parameters": t.parameters}) for t in tools)
+        listing = "\n".join(
+            _dumps({"name": t.name, "description": t.description, "parameters": t.parameters})
+            for t in tools
+        )
         system = f"{system.rstrip()}\n\n{TOOLS_SECTION.format(tools=listing)}".lstrip()
     out = [Message.system(system)]
     results: list[str] = []
@@ -234,7 +236,7 @@ class ToolCallParser:
                 if end < 0:
                     return events
                 body = self._buffer[:end]
-                self._buffer = self._buffer[end + len(CALL_CLOSE):]
+                self._buffer = self._buffer[end + len(CALL_CLOSE) :]
                 self._in_call = False
                 events += self._call(body, closed=True)
                 continue
@@ -247,7 +249,7 @@ class ToolCallParser:
                 return events
             events += self._text(self._buffer[:start])
             self._space_before_call, self._space = self._space, ""
-            self._buffer = self._buffer[start + len(CALL_OPEN):]
+            self._buffer = self._buffer[start + len(CALL_OPEN) :]
             self._in_call = True
 
     def finish(self) -> list[ModelEvent]:
@@ -265,8 +267,9 @@ class ToolCallParser:
             return self._text(CALL_OPEN + body + (CALL_CLOSE if closed else ""))
         events: list[ModelEvent] = []
         for name, arguments in calls:
-            events.append(ToolCallDelta(self.calls, id=self.new_id(), name=name,
-                                        arguments=arguments))
+            events.append(
+                ToolCallDelta(self.calls, id=self.new_id(), name=name, arguments=arguments)
+            )
             self.calls += 1
         return events
 
@@ -276,7 +279,7 @@ class ToolCallParser:
             self._space += text
             return []
         out = self._space + body
-        self._space = text[len(body):]
+        self._space = text[len(body) :]
         return [TextDelta(out)]
 
 
@@ -288,6 +291,9 @@ def parse_tool_calls(text: str) -> tuple[str, list[ToolCall]]:
     """
     parser = ToolCallParser()
     events = parser.feed(text) + parser.finish()
-    calls = [ToolCall(e.id or "", e.name or "", e.arguments)
-             for e in events if isinstance(e, ToolCallDelta)]
+    calls = [
+        ToolCall(e.id or "", e.name or "", e.arguments)
+        for e in events
+        if isinstance(e, ToolCallDelta)
+    ]
     return "".join(e.text for e in events if isinstance(e, TextDelta)), calls

@@ -19,8 +19,19 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 MAGIC: Final = b"GGUF"
-_SCALARS: Final = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
-                   10: "<Q", 11: "<q", 12: "<d"}
+_SCALARS: Final = {
+    0: "<B",
+    1: "<b",
+    2: "<H",
+    3: "<h",
+    4: "<I",
+    5: "<i",
+    6: "<f",
+    7: "<?",
+    10: "<Q",
+    11: "<q",
+    12: "<d",
+}
 _STRING: Final = 8
 _ARRAY: Final = 9
 
@@ -63,12 +74,14 @@ def read_gguf_info(path: Path) -> GGUFInfo:
         raise ConfigError(f"{path} is not a GGUF model file: {reason}", key="model") from None
     architecture = values.get("general.architecture")
     if not isinstance(architecture, str):
-        raise ConfigError(f"{path} is not a GGUF model file: it names no architecture",
-                          key="model")
+        raise ConfigError(f"{path} is not a GGUF model file: it names no architecture", key="model")
     template = values.get("tokenizer.chat_template")
     context = values.get(f"{architecture}.context_length")
-    return GGUFInfo(architecture, template if isinstance(template, str) else None,
-                    context if isinstance(context, int) else None)
+    return GGUFInfo(
+        architecture,
+        template if isinstance(template, str) else None,
+        context if isinstance(context, int) else None,
+    )
 
 
 def _read_metadata(file: IO[bytes]) -> dict[str, object]:

@@ -101,8 +101,11 @@ class Engine:
                     # abandon_on_cancel=False: a cancelled call waits for llama.cpp to let
                     # go of the callback (a token or a prompt batch): nothing outlives it.
                     await trio.to_thread.run_sync(
-                        self._server.handle_chat_completions, request, deliver,
-                        abandon_on_cancel=False)
+                        self._server.handle_chat_completions,
+                        request,
+                        deliver,
+                        abandon_on_cancel=False,
+                    )
                 except (ValueError, RuntimeError) as exc:
                     # The binding raises what llama.cpp threw while reading the request
                     # (ValueError: an invalid request): say it as the HTTP server would.
@@ -151,9 +154,14 @@ async def open_engine(settings: EngineSettings) -> Engine:
             started = time.perf_counter()
             engine = await trio.to_thread.run_sync(_load, settings)
             _ENGINES[settings] = engine
-            logger.info("loaded local model %s in %.2f s (%d slots of %d tokens, %d threads)",
-                        settings.path.name, time.perf_counter() - started,
-                        settings.parallel, settings.n_ctx, settings.threads)
+            logger.info(
+                "loaded local model %s in %.2f s (%d slots of %d tokens, %d threads)",
+                settings.path.name,
+                time.perf_counter() - started,
+                settings.parallel,
+                settings.n_ctx,
+                settings.threads,
+            )
     return engine
 
 

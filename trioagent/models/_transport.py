@@ -84,7 +84,10 @@ class HTTPShards:
     """
 
     def __init__(
-        self, *, headers: Mapping[str, str], timeout: httpx.Timeout | None = None,
+        self,
+        *,
+        headers: Mapping[str, str],
+        timeout: httpx.Timeout | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._headers = dict(headers)
@@ -101,15 +104,23 @@ class HTTPShards:
         the clients that have connections open), else a new one, else the least busy."""
         index = next((i for i, busy in enumerate(self._busy) if busy < SHARD_CONNECTIONS), -1)
         # A custom transport (tests) is one pool already: never shard it.
-        if index < 0 and len(self._clients) < MAX_SHARDS and not (
-            self._transport and self._clients
+        if (
+            index < 0
+            and len(self._clients) < MAX_SHARDS
+            and not (self._transport and self._clients)
         ):
             if self._verify is None:
                 self._verify = httpx.create_ssl_context()
-            self._clients.append(httpx.AsyncClient(
-                headers=self._headers, timeout=self._timeout, limits=DEFAULT_LIMITS,
-                transport=self._transport, follow_redirects=False, verify=self._verify,
-            ))
+            self._clients.append(
+                httpx.AsyncClient(
+                    headers=self._headers,
+                    timeout=self._timeout,
+                    limits=DEFAULT_LIMITS,
+                    transport=self._transport,
+                    follow_redirects=False,
+                    verify=self._verify,
+                )
+            )
             self._busy.append(0)
             index = len(self._clients) - 1
         elif index < 0:
@@ -180,27 +191,31 @@ def map_transport_errors(url: httpx.URL) -> Iterator[None]:
     try:
         yield
     except httpx.ConnectTimeout as exc:
-        raise classify(UpstreamConnectError("timed out connecting to the model provider",
-                                            where=where)) from exc
+        raise classify(
+            UpstreamConnectError("timed out connecting to the model provider", where=where)
+        ) from exc
     except httpx.ConnectError as exc:
-        raise classify(UpstreamConnectError("could not connect to the model provider",
-                                            where=where)) from exc
+        raise classify(
+            UpstreamConnectError("could not connect to the model provider", where=where)
+        ) from exc
     except httpx.ReadTimeout as exc:
-        raise UpstreamTimeout("the model provider stopped sending the answer",
-                              where=where) from exc
+        raise UpstreamTimeout("the model provider stopped sending the answer", where=where) from exc
     except httpx.TimeoutException as exc:
         raise UpstreamTimeout("timed out talking to the model provider", where=where) from exc
     except httpx.UnsupportedProtocol as exc:
         raise UpstreamConnectError(f"cannot speak to {url.scheme!r} URLs", where=where) from exc
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-        raise classify(UpstreamConnectError("the connection to the model provider dropped",
-                                            where=where)) from exc
+        raise classify(
+            UpstreamConnectError("the connection to the model provider dropped", where=where)
+        ) from exc
     except httpx.DecodingError as exc:
-        raise UpstreamProtocolError("the model provider sent a body we cannot decode",
-                                    where=where) from exc
+        raise UpstreamProtocolError(
+            "the model provider sent a body we cannot decode", where=where
+        ) from exc
     except httpx.TransportError as exc:
-        raise classify(UpstreamConnectError("could not talk to the model provider",
-                                            where=where)) from exc
+        raise classify(
+            UpstreamConnectError("could not talk to the model provider", where=where)
+        ) from exc
     except SSEDecodeError as exc:
         raise UpstreamProtocolError(
             f"the model provider sent a broken event stream: {exc}", where=where
@@ -208,8 +223,13 @@ def map_transport_errors(url: httpx.URL) -> Iterator[None]:
 
 
 async def stream_call(
-    shards: HTTPShards, url: str, body: bytes | dict[str, Any], parser: StreamParser, *,
-    model: str, headers: Mapping[str, str] | None = None,
+    shards: HTTPShards,
+    url: str,
+    body: bytes | dict[str, Any],
+    parser: StreamParser,
+    *,
+    model: str,
+    headers: Mapping[str, str] | None = None,
 ) -> AsyncGenerator[ModelEvent, None]:
     """One attempt: POST ``body`` (JSON text, or an object to write as JSON), read the SSE
     answer, yield its model events.
@@ -225,9 +245,14 @@ async def stream_call(
         body = json.dumps(body, separators=(",", ":")).encode()
     with shards.lease() as http:
         request = http.build_request(
-            "POST", url, content=body,
-            headers={"content-type": "application/json", "accept": "text/event-stream",
-                     **(headers or {})},
+            "POST",
+            url,
+            content=body,
+            headers={
+                "content-type": "application/json",
+                "accept": "text/event-stream",
+                **(headers or {}),
+            },
         )  # the URL was checked when the client was made (providers.open_model_client)
         with map_transport_errors(request.url):
             response = await http.send(request, stream=True)

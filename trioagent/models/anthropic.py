@@ -60,8 +60,10 @@ def _image_block(url: str) -> dict[str, Any]:
     if url.startswith("data:"):
         header, _, data = url[5:].partition(",")
         media_type = header.split(";", 1)[0] or "image/png"
-        return {"type": "image",
-                "source": {"type": "base64", "media_type": media_type, "data": data}}
+        return {
+            "type": "image",
+            "source": {"type": "base64", "media_type": media_type, "data": data},
+        }
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
@@ -76,8 +78,13 @@ def _tool_input(arguments: str) -> dict[str, Any]:
 
 def _blocks(message: Message) -> list[dict[str, Any]]:
     if message.role == "tool":
-        return [{"type": "tool_result", "tool_use_id": message.tool_call_id or "",
-                 "content": message.content}]
+        return [
+            {
+                "type": "tool_result",
+                "tool_use_id": message.tool_call_id or "",
+                "content": message.content,
+            }
+        ]
     blocks: list[dict[str, Any]] = []
     if message.content:
         blocks.append({"type": "text", "text": message.content})
@@ -120,7 +127,10 @@ def tool_to_anthropic(tool: ToolSpec) -> dict[str, Any]:
 
 
 def request_body(
-    model: str, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling,
+    model: str,
+    messages: Sequence[Message],
+    tools: Sequence[ToolSpec],
+    sampling: Sampling,
 ) -> dict[str, Any]:
     """The streaming Messages API request for one model call.
 
@@ -210,8 +220,9 @@ class AnthropicStreamParser:
             block, index = data["content_block"], data["index"]
             if block["type"] == "tool_use":
                 number = self._tools[index] = len(self._tools)
-                events: list[ModelEvent] = [ToolCallDelta(number, id=block["id"],
-                                                          name=block["name"])]
+                events: list[ModelEvent] = [
+                    ToolCallDelta(number, id=block["id"], name=block["name"])
+                ]
                 if block.get("input"):
                     self._has_input.add(index)
                     events.append(ToolCallDelta(number, arguments=json.dumps(block["input"])))
@@ -242,8 +253,8 @@ class AnthropicStreamParser:
 
     def _count(self, usage: dict[str, Any]) -> None:
         prompt = sum(
-            usage[key] for key in ("input_tokens", "cache_creation_input_tokens",
-                                   "cache_read_input_tokens")
+            usage[key]
+            for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
             if isinstance(usage.get(key), int)
         )
         if prompt:
@@ -254,8 +265,10 @@ class AnthropicStreamParser:
     def finish(self) -> list[ModelEvent]:
         if not self.done:
             raise UpstreamProtocolError("the provider's stream ended before the answer did")
-        return [UsageReport(Usage(self._input_tokens, self._output_tokens)),
-                Finished(self._reason or "stop")]
+        return [
+            UsageReport(Usage(self._input_tokens, self._output_tokens)),
+            Finished(self._reason or "stop"),
+        ]
 
 
 @attrs.define(kw_only=True)
@@ -290,9 +303,7 @@ class AnthropicClient:
         headers = {"anthropic-version": API_VERSION, **self.headers}
         if self.api_key:
             headers["x-api-key"] = self.api_key
-        self._http = HTTPShards(
-            headers=headers, timeout=self.timeout, transport=self.transport
-        )
+        self._http = HTTPShards(headers=headers, timeout=self.timeout, transport=self.transport)
         root = self.base_url.rstrip("/")
         self._url = root + ("/messages" if root.endswith("/v1") else "/v1/messages")
 
@@ -310,8 +321,13 @@ class AnthropicClient:
     @buffered_channel
     async def _events(self, body: dict[str, Any]) -> AsyncGenerator[ModelEvent, None]:
         def attempt() -> AsyncGenerator[ModelEvent, None]:
-            return stream_call(self._http, self._url, body,
-                               AnthropicStreamParser(model=self.model), model=self.model)
+            return stream_call(
+                self._http,
+                self._url,
+                body,
+                AnthropicStreamParser(model=self.model),
+                model=self.model,
+            )
 
         async for event in retry_events(self.retry, attempt):
             yield event

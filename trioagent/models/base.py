@@ -87,8 +87,13 @@ def coalesce(events: list[ModelEvent]) -> list[ModelEvent]:
         last = merged[-1] if merged else None
         if isinstance(event, TextDelta) and isinstance(last, TextDelta):
             merged[-1] = TextDelta(last.text + event.text)
-        elif (isinstance(event, ToolCallDelta) and isinstance(last, ToolCallDelta)
-              and event.index == last.index and event.id is None and event.name is None):
+        elif (
+            isinstance(event, ToolCallDelta)
+            and isinstance(last, ToolCallDelta)
+            and event.index == last.index
+            and event.id is None
+            and event.name is None
+        ):
             merged[-1] = attrs.evolve(last, arguments=last.arguments + event.arguments)
         else:
             merged.append(event)

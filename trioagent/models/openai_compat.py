@@ -54,16 +54,16 @@ def message_to_openai(message: Message) -> wire.ChatMessage:
     Images go with user messages only (`Message.images` is documented as such).
     """
     if message.role == "tool":
-        return wire.ToolMessage(content=message.content,
-                                tool_call_id=message.tool_call_id or "")
+        return wire.ToolMessage(content=message.content, tool_call_id=message.tool_call_id or "")
     if message.role == "assistant":
         if not message.tool_calls:
             return wire.AssistantMessage(content=message.content)
         return wire.AssistantMessage(
             content=message.content or None,
             tool_calls=tuple(
-                wire.ResponseToolCall(id=call.id, function=wire.FunctionCall(
-                    name=call.name, arguments=call.arguments))
+                wire.ResponseToolCall(
+                    id=call.id, function=wire.FunctionCall(name=call.name, arguments=call.arguments)
+                )
                 for call in message.tool_calls
             ),
         )
@@ -80,13 +80,21 @@ def message_to_openai(message: Message) -> wire.ChatMessage:
 
 def tool_to_openai(tool: ToolSpec) -> wire.ToolDef:
     """One tool as a Chat Completions ``tools`` entry."""
-    return wire.ToolDef(function=wire.FunctionDef(
-        name=tool.name, description=tool.description, parameters=tool.parameters,
-    ))
+    return wire.ToolDef(
+        function=wire.FunctionDef(
+            name=tool.name,
+            description=tool.description,
+            parameters=tool.parameters,
+        )
+    )
 
 
 def chat_request(
-    model: str, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling, *,
+    model: str,
+    messages: Sequence[Message],
+    tools: Sequence[ToolSpec],
+    sampling: Sampling,
+    *,
     max_tokens_field: MaxTokensField = "max_tokens",
 ) -> wire.ChatCompletionRequest:
     """The streaming Chat Completions request for one model call.
@@ -105,7 +113,8 @@ def chat_request(
     if tools and choice is not None:
         tool_choice = (
             wire.NamedToolChoice(function=wire.FunctionName(name=choice.name or ""))
-            if choice.mode == "tool" else choice.mode
+            if choice.mode == "tool"
+            else choice.mode
         )
     return wire.ChatCompletionRequest(
         model=model,
@@ -130,13 +139,23 @@ def chat_request(
 
 
 def request_body(
-    model: str, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling, *,
+    model: str,
+    messages: Sequence[Message],
+    tools: Sequence[ToolSpec],
+    sampling: Sampling,
+    *,
     max_tokens_field: MaxTokensField = "max_tokens",
 ) -> dict[str, Any]:
     """`chat_request` as a JSON object, for callers that add their own keys (``local``)."""
-    body: dict[str, Any] = wire.converter.unstructure(chat_request(
-        model, messages, tools, sampling, max_tokens_field=max_tokens_field,
-    ))
+    body: dict[str, Any] = wire.converter.unstructure(
+        chat_request(
+            model,
+            messages,
+            tools,
+            sampling,
+            max_tokens_field=max_tokens_field,
+        )
+    )
     return body
 
 
@@ -235,8 +254,9 @@ def _tool_call_delta(call: Any) -> ToolCallDelta | None:
 
 def _usage_of(usage: dict[str, Any]) -> Usage:
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    return Usage(prompt if isinstance(prompt, int) else 0,
-                 completion if isinstance(completion, int) else 0)
+    return Usage(
+        prompt if isinstance(prompt, int) else 0, completion if isinstance(completion, int) else 0
+    )
 
 
 def _in_band_error(chunk: dict[str, Any]) -> Exception:
@@ -286,26 +306,28 @@ class OpenAICompatClient:
         headers = dict(self.headers)
         if self.api_key:
             headers["authorization"] = f"Bearer {self.api_key}"
-        self._http = HTTPShards(
-            headers=headers, timeout=self.timeout, transport=self.transport
-        )
+        self._http = HTTPShards(headers=headers, timeout=self.timeout, transport=self.transport)
         self._url = self.base_url.rstrip("/") + "/chat/completions"
 
     def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling
     ) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[ModelEvent]]:
         """Start one streamed call; see :meth:`ModelClient.stream`."""
-        body = wire.dumps(chat_request(
-            self.model, messages, tools, self.defaults.override(sampling),
-            max_tokens_field=self.max_tokens_field,
-        ))
+        body = wire.dumps(
+            chat_request(
+                self.model,
+                messages,
+                tools,
+                self.defaults.override(sampling),
+                max_tokens_field=self.max_tokens_field,
+            )
+        )
         return self._events(body)
 
     @buffered_channel
     async def _events(self, body: bytes) -> AsyncGenerator[ModelEvent, None]:
         def attempt() -> AsyncGenerator[ModelEvent, None]:
-            return stream_call(self._http, self._url, body, OpenAIStreamParser(),
-                               model=self.model)
+            return stream_call(self._http, self._url, body, OpenAIStreamParser(), model=self.model)
 
         async for event in retry_events(self.retry, attempt):
             yield event

@@ -30,8 +30,11 @@ if TYPE_CHECKING:
 def sampling_of(cfg: ModelConfig) -> Sampling:
     """The sampling settings a model config sets: defaults each call may override."""
     return Sampling(
-        temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
-        presence_penalty=cfg.presence_penalty, frequency_penalty=cfg.frequency_penalty,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        max_tokens=cfg.max_tokens,
+        presence_penalty=cfg.presence_penalty,
+        frequency_penalty=cfg.frequency_penalty,
         parallel_tool_calls=cfg.parallel_tool_calls,
     )
 
@@ -73,10 +76,18 @@ def open_model_client(
         raise MissingAPIKey(variable, model=cfg.model)
     policy = retry or RetryPolicy()
     if defaults.api == "anthropic":
-        return AnthropicClient(model=cfg.model, base_url=base_url, api_key=api_key,
-                               defaults=sampling_of(cfg), retry=policy)
+        return AnthropicClient(
+            model=cfg.model,
+            base_url=base_url,
+            api_key=api_key,
+            defaults=sampling_of(cfg),
+            retry=policy,
+        )
     return OpenAICompatClient(
-        model=cfg.model, base_url=base_url, api_key=api_key, defaults=sampling_of(cfg),
+        model=cfg.model,
+        base_url=base_url,
+        api_key=api_key,
+        defaults=sampling_of(cfg),
         retry=policy,
         max_tokens_field=_max_tokens_field(cfg.provider, base_url),
     )

@@ -92,9 +92,9 @@ def classify(error: ModelError, retry_after: float | None = None) -> Exception:
     return Retryable(error, retry_after) if is_retryable(error) else error
 
 
-def parse_retry_after(headers: Callable[[str], str | None], *, now: float | None = None) -> (
-    float | None
-):
+def parse_retry_after(
+    headers: Callable[[str], str | None], *, now: float | None = None
+) -> float | None:
     """Read the wait a provider asks for from its response headers.
 
     ``retry-after-ms`` (OpenAI) wins over ``Retry-After``, which holds seconds or an HTTP
@@ -160,6 +160,5 @@ async def retry_events(
             if produced or number >= policy.max_attempts:
                 raise failure.error from failure.error.__cause__
             wait = policy.delay(number, failure.retry_after)
-            log.info("model call failed (%s); attempt %d in %.2fs", failure.error, number + 1,
-                     wait)
+            log.info("model call failed (%s); attempt %d in %.2fs", failure.error, number + 1, wait)
         await trio.sleep(wait)

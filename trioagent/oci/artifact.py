@@ -36,10 +36,12 @@ DOCKER_MANIFEST_LIST: Final = "application/vnd.docker.distribution.manifest.list
 AGENT_CONFIG: Final = "application/vnd.docker.agent.config.v1+json"
 """The artifact type, and the media type of the config descriptor."""
 YAML_LAYER: Final = "application/yaml"
-GZIP_LAYERS: Final = frozenset({
-    "application/vnd.docker.image.rootfs.diff.tar.gzip",
-    "application/vnd.oci.image.layer.v1.tar+gzip",
-})
+GZIP_LAYERS: Final = frozenset(
+    {
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+    }
+)
 """Layer types that hold the gzip-compressed YAML (docker-agent's pushes)."""
 
 AGENT_VERSION: Final = "io.docker.agent.version"
@@ -113,16 +115,21 @@ def build_artifact(yaml: bytes, annotations: Mapping[str, str]) -> Artifact:
     config_digest = sha256_digest(config)
     # docker-agent re-marshals the manifest through a Go map to add artifactType, so
     # its top-level keys come out sorted; descriptors keep go-containerregistry's order.
-    manifest = _go_json({
-        "annotations": dict(sorted(annotations.items())),
-        "artifactType": AGENT_CONFIG,
-        "config": {"mediaType": AGENT_CONFIG, "size": len(config), "digest": config_digest},
-        "layers": [{"mediaType": YAML_LAYER, "size": len(yaml), "digest": layer_digest}],
-        "mediaType": OCI_MANIFEST,
-        "schemaVersion": 2,
-    })
-    return Artifact(manifest=manifest, digest=sha256_digest(manifest),
-                    blobs=((config_digest, config), (layer_digest, yaml)))
+    manifest = _go_json(
+        {
+            "annotations": dict(sorted(annotations.items())),
+            "artifactType": AGENT_CONFIG,
+            "config": {"mediaType": AGENT_CONFIG, "size": len(config), "digest": config_digest},
+            "layers": [{"mediaType": YAML_LAYER, "size": len(yaml), "digest": layer_digest}],
+            "mediaType": OCI_MANIFEST,
+            "schemaVersion": 2,
+        }
+    )
+    return Artifact(
+        manifest=manifest,
+        digest=sha256_digest(manifest),
+        blobs=((config_digest, config), (layer_digest, yaml)),
+    )
 
 
 def parse_agent_manifest(data: bytes, *, shown: str) -> AgentManifest:
@@ -176,8 +183,7 @@ def parse_agent_manifest(data: bytes, *, shown: str) -> AgentManifest:
             f"{shown}: the agent layer is {layer.size} bytes, more than the "
             f"{MAX_YAML_SIZE} an agent file may have"
         )
-    return AgentManifest(layer=layer,
-                         annotations={str(k): str(v) for k, v in annotations.items()})
+    return AgentManifest(layer=layer, annotations={str(k): str(v) for k, v in annotations.items()})
 
 
 def verify_blob(data: bytes, descriptor: Descriptor, *, what: str) -> None:
@@ -226,18 +232,25 @@ def _image_config(diff_id: str) -> bytes:
     ``mutate.AppendLayers`` adds the layer's diff id and an empty history entry, and
     Go writes its zero ``time.Time`` for the ``created`` fields.
     """
-    return _go_json({
-        "architecture": "",
-        "created": "0001-01-01T00:00:00Z",
-        "history": [{"created": "0001-01-01T00:00:00Z"}],
-        "os": "",
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "config": {},
-    })
+    return _go_json(
+        {
+            "architecture": "",
+            "created": "0001-01-01T00:00:00Z",
+            "history": [{"created": "0001-01-01T00:00:00Z"}],
+            "os": "",
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "config": {},
+        }
+    )
 
 
-_GO_ESCAPES: Final = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
-                      "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_GO_ESCAPES: Final = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
 
 
 def _go_json(value: Any) -> bytes:

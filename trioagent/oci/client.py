@@ -54,8 +54,10 @@ def parse_challenge(header: str) -> Challenge | None:
     scheme, _, rest = header.strip().partition(" ")
     if not scheme:
         return None
-    params = {m[1].lower(): (m[2].replace('\\"', '"') if m[2] is not None else m[3])
-              for m in _PARAM.finditer(rest)}
+    params = {
+        m[1].lower(): (m[2].replace('\\"', '"') if m[2] is not None else m[3])
+        for m in _PARAM.finditer(rest)
+    }
     return Challenge(scheme.lower(), params)
 
 
@@ -123,8 +125,10 @@ class RegistryClient:
         url = f"/v2/{repository}/blobs/{digest}"
         with self._stream("GET", url, repository) as resp:
             if resp.status_code == 404:
-                raise RegistryError(f"{self.registry}/{repository}: blob {digest} is missing "
-                                    "from the registry; push the agent again")
+                raise RegistryError(
+                    f"{self.registry}/{repository}: blob {digest} is missing "
+                    "from the registry; push the agent again"
+                )
             self._check(resp, f"get blob {digest}")
             return _read_limited(resp, limit, f"blob {digest}")
 
@@ -142,8 +146,9 @@ class RegistryClient:
         self._check(resp, "start a blob upload")
         location = resp.headers.get("Location")
         if not location:
-            raise RegistryError(f"registry {self.registry} started an upload without a "
-                                "Location header")
+            raise RegistryError(
+                f"registry {self.registry} started an upload without a Location header"
+            )
         # Location may be relative, and usually carries the upload state in its query.
         url = urljoin(str(resp.url), location)
         url += ("&" if "?" in url else "?") + "digest=" + digest.replace(":", "%3A")
@@ -153,8 +158,13 @@ class RegistryClient:
 
     def put_manifest(self, repository: str, tag: str, data: bytes, media_type: str) -> str | None:
         """Upload a manifest under ``tag``; returns the ``Docker-Content-Digest`` it gave."""
-        resp = self._send("PUT", f"/v2/{repository}/manifests/{tag}", repository,
-                          headers={"Content-Type": media_type}, content=data)
+        resp = self._send(
+            "PUT",
+            f"/v2/{repository}/manifests/{tag}",
+            repository,
+            headers={"Content-Type": media_type},
+            content=data,
+        )
         self._check(resp, f"put manifest {repository}:{tag}")
         digest: str | None = resp.headers.get("Docker-Content-Digest")
         return digest
@@ -174,8 +184,13 @@ class RegistryClient:
             resp.close()
 
     def _send(
-        self, method: str, url: str, repository: str, *,
-        headers: dict[str, str] | None = None, content: bytes | None = None,
+        self,
+        method: str,
+        url: str,
+        repository: str,
+        *,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
         stream: bool = False,
     ) -> httpx.Response:
         """Send a request, answering one 401 challenge; transport errors are mapped."""
@@ -200,8 +215,9 @@ class RegistryClient:
     def _authenticate(self, header: str, scope: str) -> None:
         challenge = parse_challenge(header)
         if challenge is None:
-            raise RegistryError(f"registry {self.registry} answered 401 without a "
-                                "WWW-Authenticate challenge")
+            raise RegistryError(
+                f"registry {self.registry} answered 401 without a WWW-Authenticate challenge"
+            )
         creds = self._lookup_credentials()
         if challenge.scheme == "basic":
             if creds is None or not creds.password:
@@ -211,15 +227,16 @@ class RegistryClient:
         elif challenge.scheme == "bearer":
             value = "Bearer " + self._fetch_token(challenge, scope, creds)
         else:
-            raise RegistryError(f"registry {self.registry} asks for {challenge.scheme!r} "
-                                "authentication, which trioagent does not support")
+            raise RegistryError(
+                f"registry {self.registry} asks for {challenge.scheme!r} "
+                "authentication, which trioagent does not support"
+            )
         self._auth[(self.registry, scope)] = value
 
     def _fetch_token(self, challenge: Challenge, scope: str, creds: Credentials | None) -> str:
         realm = challenge.params.get("realm")
         if not realm:
-            raise RegistryError(f"registry {self.registry} sent a Bearer challenge "
-                                "without a realm")
+            raise RegistryError(f"registry {self.registry} sent a Bearer challenge without a realm")
         if creds is not None and realm.startswith("http:") and not self.insecure:
             raise RegistryError(
                 f"registry {self.registry} sends logins to {realm}, over plain HTTP: "
@@ -230,29 +247,38 @@ class RegistryClient:
             params["service"] = challenge.params["service"]
         with self._transport_errors(realm):
             if creds is not None and creds.identity_token:  # OAuth2 refresh-token grant
-                resp = self._http.post(realm, data={
-                    **params, "grant_type": "refresh_token", "client_id": "trioagent",
-                    "refresh_token": creds.identity_token,
-                })
+                resp = self._http.post(
+                    realm,
+                    data={
+                        **params,
+                        "grant_type": "refresh_token",
+                        "client_id": "trioagent",
+                        "refresh_token": creds.identity_token,
+                    },
+                )
             else:
                 auth = (creds.username, creds.password) if creds and creds.password else None
                 resp = self._http.get(realm, params=params, auth=auth)
         if resp.status_code in (401, 403):
             raise self._refused(scope, token_service=realm)
         if resp.status_code in _UNAVAILABLE:
-            raise RegistryUnreachable(f"the token service {realm} of registry "
-                                      f"{self.registry} is unavailable ({resp.status_code})")
+            raise RegistryUnreachable(
+                f"the token service {realm} of registry "
+                f"{self.registry} is unavailable ({resp.status_code})"
+            )
         if resp.status_code != 200:
-            raise RegistryError(f"the token service {realm} of registry {self.registry} "
-                                f"answered {resp.status_code}")
+            raise RegistryError(
+                f"the token service {realm} of registry {self.registry} answered {resp.status_code}"
+            )
         try:
             answer = resp.json()
             token = answer.get("token") or answer.get("access_token")
         except (ValueError, AttributeError):
             token = None
         if not isinstance(token, str) or not token:
-            raise RegistryError(f"the token service {realm} of registry {self.registry} "
-                                "sent no token")
+            raise RegistryError(
+                f"the token service {realm} of registry {self.registry} sent no token"
+            )
         return token
 
     def _lookup_credentials(self) -> Credentials | None:
@@ -287,10 +313,13 @@ class RegistryClient:
                 f"registry {self.registry} is unavailable ({status}) during {doing}"
             )
         if status == 403:
-            raise RegistryError(f"registry {self.registry} denied access during {doing}: "
-                                f"{_error_text(resp)}; check that the account has access")
-        raise RegistryError(f"registry {self.registry} answered {status} to {doing}: "
-                            f"{_error_text(resp)}")
+            raise RegistryError(
+                f"registry {self.registry} denied access during {doing}: "
+                f"{_error_text(resp)}; check that the account has access"
+            )
+        raise RegistryError(
+            f"registry {self.registry} answered {status} to {doing}: {_error_text(resp)}"
+        )
 
     @contextlib.contextmanager
     def _transport_errors(self, url: str) -> Iterator[None]:
@@ -326,8 +355,11 @@ def _error_text(resp: httpx.Response) -> str:
     try:
         body = resp.content if resp.is_stream_consumed else _read_limited(resp, 65536, "")
         errors = json.loads(body).get("errors") or []
-        text = "; ".join(f"{e.get('code', '')}: {e.get('message', '')}".strip(": ")
-                         for e in errors if isinstance(e, dict))
+        text = "; ".join(
+            f"{e.get('code', '')}: {e.get('message', '')}".strip(": ")
+            for e in errors
+            if isinstance(e, dict)
+        )
     except (ValueError, AttributeError, RegistryError, httpx.HTTPError, httpx.StreamError):
         text = ""
     return text or f"HTTP {resp.status_code}"

@@ -67,8 +67,9 @@ def find_credentials(registry: str, env: Mapping[str, str]) -> Credentials | Non
     if username or password:
         if not (username and password):
             missing = PASSWORD_VAR if username else USERNAME_VAR
-            raise RegistryError(f"{missing} is not set: set both {USERNAME_VAR} and "
-                                f"{PASSWORD_VAR}, or neither")
+            raise RegistryError(
+                f"{missing} is not set: set both {USERNAME_VAR} and {PASSWORD_VAR}, or neither"
+            )
         return Credentials(username, password, source=f"{USERNAME_VAR}/{PASSWORD_VAR}")
     path = docker_config_path(env)
     config = _read_config(path)
@@ -76,7 +77,7 @@ def find_credentials(registry: str, env: Mapping[str, str]) -> Credentials | Non
         return None
     hosts = _HUB_HOSTS if registry in _HUB_HOSTS else {registry}
     helpers = config.get("credHelpers")
-    for key, helper in (helpers.items() if isinstance(helpers, dict) else ()):
+    for key, helper in helpers.items() if isinstance(helpers, dict) else ():
         if _host_of(key) in hosts and isinstance(helper, str):
             return _from_helper(helper, key, env, f"credHelpers in {path}")
     store = config.get("credsStore")
@@ -86,7 +87,7 @@ def find_credentials(registry: str, env: Mapping[str, str]) -> Credentials | Non
         if found is not None:
             return found
     auths = config.get("auths")
-    for key, entry in (auths.items() if isinstance(auths, dict) else ()):
+    for key, entry in auths.items() if isinstance(auths, dict) else ():
         if _host_of(key) in hosts and isinstance(entry, dict):
             found = _from_auth_entry(entry, f"auths[{key!r}] in {path}")
             if found is not None:
@@ -145,12 +146,19 @@ def _from_helper(
     program = f"docker-credential-{name}"
     executable = shutil.which(program, path=env.get("PATH", os.defpath))
     if executable is None:
-        raise RegistryError(f"credential helper {program} ({configured}) is not on PATH: "
-                            "install it, or remove it from the Docker config")
+        raise RegistryError(
+            f"credential helper {program} ({configured}) is not on PATH: "
+            "install it, or remove it from the Docker config"
+        )
     try:
         done = subprocess.run(
-            [executable, "get"], input=server, capture_output=True, text=True,
-            env=dict(env), timeout=_HELPER_TIMEOUT, check=False,
+            [executable, "get"],
+            input=server,
+            capture_output=True,
+            text=True,
+            env=dict(env),
+            timeout=_HELPER_TIMEOUT,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RegistryError(f"credential helper {program} failed: {exc}") from None
@@ -158,14 +166,17 @@ def _from_helper(
     if done.returncode != 0:
         if "credentials not found" in output.lower():
             return None
-        raise RegistryError(f"credential helper {program} failed for {server}: "
-                            f"{output or f'exit status {done.returncode}'}")
+        raise RegistryError(
+            f"credential helper {program} failed for {server}: "
+            f"{output or f'exit status {done.returncode}'}"
+        )
     try:
         answer = json.loads(done.stdout)
         username, secret = str(answer["Username"]), str(answer["Secret"])
     except (ValueError, KeyError, TypeError):
-        raise RegistryError(f"credential helper {program} did not print "
-                            '{"Username": ..., "Secret": ...}') from None
+        raise RegistryError(
+            f'credential helper {program} did not print {{"Username": ..., "Secret": ...}}'
+        ) from None
     source = f"{program} ({configured})"
     if username == "<token>":  # Docker's marker for an identity token
         return Credentials(identity_token=secret, source=source)

@@ -45,7 +45,10 @@ class PulledAgent:
 
 
 def pull(
-    ref: str, *, insecure: bool = False, env: Mapping[str, str] | None = None,
+    ref: str,
+    *,
+    insecure: bool = False,
+    env: Mapping[str, str] | None = None,
     cache_dir: Path | None = None,
 ) -> PulledAgent:
     """Pull an agent artifact and keep it in the cache.
@@ -95,14 +98,14 @@ def pull(
         cached = _from_cache(cache, reference)
         if cached is None:
             raise RegistryUnreachable(f"{exc}; no cached copy of {shown} to use") from None
-        logger.warning("registry unreachable, using the cached copy of %s (%s): %s",
-                       shown, cached.digest, exc)
+        logger.warning(
+            "registry unreachable, using the cached copy of %s (%s): %s", shown, cached.digest, exc
+        )
         return cached
     yaml, path = _store(cache, manifest, data, shown)
     cache.write_blob(manifest_bytes)
     cache.remember(shown, digest)
-    return PulledAgent(reference=reference, digest=digest, yaml=yaml, path=path,
-                       from_cache=False)
+    return PulledAgent(reference=reference, digest=digest, yaml=yaml, path=path, from_cache=False)
 
 
 def _store(cache: Cache, manifest: AgentManifest, data: bytes, shown: str) -> tuple[str, Path]:
@@ -135,12 +138,13 @@ def _from_cache(cache: Cache, reference: Reference) -> PulledAgent | None:
     except RegistryError as exc:
         logger.warning("ignoring the cached copy of %s: %s", shown, exc)
         return None
-    return PulledAgent(reference=reference, digest=digest, yaml=yaml, path=path,
-                       from_cache=True)
+    return PulledAgent(reference=reference, digest=digest, yaml=yaml, path=path, from_cache=True)
 
 
 def agent_fetcher(
-    *, insecure: bool = False, env: Mapping[str, str] | None = None,
+    *,
+    insecure: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> Callable[[str], str | None]:
     """The ``fetch`` with which ``trioagent.config.load_agent_file`` pulls agents by reference.
 

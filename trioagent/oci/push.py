@@ -16,8 +16,13 @@ if TYPE_CHECKING:
 
 
 def push(
-    yaml_text: str, ref: str, *, version: str, annotations: Mapping[str, str] | None = None,
-    insecure: bool = False, env: Mapping[str, str] | None = None,
+    yaml_text: str,
+    ref: str,
+    *,
+    version: str,
+    annotations: Mapping[str, str] | None = None,
+    insecure: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> str:
     """Push an agent file to a registry.
 
@@ -43,21 +48,30 @@ def push(
     """
     reference = parse_reference(ref)
     if reference.digest:
-        raise RegistryError(f"cannot push to {ref!r}: a digest names existing content; "
-                            "push to a tag (repository:tag) instead")
+        raise RegistryError(
+            f"cannot push to {ref!r}: a digest names existing content; "
+            "push to a tag (repository:tag) instead"
+        )
     defaults = agent_annotations(version)
-    notes = {**defaults, **(annotations or {}),
-             AGENT_VERSION: defaults[AGENT_VERSION], CAGENT_VERSION: defaults[CAGENT_VERSION]}
+    notes = {
+        **defaults,
+        **(annotations or {}),
+        AGENT_VERSION: defaults[AGENT_VERSION],
+        CAGENT_VERSION: defaults[CAGENT_VERSION],
+    }
     artifact = build_artifact(yaml_text.encode(), notes)
     repository, tag = reference.repository, reference.identifier
-    with RegistryClient(reference.registry, push=True, insecure=insecure,
-                        env=os.environ if env is None else env) as client:
+    with RegistryClient(
+        reference.registry, push=True, insecure=insecure, env=os.environ if env is None else env
+    ) as client:
         for digest, data in artifact.blobs:
             if not client.has_blob(repository, digest):
                 client.upload_blob(repository, digest, data)
         stored = client.put_manifest(repository, tag, artifact.manifest, OCI_MANIFEST)
     if stored is not None and stored != artifact.digest:
-        raise RegistryError(f"registry {reference.registry} stored the manifest of {reference} "
-                            f"as {stored}, but it is {artifact.digest}: the registry or a "
-                            "proxy changed it")
+        raise RegistryError(
+            f"registry {reference.registry} stored the manifest of {reference} "
+            f"as {stored}, but it is {artifact.digest}: the registry or a "
+            "proxy changed it"
+        )
     return artifact.digest

@@ -92,7 +92,7 @@ def parse_reference(text: str) -> Reference:
     tag = None
     colon, slash = name.rfind(":"), name.rfind("/")
     if colon > slash:
-        name, tag = name[:colon], name[colon + 1:]
+        name, tag = name[:colon], name[colon + 1 :]
         if not _TAG.fullmatch(tag):
             raise RegistryError(
                 f"{where}: invalid tag {tag!r}: use up to 128 letters, digits, '_', '.' "

@@ -126,7 +126,10 @@ async def open_runtime(team: Team, name: str, pool: RuntimeLender) -> AsyncItera
         toolsets = [
             await stack.enter_async_context(
                 build_toolset(
-                    ts, env=team.env, working_dir=team.working_dir, safety=team.safety,
+                    ts,
+                    env=team.env,
+                    working_dir=team.working_dir,
+                    safety=team.safety,
                     host=team.host,
                 )
             )

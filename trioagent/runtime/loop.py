@@ -74,8 +74,7 @@ async def run_agent(
     client_calls: tuple[ToolCall, ...] = ()
 
     for _ in range(runtime.max_iterations):
-        reply = await _call_model(runtime, session, offered, sampling, emit, texts,
-                                  instructions)
+        reply = await _call_model(runtime, session, offered, sampling, emit, texts, instructions)
         if sampling.tool_choice is not None:
             # A client's tool_choice shapes the turn's first reply; after the agent's own
             # tools ran, forcing a tool again would loop until max_iterations.
@@ -89,16 +88,20 @@ async def run_agent(
         # A name that is neither the agent's nor the client's (a hallucination, or a tool
         # left out with `tools:`) is answered here with an error result, like a failed
         # tool: handing it to a client that never offered it would break the history.
-        client_calls = tuple(c for c in reply.tool_calls
-                             if c.name not in agent_tool_names and c.name in client_tool_names)
+        client_calls = tuple(
+            c
+            for c in reply.tool_calls
+            if c.name not in agent_tool_names and c.name in client_tool_names
+        )
         own = [c for c in reply.tool_calls if c not in client_calls]
         usage += await _run_tools(runtime, session, own, emit, offered=offered_names)
         if client_calls:
             reason = "tool_calls"
             break
     else:
-        logger.info("agent %s stopped after max_iterations=%d", runtime.name,
-                    runtime.max_iterations)
+        logger.info(
+            "agent %s stopped after max_iterations=%d", runtime.name, runtime.max_iterations
+        )
 
     session.usage += usage
     finished = events.TurnFinished(reason, "".join(texts), usage, client_calls)
@@ -145,10 +148,13 @@ async def _call_model(
     return reply
 
 
-
 async def _events_of(
-    batch: Sequence[model_events.ModelEvent], reply: _Reply, pieces: list[str],
-    calls: dict[int, list[str]], emit: Emit, texts: list[str],
+    batch: Sequence[model_events.ModelEvent],
+    reply: _Reply,
+    pieces: list[str],
+    calls: dict[int, list[str]],
+    emit: Emit,
+    texts: list[str],
 ) -> None:
     """Apply one batch of a model call's events to its reply; emit the batch's text."""
     for event in batch:
@@ -173,8 +179,12 @@ async def _events_of(
 
 
 async def _run_tools(
-    runtime: Runtime, session: Session, calls: Sequence[ToolCall], emit: Emit,
-    *, offered: Sequence[str],
+    runtime: Runtime,
+    session: Session,
+    calls: Sequence[ToolCall],
+    emit: Emit,
+    *,
+    offered: Sequence[str],
 ) -> Usage:
     """Run the agent's tool calls concurrently; append their results in call order.
 
@@ -199,7 +209,8 @@ async def _run_tools(
         else:
             result = ToolResult.error(
                 f"unknown tool {call.name!r}; the tools you can call are: "
-                f"{', '.join(offered) or 'none'}")
+                f"{', '.join(offered) or 'none'}"
+            )
         results[i] = result
         await emit(events.ToolFinished(call.id, call.name, result.content, result.is_error))
 
@@ -212,9 +223,7 @@ async def _run_tools(
     return sub_usage[0]
 
 
-async def _run_sub_agent(
-    runtime: Runtime, name: str, task: str, emit: Emit
-) -> tuple[str, Usage]:
+async def _run_sub_agent(runtime: Runtime, name: str, task: str, emit: Emit) -> tuple[str, Usage]:
     """Run ``runtime``'s sub-agent ``name`` on ``task`` in a fresh session; return its
     answer and usage.
 

@@ -23,9 +23,7 @@ class RuntimePool:
 
     team: Team
     max_idle: int = 4
-    _idle: dict[str, list[tuple[Runtime, AsyncExitStack]]] = attrs.field(
-        factory=dict, init=False
-    )
+    _idle: dict[str, list[tuple[Runtime, AsyncExitStack]]] = attrs.field(factory=dict, init=False)
 
     @asynccontextmanager
     async def borrow(self, agent: str) -> AsyncIterator[Runtime]:

@@ -91,11 +91,19 @@ def observe_requests(app: ASGICallable, metrics: Metrics) -> ASGICallable:
             method = str(fields.get("method", "GET"))
             path = _printable_path(fields)
             milliseconds = (trio.current_time() - started) * 1000
-            logger.info("%s %s %s %.1fms", method, path, "-" if status is None else status,
-                        milliseconds, extra={
-                            "method": method, "path": path, "status": status,
-                            "duration_ms": round(milliseconds, 3),
-                        })
+            logger.info(
+                "%s %s %s %.1fms",
+                method,
+                path,
+                "-" if status is None else status,
+                milliseconds,
+                extra={
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(milliseconds, 3),
+                },
+            )
             if status is not None:
                 metrics.count_request(exchange.route, method, status)
             _exchange.reset(exchange_token)

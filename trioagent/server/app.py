@@ -51,7 +51,8 @@ ApiKind = Literal["chat", "api"]
 """Which API a server speaks: OpenAI Chat Completions, or the simple chat API."""
 
 SHUTTING_DOWN = status_problem(
-    503, code="shutting_down",
+    503,
+    code="shutting_down",
     message="The server is shutting down; send requests to another instance.",
 )
 """The answer of ``/readyz`` once shutdown began, so that a load balancer drains the server."""
@@ -81,7 +82,8 @@ def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
         g.request_id = request_id.get() or new_request_id(request.headers.get("X-Request-Id"))
         if request.method == "OPTIONS":
             headers = preflight_headers(
-                request.headers.get("Origin"), options.cors_origins,
+                request.headers.get("Origin"),
+                options.cors_origins,
                 request.headers.get("Access-Control-Request-Headers"),
             )
             return Response(b"", status=204, headers=headers)
@@ -99,9 +101,7 @@ def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
 
     @app.after_request
     async def decorate(response: Response) -> Response:
-        response.headers.update(
-            cors_headers(request.headers.get("Origin"), options.cors_origins)
-        )
+        response.headers.update(cors_headers(request.headers.get("Origin"), options.cors_origins))
         if options.cors_origins:
             add_vary_origin(response)
         response.headers.setdefault("X-Request-Id", g.get("request_id", ""))
@@ -162,13 +162,9 @@ async def serve_agents(
     agents = [options.agent] if options.agent else list(file.agents)
     async with AsyncExitStack() as stack:
         team = await stack.enter_async_context(
-            open_team(
-                file, working_dir=options.working_dir, env=env, safety=options.tool_safety
-            )
+            open_team(file, working_dir=options.working_dir, env=env, safety=options.tool_safety)
         )
-        pool = await stack.enter_async_context(
-            open_pool(team, max_idle=options.max_idle_runtimes)
-        )
+        pool = await stack.enter_async_context(open_pool(team, max_idle=options.max_idle_runtimes))
         agent_tools = {}
         for name in agents:  # opens each agent once: a broken toolset fails at start-up
             async with pool.borrow(name) as runtime:
@@ -180,21 +176,33 @@ async def serve_agents(
                 open_store(url, max_items=0, ttl=0, lock_ttl=options.lock_ttl)
             )
         elif size := options.cache_size(url):
-            store = await stack.enter_async_context(open_store(
-                url, max_items=size, ttl=options.conversation_ttl, lock_ttl=options.lock_ttl
-            ))
+            store = await stack.enter_async_context(
+                open_store(
+                    url, max_items=size, ttl=options.conversation_ttl, lock_ttl=options.lock_ttl
+                )
+            )
         responses: ConversationStore | None = None
         if api == "chat" and options.responses_max:
-            responses = await stack.enter_async_context(open_store(
-                url, max_items=options.responses_max, ttl=options.conversation_ttl,
-                lock_ttl=options.lock_ttl, namespace="responses",
-            ))
+            responses = await stack.enter_async_context(
+                open_store(
+                    url,
+                    max_items=options.responses_max,
+                    ttl=options.conversation_ttl,
+                    lock_ttl=options.lock_ttl,
+                    namespace="responses",
+                )
+            )
         metrics = Metrics()
         state = ServerState(
-            options=options, team=team, pool=pool, store=store, metrics=metrics,
+            options=options,
+            team=team,
+            pool=pool,
+            store=store,
+            metrics=metrics,
             responses=responses,
             runner=TurnRunner(pool, store, options.request_timeout, metrics),
-            agents=agents, default_agent=options.agent or file.default_agent,
+            agents=agents,
+            default_agent=options.agent or file.default_agent,
             agent_tools=agent_tools,
             limiter=RateLimiter(options.rate_limit) if options.rate_limit else None,
         )
@@ -206,7 +214,10 @@ async def serve_agents(
             await trio.sleep(options.shutdown_drain)
 
         await serve_app(
-            create_app(state, api), options, shutdown_trigger=trigger, task_status=task_status,
+            create_app(state, api),
+            options,
+            shutdown_trigger=trigger,
+            task_status=task_status,
         )
 
 
@@ -219,8 +230,9 @@ async def serve_chat(
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``file``'s agents over the OpenAI Chat Completions API (see `serve_agents`)."""
-    await serve_agents(file, options, "chat", env=env, shutdown_trigger=shutdown_trigger,
-                       task_status=task_status)
+    await serve_agents(
+        file, options, "chat", env=env, shutdown_trigger=shutdown_trigger, task_status=task_status
+    )
 
 
 async def serve_api(
@@ -232,5 +244,6 @@ async def serve_api(
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``file``'s agents over the simple chat API (see `serve_agents`)."""
-    await serve_agents(file, options, "api", env=env, shutdown_trigger=shutdown_trigger,
-                       task_status=task_status)
+    await serve_agents(
+        file, options, "api", env=env, shutdown_trigger=shutdown_trigger, task_status=task_status
+    )

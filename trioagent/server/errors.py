@@ -39,36 +39,96 @@ class Problem:
     headers: dict[str, str] = attrs.Factory(dict)
 
 
-STATUSES: Final[dict[int, Problem]] = {problem.status: problem for problem in (
-    Problem(status=400, type="invalid_request_error", code="invalid_value",
-            message="The request is malformed."),
-    Problem(status=401, type="authentication_error", code="invalid_api_key",
-            message="Missing or wrong bearer token.", headers={"WWW-Authenticate": "Bearer"}),
-    Problem(status=404, type="invalid_request_error", code="not_found",
-            message="Unknown path: see GET /openapi.json."),
-    Problem(status=405, type="invalid_request_error", code="method_not_allowed",
-            message="Method not allowed on this path."),
-    Problem(status=408, type="invalid_request_error", code="request_timeout",
-            message="The request body did not arrive in time."),
-    Problem(status=409, type="conflict_error", code="conversation_busy",
+STATUSES: Final[dict[int, Problem]] = {
+    problem.status: problem
+    for problem in (
+        Problem(
+            status=400,
+            type="invalid_request_error",
+            code="invalid_value",
+            message="The request is malformed.",
+        ),
+        Problem(
+            status=401,
+            type="authentication_error",
+            code="invalid_api_key",
+            message="Missing or wrong bearer token.",
+            headers={"WWW-Authenticate": "Bearer"},
+        ),
+        Problem(
+            status=404,
+            type="invalid_request_error",
+            code="not_found",
+            message="Unknown path: see GET /openapi.json.",
+        ),
+        Problem(
+            status=405,
+            type="invalid_request_error",
+            code="method_not_allowed",
+            message="Method not allowed on this path.",
+        ),
+        Problem(
+            status=408,
+            type="invalid_request_error",
+            code="request_timeout",
+            message="The request body did not arrive in time.",
+        ),
+        Problem(
+            status=409,
+            type="conflict_error",
+            code="conversation_busy",
             message="A turn on this conversation is running; retry when it ends.",
-            headers={"Retry-After": "1"}),
-    Problem(status=413, type="invalid_request_error", code="request_too_large",
-            message="The request body is larger than the server's --max-request-size."),
-    Problem(status=415, type="invalid_request_error", code="unsupported_media_type",
-            message="Send the body as JSON with Content-Type: application/json."),
-    Problem(status=429, type="rate_limit_error", code="rate_limit_exceeded",
-            message="Rate limit exceeded.", headers={"Retry-After": "1"}),
-    Problem(status=500, type="server_error", code="internal_error",
-            message="Internal server error.", headers=NO_RETRY),
-    Problem(status=502, type="server_error", code="upstream_error",
-            message="The model provider failed.", headers=NO_RETRY),
-    Problem(status=503, type="server_error", code="unavailable",
+            headers={"Retry-After": "1"},
+        ),
+        Problem(
+            status=413,
+            type="invalid_request_error",
+            code="request_too_large",
+            message="The request body is larger than the server's --max-request-size.",
+        ),
+        Problem(
+            status=415,
+            type="invalid_request_error",
+            code="unsupported_media_type",
+            message="Send the body as JSON with Content-Type: application/json.",
+        ),
+        Problem(
+            status=429,
+            type="rate_limit_error",
+            code="rate_limit_exceeded",
+            message="Rate limit exceeded.",
+            headers={"Retry-After": "1"},
+        ),
+        Problem(
+            status=500,
+            type="server_error",
+            code="internal_error",
+            message="Internal server error.",
+            headers=NO_RETRY,
+        ),
+        Problem(
+            status=502,
+            type="server_error",
+            code="upstream_error",
+            message="The model provider failed.",
+            headers=NO_RETRY,
+        ),
+        Problem(
+            status=503,
+            type="server_error",
+            code="unavailable",
             message="The conversation store is unavailable; retry shortly.",
-            headers={"Retry-After": "1"}),
-    Problem(status=504, type="server_error", code="timeout",
-            message="The turn ran past the request timeout.", headers=NO_RETRY),
-)}
+            headers={"Retry-After": "1"},
+        ),
+        Problem(
+            status=504,
+            type="server_error",
+            code="timeout",
+            message="The turn ran past the request timeout.",
+            headers=NO_RETRY,
+        ),
+    )
+}
 """Each error status the servers answer, as the client sees it unless the exception says
 more (its message, code, param): `problem_of` starts from these."""
 
@@ -96,25 +156,35 @@ def problem_of(exc: BaseException) -> Problem:
         case errors.SessionNotFound():
             return status_problem(404, message=str(exc), param="session_id")
         case errors.UnknownResponse():  # OpenAI's code when it was previous_response_id
-            code = ("previous_response_not_found" if exc.param == "previous_response_id"
-                    else "not_found")
+            code = (
+                "previous_response_not_found"
+                if exc.param == "previous_response_id"
+                else "not_found"
+            )
             return status_problem(404, code=code, message=str(exc), param=exc.param)
         case errors.ConversationBusy():
             return status_problem(409, message=str(exc), param=exc.param)
         case errors.ConversationConflict():
-            return status_problem(409, code="conversation_conflict", message=str(exc),
-                                  param="X-Conversation-Id", headers=NO_RETRY)
+            return status_problem(
+                409,
+                code="conversation_conflict",
+                message=str(exc),
+                param="X-Conversation-Id",
+                headers=NO_RETRY,
+            )
         case errors.RateLimitExceeded():
-            return status_problem(429, message=str(exc),
-                                  headers={"Retry-After": retry_after_header(exc.retry_after)})
+            return status_problem(
+                429, message=str(exc), headers={"Retry-After": retry_after_header(exc.retry_after)}
+            )
         case errors.TurnTimeout():
             return status_problem(504, message=str(exc) or STATUSES[504].message)
         case errors.StoreUnavailable():
             logger.warning("%s", exc)  # where and why, for the operator only
             return STATUSES[503]
         case errors.ModelError():
-            logger.warning("model provider failed: %s%s", exc,
-                           f" ({exc.where})" if exc.where else "")
+            logger.warning(
+                "model provider failed: %s%s", exc, f" ({exc.where})" if exc.where else ""
+            )
             return status_problem(502, message=f"The model provider failed: {exc}")
         case HTTPException() if exc.code in _HTTP_STATUSES:
             headers = dict(exc.get_headers()) if exc.code == 405 else {}
@@ -122,8 +192,12 @@ def problem_of(exc: BaseException) -> Problem:
             return status_problem(exc.code, headers=headers)
         case HTTPException():
             status = exc.code or 500
-            return Problem(status=status, type="invalid_request_error" if status < 500
-                           else "server_error", code=None, message=exc.description or exc.name)
+            return Problem(
+                status=status,
+                type="invalid_request_error" if status < 500 else "server_error",
+                code=None,
+                message=exc.description or exc.name,
+            )
     # The exchange's X-Request-Id, so that the client's report leads to this log line.
     request_id = current_request_id.get() or uuid.uuid4().hex[:12]
     logger.error("internal error (request id %s)", request_id, exc_info=exc)
@@ -132,9 +206,14 @@ def problem_of(exc: BaseException) -> Problem:
 
 def error_envelope(problem: Problem) -> w.ErrorEnvelope:
     """A problem as OpenAI's ``{"error": {...}}``."""
-    return w.ErrorEnvelope(error=w.ErrorBody(
-        message=problem.message, type=problem.type, param=problem.param, code=problem.code,
-    ))
+    return w.ErrorEnvelope(
+        error=w.ErrorBody(
+            message=problem.message,
+            type=problem.type,
+            param=problem.param,
+            code=problem.code,
+        )
+    )
 
 
 def openai_error(problem: Problem) -> Response:

@@ -45,7 +45,8 @@ def authenticate(request: BaseRequestWebsocket, api_keys: Sequence[str]) -> str 
     if len(values) != 1:
         raise AuthError(
             "Missing API key: send it as 'Authorization: Bearer <key>'."
-            if not values else "Send exactly one Authorization header."
+            if not values
+            else "Send exactly one Authorization header."
         )
     scheme, _, token = values[0].strip().partition(" ")
     token = token.strip()
@@ -144,12 +145,14 @@ def preflight_headers(
     if headers:
         names = [name.strip() for name in (requested or "").split(",")]
         extra = [name for name in names if _HEADER_NAME.fullmatch(name)]
-        headers.update({
-            "Access-Control-Allow-Methods": ALLOWED_METHODS,
-            "Access-Control-Allow-Headers": ", ".join([ALLOWED_HEADERS, *extra]),
-            "Access-Control-Max-Age": "600",
-            "Vary": "Origin, Access-Control-Request-Headers",
-        })
+        headers.update(
+            {
+                "Access-Control-Allow-Methods": ALLOWED_METHODS,
+                "Access-Control-Allow-Headers": ", ".join([ALLOWED_HEADERS, *extra]),
+                "Access-Control-Max-Age": "600",
+                "Vary": "Origin, Access-Control-Request-Headers",
+            }
+        )
     return headers
 
 

@@ -53,7 +53,8 @@ class _CachedConversations:
         if self.value is not None:
             yield GaugeMetricFamily(
                 "trioagent_cached_conversations",
-                "Conversations (serve api: sessions) the store holds.", value=self.value,
+                "Conversations (serve api: sessions) the store holds.",
+                value=self.value,
             )
 
 
@@ -73,27 +74,39 @@ class Metrics:
     def __attrs_post_init__(self) -> None:
         registry = self.registry
         self.requests = Counter(
-            "trioagent_requests", "HTTP requests and WebSocket connections answered.",
-            ["route", "method", "status"], registry=registry,
+            "trioagent_requests",
+            "HTTP requests and WebSocket connections answered.",
+            ["route", "method", "status"],
+            registry=registry,
         )
         self.turn_duration = Histogram(
-            "trioagent_turn_duration_seconds", "Time from a turn's start to its end.",
-            ["agent", "outcome"], buckets=TURN_BUCKETS, registry=registry,
+            "trioagent_turn_duration_seconds",
+            "Time from a turn's start to its end.",
+            ["agent", "outcome"],
+            buckets=TURN_BUCKETS,
+            registry=registry,
         )
         self.time_to_first_token = Histogram(
             "trioagent_time_to_first_token_seconds",
             "Time from a turn's start to its first piece of answer text.",
-            ["agent"], buckets=FIRST_TOKEN_BUCKETS, registry=registry,
+            ["agent"],
+            buckets=FIRST_TOKEN_BUCKETS,
+            registry=registry,
         )
         self.upstream_errors = Counter(
-            "trioagent_upstream_errors", "Turns that failed because the model provider did.",
-            ["agent", "kind"], registry=registry,
+            "trioagent_upstream_errors",
+            "Turns that failed because the model provider did.",
+            ["agent", "kind"],
+            registry=registry,
         )
         self.active_turns = Gauge(
-            "trioagent_active_turns", "Turns running now.", registry=registry,
+            "trioagent_active_turns",
+            "Turns running now.",
+            registry=registry,
         )
         self.active_streams = Gauge(
-            "trioagent_active_streams", "Open SSE responses and WebSocket connections.",
+            "trioagent_active_streams",
+            "Open SSE responses and WebSocket connections.",
             registry=registry,
         )
         registry.register(self._cached)

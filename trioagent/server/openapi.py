@@ -58,18 +58,24 @@ the stream started is sent as `data: {"error": {...}}` (an `ErrorEnvelope`), the
 `data: [DONE]`."""
 
 
-ERRORS: Final[ErrorTable] = error_table({
-    400: ("BadRequest", "Invalid body or parameter; `error.param` names it."),
-    404: ("NotFound", "Unknown model (`code: model_not_found`, `param: model`)."),
-    409: ("Conflict", "A turn on this X-Conversation-Id is running (`conversation_busy`)."),
-    429: ("TooManyRequests", "Rate limited; nothing ran."),
-    500: ("InternalError", "A bug; the message holds a request id for the server log."),
-    502: ("BadGateway", "The model provider failed (after trioagent's own retries)."),
-    503: ("ServiceUnavailable", "The conversation store is unreachable or the server is "
-          "shutting down; nothing ran."),
-    504: ("GatewayTimeout", "The turn ran past `--request-timeout`; the stored conversation "
-          "is unchanged."),
-})
+ERRORS: Final[ErrorTable] = error_table(
+    {
+        400: ("BadRequest", "Invalid body or parameter; `error.param` names it."),
+        404: ("NotFound", "Unknown model (`code: model_not_found`, `param: model`)."),
+        409: ("Conflict", "A turn on this X-Conversation-Id is running (`conversation_busy`)."),
+        429: ("TooManyRequests", "Rate limited; nothing ran."),
+        500: ("InternalError", "A bug; the message holds a request id for the server log."),
+        502: ("BadGateway", "The model provider failed (after trioagent's own retries)."),
+        503: (
+            "ServiceUnavailable",
+            "The conversation store is unreachable or the server is shutting down; nothing ran.",
+        ),
+        504: (
+            "GatewayTimeout",
+            "The turn ran past `--request-timeout`; the stored conversation is unchanged.",
+        ),
+    }
+)
 """Each error status of ``serve chat``: its component name and its description
 (`trioagent.server.openapi_responses_paths` has its own 404 and 409)."""
 
@@ -84,35 +90,67 @@ def _message_schemas() -> dict[str, Schema]:
         return object_of({"role": {"const": role}, **body}, ("role", *required), **keywords)
 
     return {
-        "ChatMessage": tagged("role", {
-            "system": "SystemMessage", "developer": "DeveloperMessage", "user": "UserMessage",
-            "assistant": "AssistantMessage", "tool": "ToolMessage",
-        }),
-        "SystemMessage": message("system", {"content": text, "name": opt("string")}, "content",
-                                 description="Kept after the agent's own instruction."),
-        "DeveloperMessage": message("developer", {"content": text, "name": opt("string")},
-                                    "content", description="Treated as a system message."),
-        "UserMessage": message("user", {
-            "content": content({"type": "array", "items": ref("UserContentPart")}),
-            "name": opt("string"),
-        }, "content"),
-        "AssistantMessage": message("assistant", {
-            "content": content({"type": "array", "items": ref("TextPart")}, {"type": "null"}),
-            "tool_calls": opt("array", items=ref("ToolCall")),
-            "name": opt("string"),
-        }),
-        "ToolMessage": message("tool", {"content": text, "tool_call_id": STRING},
-                               "content", "tool_call_id",
-                               description="The result of one client tool call."),
+        "ChatMessage": tagged(
+            "role",
+            {
+                "system": "SystemMessage",
+                "developer": "DeveloperMessage",
+                "user": "UserMessage",
+                "assistant": "AssistantMessage",
+                "tool": "ToolMessage",
+            },
+        ),
+        "SystemMessage": message(
+            "system",
+            {"content": text, "name": opt("string")},
+            "content",
+            description="Kept after the agent's own instruction.",
+        ),
+        "DeveloperMessage": message(
+            "developer",
+            {"content": text, "name": opt("string")},
+            "content",
+            description="Treated as a system message.",
+        ),
+        "UserMessage": message(
+            "user",
+            {
+                "content": content({"type": "array", "items": ref("UserContentPart")}),
+                "name": opt("string"),
+            },
+            "content",
+        ),
+        "AssistantMessage": message(
+            "assistant",
+            {
+                "content": content({"type": "array", "items": ref("TextPart")}, {"type": "null"}),
+                "tool_calls": opt("array", items=ref("ToolCall")),
+                "name": opt("string"),
+            },
+        ),
+        "ToolMessage": message(
+            "tool",
+            {"content": text, "tool_call_id": STRING},
+            "content",
+            "tool_call_id",
+            description="The result of one client tool call.",
+        ),
         "UserContentPart": tagged("type", {"text": "TextPart", "image_url": "ImagePart"}),
         "TextPart": object_of({"type": {"const": "text"}, "text": STRING}, ("text",)),
-        "ImagePart": object_of({
-            "type": {"const": "image_url"},
-            "image_url": object_of({
-                "url": {"type": "string", "description": "An `https:` or `data:` URL."},
-                "detail": {"enum": ["auto", "low", "high", None]},
-            }, ("url",)),
-        }, ("image_url",), description="Refused (400) by providers that take no images."),
+        "ImagePart": object_of(
+            {
+                "type": {"const": "image_url"},
+                "image_url": object_of(
+                    {
+                        "url": {"type": "string", "description": "An `https:` or `data:` URL."},
+                        "detail": {"enum": ["auto", "low", "high", None]},
+                    },
+                    ("url",),
+                ),
+            },
+            ("image_url",),
+            description="Refused (400) by providers that take no images.",
+        ),
     }
 
 
@@ -120,54 +158,90 @@ def _request_schemas() -> dict[str, Schema]:
     stop_word = {"type": "string", "minLength": 1}
     return {
         "AgentName": {"type": "string", "enum": [], "description": "An exposed agent."},
-        "ChatCompletionRequest": object_of({
-            "model": ref("AgentName"),
-            "messages": {
-                "type": "array", "minItems": 1, "items": ref("ChatMessage"),
-                "contains": object_of({"role": {"const": "user"}}, ("role",)),
-                "description": "At least one `user` message; the agent's instruction comes "
-                "first, client system messages after it.",
+        "ChatCompletionRequest": object_of(
+            {
+                "model": ref("AgentName"),
+                "messages": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": ref("ChatMessage"),
+                    "contains": object_of({"role": {"const": "user"}}, ("role",)),
+                    "description": "At least one `user` message; the agent's instruction comes "
+                    "first, client system messages after it.",
+                },
+                "stream": opt("boolean"),
+                "stream_options": or_null(ref("StreamOptions")),
+                **{name: ranged(allowed) for name, allowed in rules.CHAT_RANGES.items()},
+                "stop": {
+                    "oneOf": [
+                        stop_word,
+                        {"type": "array", "maxItems": rules.STOP_MAX, "items": stop_word},
+                        {"type": "null"},
+                    ]
+                },
+                "seed": opt("integer"),
+                "parallel_tool_calls": opt("boolean"),
+                "n": opt("integer", minimum=1, maximum=1, description="Only 1."),
+                "logprobs": {"enum": [False, None], "description": "Not supported."},
+                "top_logprobs": {"enum": [0, None], "description": "Not supported."},
+                "response_format": opt(
+                    "object",
+                    description="`json_object` or `json_schema`; "
+                    "400 with providers that do not support it.",
+                ),
+                "tools": opt(
+                    "array",
+                    items=ref("Tool"),
+                    description="Tools the client runs; "
+                    "unique names. One named like an agent tool is not offered: "
+                    "the agent's own tool shadows it.",
+                ),
+                "tool_choice": {
+                    "oneOf": [
+                        {"type": "string", "enum": ["none", "auto", "required"]},
+                        ref("NamedToolChoice"),
+                        {"type": "null"},
+                    ]
+                },
+                # Accepted and ignored, or forwarded where the provider has them.
+                "user": opt("string"),
+                "metadata": opt("object"),
+                "store": opt("boolean"),
+                "service_tier": opt("string"),
+                "reasoning_effort": opt("string"),
             },
-            "stream": opt("boolean"), "stream_options": or_null(ref("StreamOptions")),
-            **{name: ranged(allowed) for name, allowed in rules.CHAT_RANGES.items()},
-            "stop": {"oneOf": [
-                stop_word, {"type": "array", "maxItems": rules.STOP_MAX, "items": stop_word},
-                {"type": "null"},
-            ]},
-            "seed": opt("integer"),
-            "parallel_tool_calls": opt("boolean"),
-            "n": opt("integer", minimum=1, maximum=1, description="Only 1."),
-            "logprobs": {"enum": [False, None], "description": "Not supported."},
-            "top_logprobs": {"enum": [0, None], "description": "Not supported."},
-            "response_format": opt("object", description="`json_object` or `json_schema`; "
-                                   "400 with providers that do not support it."),
-            "tools": opt("array", items=ref("Tool"), description="Tools the client runs; "
-                         "unique names. One named like an agent tool is not offered: "
-                         "the agent's own tool shadows it."),
-            "tool_choice": {"oneOf": [
-                {"type": "string", "enum": ["none", "auto", "required"]},
-                ref("NamedToolChoice"), {"type": "null"},
-            ]},
-            # Accepted and ignored, or forwarded where the provider has them.
-            "user": opt("string"), "metadata": opt("object"), "store": opt("boolean"),
-            "service_tier": opt("string"), "reasoning_effort": opt("string"),
-        }, ("model", "messages"),
+            ("model", "messages"),
             description="Sampling fields override the agent's model settings for every model "
             "call of the turn. Unknown fields are ignored; `null` means unset. "
             "`stream_options` needs `stream: true`.",
-            **{"if": object_of({"stream_options": {"type": "object"}}, ("stream_options",)),
-               "then": object_of({"stream": {"const": True}}, ("stream",))},
+            **{
+                "if": object_of({"stream_options": {"type": "object"}}, ("stream_options",)),
+                "then": object_of({"stream": {"const": True}}, ("stream",)),
+            },
         ),
         "StreamOptions": object_of({"include_usage": opt("boolean")}),
-        "Tool": object_of({"type": {"const": "function"}, "function": object_of({
-            "name": TOOL_NAME,
-            "description": opt("string"),
-            "parameters": opt("object", description="A JSON Schema."),
-            "strict": opt("boolean"),
-        }, ("name",))}, ("function",)),
-        "NamedToolChoice": object_of({
-            "type": {"const": "function"}, "function": object_of({"name": STRING}, ("name",)),
-        }, ("function",)),
+        "Tool": object_of(
+            {
+                "type": {"const": "function"},
+                "function": object_of(
+                    {
+                        "name": TOOL_NAME,
+                        "description": opt("string"),
+                        "parameters": opt("object", description="A JSON Schema."),
+                        "strict": opt("boolean"),
+                    },
+                    ("name",),
+                ),
+            },
+            ("function",),
+        ),
+        "NamedToolChoice": object_of(
+            {
+                "type": {"const": "function"},
+                "function": object_of({"name": STRING}, ("name",)),
+            },
+            ("function",),
+        ),
     }
 
 
@@ -177,58 +251,120 @@ def _response_schemas() -> dict[str, Schema]:
         return {"type": "array", "maxItems": 1, "items": choice, **keywords}
 
     return {
-        "ChatCompletion": object_of({
-            "id": STRING, "object": {"const": "chat.completion"}, "created": COUNT,
-            "model": ref("AgentName"),
-            "choices": one_choice({"message": ref("ChatCompletionMessage"),
-                                   "finish_reason": ref("FinishReason")}, minItems=1),
-            "usage": ref("CompletionUsage"),
-        }, ("id", "object", "created", "model", "choices", "usage")),
-        "ChatCompletionMessage": object_of({
-            "role": {"const": "assistant"},
-            "content": opt("string", description="All the assistant text of the turn."),
-            "tool_calls": {"type": "array", "items": ref("ToolCall"),
-                           "description": "Client tool calls; the agent's own are not shown."},
-        }, ("role", "content")),
-        "ToolCall": object_of({"id": STRING, "type": {"const": "function"}, "function": object_of({
-            "name": STRING,
-            "arguments": {"type": "string", "description": "A JSON object, as text."},
-        }, ("name", "arguments"))}, ("id", "function")),
+        "ChatCompletion": object_of(
+            {
+                "id": STRING,
+                "object": {"const": "chat.completion"},
+                "created": COUNT,
+                "model": ref("AgentName"),
+                "choices": one_choice(
+                    {"message": ref("ChatCompletionMessage"), "finish_reason": ref("FinishReason")},
+                    minItems=1,
+                ),
+                "usage": ref("CompletionUsage"),
+            },
+            ("id", "object", "created", "model", "choices", "usage"),
+        ),
+        "ChatCompletionMessage": object_of(
+            {
+                "role": {"const": "assistant"},
+                "content": opt("string", description="All the assistant text of the turn."),
+                "tool_calls": {
+                    "type": "array",
+                    "items": ref("ToolCall"),
+                    "description": "Client tool calls; the agent's own are not shown.",
+                },
+            },
+            ("role", "content"),
+        ),
+        "ToolCall": object_of(
+            {
+                "id": STRING,
+                "type": {"const": "function"},
+                "function": object_of(
+                    {
+                        "name": STRING,
+                        "arguments": {"type": "string", "description": "A JSON object, as text."},
+                    },
+                    ("name", "arguments"),
+                ),
+            },
+            ("id", "function"),
+        ),
         "FinishReason": {"type": "string", "enum": ["stop", "length", "tool_calls"]},
         "CompletionUsage": USAGE,
-        "ChatCompletionChunk": object_of({
-            "id": STRING, "object": {"const": "chat.completion.chunk"}, "created": COUNT,
-            "model": ref("AgentName"),
-            "choices": one_choice({
-                "delta": object_of({
-                    "role": {"const": "assistant"}, "content": STRING,
-                    "tool_calls": {"type": "array", "items": object_of({
-                        "index": COUNT, "id": STRING, "type": {"const": "function"},
-                        "function": object_of({"name": STRING, "arguments": STRING}),
-                    }, ("index",))},
-                }),
-                "finish_reason": or_null(ref("FinishReason")),
-            }),
-            "usage": or_null(ref("CompletionUsage")),
-        }, ("id", "object", "created", "model", "choices")),
-        "Model": object_of({
-            "id": ref("AgentName"), "object": {"const": "model"}, "created": COUNT,
-            "owned_by": {"const": "trioagent"},
-        }, ("id", "object", "created", "owned_by")),
-        "ModelList": object_of({"object": {"const": "list"}, "data": {
-            "type": "array", "items": ref("Model")}}, ("object", "data")),
-        "ErrorEnvelope": object_of({"error": object_of({
-            "message": STRING, "type": STRING, "param": opt("string"), "code": opt("string"),
-        }, ("message", "type", "param", "code"))}, ("error",)),
+        "ChatCompletionChunk": object_of(
+            {
+                "id": STRING,
+                "object": {"const": "chat.completion.chunk"},
+                "created": COUNT,
+                "model": ref("AgentName"),
+                "choices": one_choice(
+                    {
+                        "delta": object_of(
+                            {
+                                "role": {"const": "assistant"},
+                                "content": STRING,
+                                "tool_calls": {
+                                    "type": "array",
+                                    "items": object_of(
+                                        {
+                                            "index": COUNT,
+                                            "id": STRING,
+                                            "type": {"const": "function"},
+                                            "function": object_of(
+                                                {"name": STRING, "arguments": STRING}
+                                            ),
+                                        },
+                                        ("index",),
+                                    ),
+                                },
+                            }
+                        ),
+                        "finish_reason": or_null(ref("FinishReason")),
+                    }
+                ),
+                "usage": or_null(ref("CompletionUsage")),
+            },
+            ("id", "object", "created", "model", "choices"),
+        ),
+        "Model": object_of(
+            {
+                "id": ref("AgentName"),
+                "object": {"const": "model"},
+                "created": COUNT,
+                "owned_by": {"const": "trioagent"},
+            },
+            ("id", "object", "created", "owned_by"),
+        ),
+        "ModelList": object_of(
+            {"object": {"const": "list"}, "data": {"type": "array", "items": ref("Model")}},
+            ("object", "data"),
+        ),
+        "ErrorEnvelope": object_of(
+            {
+                "error": object_of(
+                    {
+                        "message": STRING,
+                        "type": STRING,
+                        "param": opt("string"),
+                        "code": opt("string"),
+                    },
+                    ("message", "type", "param", "code"),
+                )
+            },
+            ("error",),
+        ),
         "Health": HEALTH,
         "Ready": READY,
     }
 
 
-
 def _paths() -> Schema:
     conversation_id = {
-        "name": "X-Conversation-Id", "in": "header", "required": False,
+        "name": "X-Conversation-Id",
+        "in": "header",
+        "required": False,
         "description": "Continue a conversation kept by the server (with `--conversations-max` "
         "above 0; otherwise ignored). Ids are scoped to the API key.",
         "schema": CONVERSATION_ID,
@@ -238,34 +374,61 @@ def _paths() -> Schema:
         "headers": {name: ref(name, "headers") for name in ("X-Conversation-Id", "X-Request-Id")},
         "content": {
             "application/json": {"schema": ref("ChatCompletion")},
-            "text/event-stream": {"schema": sse_event(SSE_DESCRIPTION, {"anyOf": [
-                ref("ChatCompletionChunk"), ref("ErrorEnvelope"),
-            ]}, last="[DONE]")},
+            "text/event-stream": {
+                "schema": sse_event(
+                    SSE_DESCRIPTION,
+                    {
+                        "anyOf": [
+                            ref("ChatCompletionChunk"),
+                            ref("ErrorEnvelope"),
+                        ]
+                    },
+                    last="[DONE]",
+                )
+            },
         },
     }
     return {
-        "/v1/models": {"get": {
-            "operationId": "listModels", "summary": "The exposed agents, in file order.",
-            "security": BEARER,
-            "responses": {"200": json_answer(ref("ModelList"), "The agents."),
-                          **error_refs(ERRORS, 401, 500)},
-        }},
-        "/v1/models/{model}": {"get": {
-            "operationId": "retrieveModel", "summary": "One exposed agent.", "security": BEARER,
-            "parameters": [
-                {"name": "model", "in": "path", "required": True, "schema": ref("AgentName")},
-            ],
-            "responses": {"200": json_answer(ref("Model"), "The agent."),
-                          **error_refs(ERRORS, 401, 404, 500)},
-        }},
-        "/v1/chat/completions": {"post": {
-            "operationId": "createChatCompletion", "summary": "Run one turn of an agent.",
-            "security": BEARER, "parameters": [conversation_id],
-            "requestBody": {"required": True, "content": {
-                "application/json": {"schema": ref("ChatCompletionRequest")},
-            }},
-            "responses": {"200": chat_answer, **error_refs(ERRORS, *ERRORS)},
-        }},
+        "/v1/models": {
+            "get": {
+                "operationId": "listModels",
+                "summary": "The exposed agents, in file order.",
+                "security": BEARER,
+                "responses": {
+                    "200": json_answer(ref("ModelList"), "The agents."),
+                    **error_refs(ERRORS, 401, 500),
+                },
+            }
+        },
+        "/v1/models/{model}": {
+            "get": {
+                "operationId": "retrieveModel",
+                "summary": "One exposed agent.",
+                "security": BEARER,
+                "parameters": [
+                    {"name": "model", "in": "path", "required": True, "schema": ref("AgentName")},
+                ],
+                "responses": {
+                    "200": json_answer(ref("Model"), "The agent."),
+                    **error_refs(ERRORS, 401, 404, 500),
+                },
+            }
+        },
+        "/v1/chat/completions": {
+            "post": {
+                "operationId": "createChatCompletion",
+                "summary": "Run one turn of an agent.",
+                "security": BEARER,
+                "parameters": [conversation_id],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": ref("ChatCompletionRequest")},
+                    },
+                },
+                "responses": {"200": chat_answer, **error_refs(ERRORS, *ERRORS)},
+            }
+        },
         **metrics_path(),
         **public_paths(),
     }
@@ -274,13 +437,20 @@ def _paths() -> Schema:
 def _static_document() -> Schema:
     return {
         "openapi": "3.1.0",
-        "info": {"title": "trioagent serve chat", "version": __version__,
-                 "description": "YAML agents as the models of an OpenAI Chat Completions "
-                 "API and of its Responses API."},
+        "info": {
+            "title": "trioagent serve chat",
+            "version": __version__,
+            "description": "YAML agents as the models of an OpenAI Chat Completions "
+            "API and of its Responses API.",
+        },
         "paths": {**_paths(), **responses_paths(ERRORS)},
         "components": {
-            "schemas": {**_message_schemas(), **_request_schemas(), **_response_schemas(),
-                        **responses_schemas()},
+            "schemas": {
+                **_message_schemas(),
+                **_request_schemas(),
+                **_response_schemas(),
+                **responses_schemas(),
+            },
             "responses": {**error_responses(ERRORS, "ErrorEnvelope"), **responses_errors()},
             "headers": HEADERS,
             "securitySchemes": SECURITY_SCHEMES,

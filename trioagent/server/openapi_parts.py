@@ -48,11 +48,15 @@ USAGE: Final[Schema] = {
 }
 """The ``CompletionUsage`` schema (`trioagent.wire.openai.CompletionUsage`)."""
 HEALTH: Final[Schema] = {
-    "type": "object", "properties": {"status": {"const": "ok"}}, "required": ["status"],
+    "type": "object",
+    "properties": {"status": {"const": "ok"}},
+    "required": ["status"],
 }
 """The ``Health`` schema: the answer of ``GET /healthz``."""
 READY: Final[Schema] = {
-    "type": "object", "properties": {"status": {"const": "ready"}}, "required": ["status"],
+    "type": "object",
+    "properties": {"status": {"const": "ready"}},
+    "required": ["status"],
 }
 """The ``Ready`` schema: the answer of ``GET /readyz`` when the server takes requests."""
 METRICS_DESCRIPTION: Final = """\
@@ -64,25 +68,34 @@ the worker that answered): `trioagent_requests_total{route,method,status}`,
 limited."""
 
 HEADERS: Final[dict[str, Schema]] = {
-    name: {"description": description, "schema": schema} for name, description, schema in (
+    name: {"description": description, "schema": schema}
+    for name, description, schema in (
         ("X-Conversation-Id", "The request's X-Conversation-Id, echoed.", CONVERSATION_ID),
         ("X-Request-Id", "The request's X-Request-Id, or a new id.", STRING),
         ("Retry-After", "Seconds to wait before retrying.", {"type": "integer"}),
-        ("x-should-retry", "The turn may have had side effects: no resend.",
-         {"const": NO_RETRY["x-should-retry"]}),
-        ("WWW-Authenticate", "The scheme to authenticate with.",
-         {"const": STATUSES[401].headers["WWW-Authenticate"]}),
+        (
+            "x-should-retry",
+            "The turn may have had side effects: no resend.",
+            {"const": NO_RETRY["x-should-retry"]},
+        ),
+        (
+            "WWW-Authenticate",
+            "The scheme to authenticate with.",
+            {"const": STATUSES[401].headers["WWW-Authenticate"]},
+        ),
     )
 }
 """Header components, by name; each document lists those it uses."""
 
 BEARER: Final[list[Schema]] = [{"bearerAuth": []}]
 """The security requirement of every API operation; the `public_paths` have none."""
-SECURITY_SCHEMES: Final[Schema] = {"bearerAuth": {
-    "type": "http", "scheme": "bearer",
-    "description": "The key of `--api-key` or `--api-key-env`, when the server has one.",
-}}
-
+SECURITY_SCHEMES: Final[Schema] = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The key of `--api-key` or `--api-key-env`, when the server has one.",
+    }
+}
 
 
 def ref(name: str, kind: str = "schemas") -> Schema:
@@ -129,11 +142,13 @@ def object_of(properties: Schema, required: tuple[str, ...] = (), **keywords: An
 def tagged(tag: str, members: dict[str, str]) -> Schema:
     """One of the schemas ``members`` (tag value -> component name), told apart by ``tag``."""
     return {
-        "type": "object", "required": [tag],
+        "type": "object",
+        "required": [tag],
         "oneOf": [ref(name) for name in members.values()],
-        "discriminator": {"propertyName": tag, "mapping": {
-            value: ref(name)["$ref"] for value, name in members.items()
-        }},
+        "discriminator": {
+            "propertyName": tag,
+            "mapping": {value: ref(name)["$ref"] for value, name in members.items()},
+        },
     }
 
 
@@ -148,17 +163,25 @@ def sse_event(
     JSON matching ``payload``, or the text ``last`` (a sentinel that ends the stream); with
     ``name``, an event of that name (its ``event:`` line) instead.
     """
-    data: Schema = {"type": "string", "contentMediaType": "application/json",
-                    "contentSchema": payload}
+    data: Schema = {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "contentSchema": payload,
+    }
     if last is not None:
         data = {"anyOf": [{"const": last, "description": "The last event."}, data]}
     if name is not None:
-        return object_of({"event": {"const": name}, "data": data}, ("event", "data"),
-                         description=description)
-    return object_of({
-        "event": {"const": "message", "description": "No event names: never an `event:` line."},
-        "data": data,
-    }, ("data",), description=description)
+        return object_of(
+            {"event": {"const": name}, "data": data}, ("event", "data"), description=description
+        )
+    return object_of(
+        {
+            "event": {"const": "message", "description": "No event names: never an `event:` line."},
+            "data": data,
+        },
+        ("data",),
+        description=description,
+    )
 
 
 def json_answer(schema: Schema, description: str, **more: Any) -> Schema:
@@ -175,10 +198,14 @@ def error_responses(table: ErrorTable, body: str) -> dict[str, Schema]:
     """The ``components.responses`` of ``table``'s errors, each a ``body`` schema in JSON
     with the headers of its status."""
     return {
-        name: json_answer(ref(body), description, headers={
-            header: ref(header, "headers")
-            for header in (*STATUSES[status].headers, "X-Request-Id")
-        })
+        name: json_answer(
+            ref(body),
+            description,
+            headers={
+                header: ref(header, "headers")
+                for header in (*STATUSES[status].headers, "X-Request-Id")
+            },
+        )
         for status, (name, description) in table.items()
     }
 
@@ -188,7 +215,6 @@ def error_refs(table: ErrorTable, *statuses: int) -> Schema:
     return {str(status): ref(table[status][0], "responses") for status in statuses}
 
 
-
 def public_paths() -> Schema:
     """The paths without auth that both servers have: ``/healthz`` and ``/openapi.json``.
 
@@ -196,23 +222,36 @@ def public_paths() -> Schema:
     ``components.schemas.Ready`` and a ``ServiceUnavailable`` response.
     """
     return {
-        "/healthz": {"get": {
-            "operationId": "health", "summary": "Liveness, without auth.", "security": [],
-            "responses": {"200": json_answer(ref("Health"), "The server is up.")},
-        }},
-        "/readyz": {"get": {
-            "operationId": "ready", "summary": "Readiness, without auth: whether the store "
-            "answers and the server is not shutting down.", "security": [],
-            "responses": {
-                "200": json_answer(ref("Ready"), "The server takes requests.",
-                                   headers=REQUEST_ID_HEADERS),
-                "503": ref("ServiceUnavailable", "responses"),
-            },
-        }},
-        "/openapi.json": {"get": {
-            "operationId": "openapi", "summary": "This document, without auth.", "security": [],
-            "responses": {"200": json_answer({"type": "object"}, "The OpenAPI 3.1 document.")},
-        }},
+        "/healthz": {
+            "get": {
+                "operationId": "health",
+                "summary": "Liveness, without auth.",
+                "security": [],
+                "responses": {"200": json_answer(ref("Health"), "The server is up.")},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "ready",
+                "summary": "Readiness, without auth: whether the store "
+                "answers and the server is not shutting down.",
+                "security": [],
+                "responses": {
+                    "200": json_answer(
+                        ref("Ready"), "The server takes requests.", headers=REQUEST_ID_HEADERS
+                    ),
+                    "503": ref("ServiceUnavailable", "responses"),
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document, without auth.",
+                "security": [],
+                "responses": {"200": json_answer({"type": "object"}, "The OpenAPI 3.1 document.")},
+            }
+        },
     }
 
 
@@ -221,14 +260,20 @@ def metrics_path() -> Schema:
 
     Its document needs an ``Unauthorized`` response.
     """
-    return {"/metrics": {"get": {
-        "operationId": "metrics", "summary": "Prometheus metrics.", "security": BEARER,
-        "responses": {
-            "200": {"description": METRICS_DESCRIPTION,
-                    "headers": REQUEST_ID_HEADERS,
-                    "content": {"text/plain": {"schema": STRING}}},
-            "401": ref("Unauthorized", "responses"),
-        },
-    }}}
-
-
+    return {
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics.",
+                "security": BEARER,
+                "responses": {
+                    "200": {
+                        "description": METRICS_DESCRIPTION,
+                        "headers": REQUEST_ID_HEADERS,
+                        "content": {"text/plain": {"schema": STRING}},
+                    },
+                    "401": ref("Unauthorized", "responses"),
+                },
+            }
+        }
+    }

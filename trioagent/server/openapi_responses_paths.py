@@ -42,14 +42,22 @@ and an `error`); nothing was stored. There is no `data: [DONE]`. `: keep-alive` 
 lines come while the agent is busy (`--keep-alive`). The agent's own tool calls are never
 shown."""
 
-_NOT_STORED: Final = ("never stored (`store: false`, or its turn failed), expired "
-                      "(`--conversation-ttl`), evicted (`--responses-max`), deleted, or made "
-                      "with another API key")
+_NOT_STORED: Final = (
+    "never stored (`store: false`, or its turn failed), expired "
+    "(`--conversation-ttl`), evicted (`--responses-max`), deleted, or made "
+    "with another API key"
+)
 _CREATE_ERRORS: Final[ErrorTable] = {
-    404: ("ModelOrResponseNotFound", "Unknown model (`code: model_not_found`, `param: "
-          f"model`), or the `previous_response_id` was {_NOT_STORED} (`code: not_found`)."),
-    409: ("ResponseBusy", "Another turn that continues this `previous_response_id` is "
-          "running (`code: conversation_busy`); nothing ran."),
+    404: (
+        "ModelOrResponseNotFound",
+        "Unknown model (`code: model_not_found`, `param: "
+        f"model`), or the `previous_response_id` was {_NOT_STORED} (`code: not_found`).",
+    ),
+    409: (
+        "ResponseBusy",
+        "Another turn that continues this `previous_response_id` is "
+        "running (`code: conversation_busy`); nothing ran.",
+    ),
 }
 """The errors of ``POST /v1/responses`` that differ from those of ``serve chat``."""
 _STORED_ERRORS: Final[ErrorTable] = {
@@ -75,72 +83,108 @@ def responses_paths(errors: ErrorTable) -> dict[str, Any]:
     create_errors = {**errors, **_CREATE_ERRORS}
     stored_errors = {**errors, **_STORED_ERRORS}
     response_id = {
-        "name": "response_id", "in": "path", "required": True, "schema": RESPONSE_ID_SCHEMA,
+        "name": "response_id",
+        "in": "path",
+        "required": True,
+        "schema": RESPONSE_ID_SCHEMA,
         "description": "An id that does not match was never stored: it is answered 404.",
     }
     answer = {
-        "description": "The `response`, or an SSE stream of named events when `stream` is "
-        "true.",
+        "description": "The `response`, or an SSE stream of named events when `stream` is true.",
         "headers": REQUEST_ID_HEADERS,
         "content": {
             "application/json": {"schema": ref("Response")},
-            "text/event-stream": {"schema": {
-                "oneOf": [sse_event(f"The `{kind}` event.", ref(name), name=kind)
-                          for kind, name in STREAM_EVENTS.items()],
-                "description": SSE_DESCRIPTION,
-            }},
+            "text/event-stream": {
+                "schema": {
+                    "oneOf": [
+                        sse_event(f"The `{kind}` event.", ref(name), name=kind)
+                        for kind, name in STREAM_EVENTS.items()
+                    ],
+                    "description": SSE_DESCRIPTION,
+                }
+            },
         },
     }
     page = [
-        {"name": "limit", "in": "query", "required": False,
-         "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": 20}},
-        {"name": "order", "in": "query", "required": False,
-         "schema": {"enum": ["asc", "desc"], "default": "desc"},
-         "description": "`desc`: the last input item first."},
-        {"name": "after", "in": "query", "required": False, "schema": STRING,
-         "description": "Start after this item id (in `order`); an id that is not one of "
-         "this response's input items is refused (400)."},
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": 20},
+        },
+        {
+            "name": "order",
+            "in": "query",
+            "required": False,
+            "schema": {"enum": ["asc", "desc"], "default": "desc"},
+            "description": "`desc`: the last input item first.",
+        },
+        {
+            "name": "after",
+            "in": "query",
+            "required": False,
+            "schema": STRING,
+            "description": "Start after this item id (in `order`); an id that is not one of "
+            "this response's input items is refused (400).",
+        },
     ]
     stored = (401, 404, 429, 500, 503)
     return {
-        "/v1/responses": {"post": {
-            "operationId": "createResponse",
-            "summary": "Run one turn of an agent (the Responses API).",
-            "security": BEARER,
-            "requestBody": {"required": True, "content": {
-                "application/json": {"schema": ref("ResponseCreateRequest")},
-            }},
-            "responses": {"200": answer, **error_refs(create_errors, *create_errors)},
-        }},
+        "/v1/responses": {
+            "post": {
+                "operationId": "createResponse",
+                "summary": "Run one turn of an agent (the Responses API).",
+                "security": BEARER,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": ref("ResponseCreateRequest")},
+                    },
+                },
+                "responses": {"200": answer, **error_refs(create_errors, *create_errors)},
+            }
+        },
         "/v1/responses/{response_id}": {
             "get": {
-                "operationId": "getResponse", "summary": "A stored response.",
-                "security": BEARER, "parameters": [response_id],
+                "operationId": "getResponse",
+                "summary": "A stored response.",
+                "security": BEARER,
+                "parameters": [response_id],
                 "responses": {
-                    "200": json_answer(ref("Response"), "The response.",
-                                       headers=REQUEST_ID_HEADERS),
+                    "200": json_answer(
+                        ref("Response"), "The response.", headers=REQUEST_ID_HEADERS
+                    ),
                     **error_refs(stored_errors, *stored),
                 },
             },
             "delete": {
-                "operationId": "deleteResponse", "summary": "Forget a stored response.",
-                "security": BEARER, "parameters": [response_id],
+                "operationId": "deleteResponse",
+                "summary": "Forget a stored response.",
+                "security": BEARER,
+                "parameters": [response_id],
                 "responses": {
-                    "200": json_answer(ref("ResponseDeleted"), "Deleted.",
-                                       headers=REQUEST_ID_HEADERS),
+                    "200": json_answer(
+                        ref("ResponseDeleted"), "Deleted.", headers=REQUEST_ID_HEADERS
+                    ),
                     **error_refs(stored_errors, *stored),
                 },
             },
         },
-        "/v1/responses/{response_id}/input_items": {"get": {
-            "operationId": "listInputItems",
-            "summary": "The input items of a stored response (the request's, not those of "
-            "the responses it continues).",
-            "security": BEARER, "parameters": [response_id, *page],
-            "responses": {
-                "200": json_answer(ref("ResponseInputItemList"), "A page of input items.",
-                                   headers=REQUEST_ID_HEADERS),
-                **error_refs(stored_errors, 400, *stored),
-            },
-        }},
+        "/v1/responses/{response_id}/input_items": {
+            "get": {
+                "operationId": "listInputItems",
+                "summary": "The input items of a stored response (the request's, not those of "
+                "the responses it continues).",
+                "security": BEARER,
+                "parameters": [response_id, *page],
+                "responses": {
+                    "200": json_answer(
+                        ref("ResponseInputItemList"),
+                        "A page of input items.",
+                        headers=REQUEST_ID_HEADERS,
+                    ),
+                    **error_refs(stored_errors, 400, *stored),
+                },
+            }
+        },
     }

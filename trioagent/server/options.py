@@ -19,8 +19,17 @@ MIB = 1024 * KIB
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|k|mb|mib|m|gb|gib|g)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {
-    None: 1, "b": 1, "k": KIB, "kb": 1000, "kib": KIB, "m": MIB, "mb": 1000**2, "mib": MIB,
-    "g": 1024 * MIB, "gb": 1000**3, "gib": 1024 * MIB,
+    None: 1,
+    "b": 1,
+    "k": KIB,
+    "kb": 1000,
+    "kib": KIB,
+    "m": MIB,
+    "mb": 1000**2,
+    "mib": MIB,
+    "g": 1024 * MIB,
+    "gb": 1000**3,
+    "gib": 1024 * MIB,
 }
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -188,13 +197,15 @@ class ServeOptions:
         if self.workers < 1:
             raise ValueError("--workers must be 1 or more")
         if not self.working_dir.is_dir():
-            raise ValueError(f"--working-dir {self.working_dir} is not a directory: create it "
-                             "or pass another")
+            raise ValueError(
+                f"--working-dir {self.working_dir} is not a directory: create it or pass another"
+            )
         for origin in self.cors_origins:
             if not _ORIGIN.fullmatch(origin):
                 raise ValueError(
                     f"--cors-origin {origin!r} can never match a browser's Origin header: "
                     "give an exact origin, scheme://host[:port] with no path and no trailing "
-                    "slash (wildcards are not supported), e.g. https://app.example.com")
+                    "slash (wildcards are not supported), e.g. https://app.example.com"
+                )
         if self.max_idle_runtimes < 0:
             raise ValueError("--max-idle-runtimes must be 0 or more")

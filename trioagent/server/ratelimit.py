@@ -11,10 +11,22 @@ import trio
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)\s*$", re.IGNORECASE)
 _RATE_UNITS = {
-    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
-    "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
-    "h": 3600.0, "hour": 3600.0, "hours": 3600.0,
-    "d": 86400.0, "day": 86400.0, "days": 86400.0,
+    "s": 1.0,
+    "sec": 1.0,
+    "secs": 1.0,
+    "second": 1.0,
+    "seconds": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "mins": 60.0,
+    "minute": 60.0,
+    "minutes": 60.0,
+    "h": 3600.0,
+    "hour": 3600.0,
+    "hours": 3600.0,
+    "d": 86400.0,
+    "day": 86400.0,
+    "days": 86400.0,
 }
 _RATE_NAMES = (("day", 86400.0), ("hour", 3600.0), ("min", 60.0), ("s", 1.0))
 # Refill is float arithmetic: a client that waits exactly the time we told it to may find
@@ -48,8 +60,10 @@ def parse_rate(text: str) -> Rate:
     match = _RATE.match(text)
     unit = _RATE_UNITS.get(match.group(3).lower()) if match else None
     if match is None or unit is None or float(match.group(2) or 1) <= 0:
-        raise ValueError(f"invalid rate {text!r}: use N/UNIT with UNIT s, min, hour or day, "
-                         "e.g. 60/min or 10/30s")
+        raise ValueError(
+            f"invalid rate {text!r}: use N/UNIT with UNIT s, min, hour or day, "
+            "e.g. 60/min or 10/30s"
+        )
     requests, count = int(match.group(1)), float(match.group(2) or 1)
     if requests < 1:
         raise ValueError(f"invalid rate {text!r}: allow at least 1 request, e.g. 1/min")

@@ -34,9 +34,7 @@ if TYPE_CHECKING:
 class ResponsesEncoder:
     """Turns a turn's events into Responses API events (an `EventEncoder`)."""
 
-    def __init__(
-        self, response_id: str, request: r.ResponseCreateRequest, created_at: int
-    ) -> None:
+    def __init__(self, response_id: str, request: r.ResponseCreateRequest, created_at: int) -> None:
         self.response_id = response_id
         self.request = request
         self.created_at = created_at
@@ -53,13 +51,15 @@ class ResponsesEncoder:
         return number
 
     def _response(self, kind: str, response: r.ResponseObject) -> bytes:
-        return self._event(r.ResponseEvent(type=kind, sequence_number=self._next(),
-                                           response=response))
+        return self._event(
+            r.ResponseEvent(type=kind, sequence_number=self._next(), response=response)
+        )
 
     def first(self) -> bytes:
         pending = response_object(self.response_id, self.request, created_at=self.created_at)
-        return (self._response("response.created", pending)
-                + self._response("response.in_progress", pending))
+        return self._response("response.created", pending) + self._response(
+            "response.in_progress", pending
+        )
 
     def event(self, event: TurnEvent) -> bytes | None:
         if isinstance(event, AnswerDelta) and event.text:
@@ -77,16 +77,38 @@ class ResponsesEncoder:
         parts = []
         if not self._text:
             message = r.OutputMessage(id=self._message_id, status="in_progress", content=())
-            parts.append(self._event(r.ItemEvent(
-                type="response.output_item.added", sequence_number=self._next(),
-                output_index=0, item=message)))
-            parts.append(self._event(r.ContentPartEvent(
-                type="response.content_part.added", sequence_number=self._next(),
-                item_id=self._message_id, output_index=0, part=r.OutputTextPart(text=""))))
+            parts.append(
+                self._event(
+                    r.ItemEvent(
+                        type="response.output_item.added",
+                        sequence_number=self._next(),
+                        output_index=0,
+                        item=message,
+                    )
+                )
+            )
+            parts.append(
+                self._event(
+                    r.ContentPartEvent(
+                        type="response.content_part.added",
+                        sequence_number=self._next(),
+                        item_id=self._message_id,
+                        output_index=0,
+                        part=r.OutputTextPart(text=""),
+                    )
+                )
+            )
         self._text.append(text)
-        parts.append(self._event(r.TextDeltaEvent(
-            sequence_number=self._next(), item_id=self._message_id, output_index=0,
-            delta=text)))
+        parts.append(
+            self._event(
+                r.TextDeltaEvent(
+                    sequence_number=self._next(),
+                    item_id=self._message_id,
+                    output_index=0,
+                    delta=text,
+                )
+            )
+        )
         return b"".join(parts)
 
     def _finish(self, finished: TurnFinished) -> bytes:
@@ -100,47 +122,105 @@ class ResponsesEncoder:
             message = response.output[0]
             assert isinstance(message, r.OutputMessage)
             text = "".join(self._text)
-            parts.append(self._event(r.TextDoneEvent(
-                sequence_number=self._next(), item_id=self._message_id, output_index=0,
-                text=text)))
-            parts.append(self._event(r.ContentPartEvent(
-                type="response.content_part.done", sequence_number=self._next(),
-                item_id=self._message_id, output_index=0, part=r.OutputTextPart(text=text))))
-            parts.append(self._event(r.ItemEvent(
-                type="response.output_item.done", sequence_number=self._next(),
-                output_index=0, item=message)))
+            parts.append(
+                self._event(
+                    r.TextDoneEvent(
+                        sequence_number=self._next(),
+                        item_id=self._message_id,
+                        output_index=0,
+                        text=text,
+                    )
+                )
+            )
+            parts.append(
+                self._event(
+                    r.ContentPartEvent(
+                        type="response.content_part.done",
+                        sequence_number=self._next(),
+                        item_id=self._message_id,
+                        output_index=0,
+                        part=r.OutputTextPart(text=text),
+                    )
+                )
+            )
+            parts.append(
+                self._event(
+                    r.ItemEvent(
+                        type="response.output_item.done",
+                        sequence_number=self._next(),
+                        output_index=0,
+                        item=message,
+                    )
+                )
+            )
             index = 1
         for i, call in enumerate(finished.client_tool_calls):
             item_id = call_item_id(self.response_id, i)
-            added = r.OutputFunctionCall(id=item_id, call_id=call.id, name=call.name,
-                                         arguments="", status="in_progress")
-            done = r.OutputFunctionCall(id=item_id, call_id=call.id, name=call.name,
-                                        arguments=call.arguments, status="completed")
-            parts.append(self._event(r.ItemEvent(
-                type="response.output_item.added", sequence_number=self._next(),
-                output_index=index, item=added)))
-            parts.append(self._event(r.ArgumentsDeltaEvent(
-                sequence_number=self._next(), item_id=item_id, output_index=index,
-                delta=call.arguments)))
-            parts.append(self._event(r.ArgumentsDoneEvent(
-                sequence_number=self._next(), item_id=item_id, output_index=index,
-                name=call.name, arguments=call.arguments)))
-            parts.append(self._event(r.ItemEvent(
-                type="response.output_item.done", sequence_number=self._next(),
-                output_index=index, item=done)))
+            added = r.OutputFunctionCall(
+                id=item_id, call_id=call.id, name=call.name, arguments="", status="in_progress"
+            )
+            done = r.OutputFunctionCall(
+                id=item_id,
+                call_id=call.id,
+                name=call.name,
+                arguments=call.arguments,
+                status="completed",
+            )
+            parts.append(
+                self._event(
+                    r.ItemEvent(
+                        type="response.output_item.added",
+                        sequence_number=self._next(),
+                        output_index=index,
+                        item=added,
+                    )
+                )
+            )
+            parts.append(
+                self._event(
+                    r.ArgumentsDeltaEvent(
+                        sequence_number=self._next(),
+                        item_id=item_id,
+                        output_index=index,
+                        delta=call.arguments,
+                    )
+                )
+            )
+            parts.append(
+                self._event(
+                    r.ArgumentsDoneEvent(
+                        sequence_number=self._next(),
+                        item_id=item_id,
+                        output_index=index,
+                        name=call.name,
+                        arguments=call.arguments,
+                    )
+                )
+            )
+            parts.append(
+                self._event(
+                    r.ItemEvent(
+                        type="response.output_item.done",
+                        sequence_number=self._next(),
+                        output_index=index,
+                        item=done,
+                    )
+                )
+            )
             index += 1
-        kind = ("response.incomplete" if response.status == "incomplete"
-                else "response.completed")
+        kind = "response.incomplete" if response.status == "incomplete" else "response.completed"
         parts.append(self._response(kind, response))
         return b"".join(parts)
 
     def _failed(self, problem: Problem) -> bytes:
         # A response's error.code is a closed enum in OpenAI's API (strict clients such as
         # openai-python reject "upstream_error" or "timeout"): the message says which.
-        code = ("rate_limit_exceeded" if problem.code == "rate_limit_exceeded"
-                else "server_error")
+        code = "rate_limit_exceeded" if problem.code == "rate_limit_exceeded" else "server_error"
         failed = response_object(
-            self.response_id, self.request, created_at=self.created_at, status="failed",
+            self.response_id,
+            self.request,
+            created_at=self.created_at,
+            status="failed",
             error=r.ResponseError(code=code, message=problem.message),
         )
         return self._response("response.failed", failed)

@@ -43,9 +43,13 @@ class ReplyEncoder:
         if isinstance(event, AnswerDelta):
             return wire.encode_event(wire.StreamDelta(delta=event.text))
         if isinstance(event, TurnFinished):
-            return wire.encode_event(wire.StreamDone(
-                message=event.text, session_id=self.session_id, usage=usage_of(event.usage),
-            ))
+            return wire.encode_event(
+                wire.StreamDone(
+                    message=event.text,
+                    session_id=self.session_id,
+                    usage=usage_of(event.usage),
+                )
+            )
         if isinstance(event, TurnFailed):
             return self.error(event.problem)
         return None
@@ -77,27 +81,39 @@ def register_api_routes(app: QuartTrio, state: ServerState) -> None:
         if agent not in state.agents:
             raise RequestError(
                 f"unknown agent {agent!r}; this server has {', '.join(state.agents)}.",
-                param="agent", code="agent_not_found",
+                param="agent",
+                code="agent_not_found",
             )
         session_id = parsed.session_id or uuid.uuid4().hex
         key = session_key(session_id)
         if await store.is_taken(key):  # a fast answer before a stream starts
             raise ConversationBusy(session_id)
         turn = TurnRequest(
-            agent=agent, messages=[Message.user(parsed.message)], sampling=Sampling(),
-            client_tools=[], conversation_id=key,
+            agent=agent,
+            messages=[Message.user(parsed.message)],
+            sampling=Sampling(),
+            client_tools=[],
+            conversation_id=key,
         )
         if parsed.stream:
-            return sse_response(TurnBody(
-                state.runner, turn, ReplyEncoder(session_id),
-                keep_alive=state.options.keep_alive_interval,
-            ))
+            return sse_response(
+                TurnBody(
+                    state.runner,
+                    turn,
+                    ReplyEncoder(session_id),
+                    keep_alive=state.options.keep_alive_interval,
+                )
+            )
         finished = await state.runner.run_to_end(turn)
         if isinstance(finished, Problem):
             return api_error(finished)
-        return json_response(wire.ChatReply(
-            message=finished.text, session_id=session_id, usage=usage_of(finished.usage),
-        ))
+        return json_response(
+            wire.ChatReply(
+                message=finished.text,
+                session_id=session_id,
+                usage=usage_of(finished.usage),
+            )
+        )
 
     @app.get("/api/sessions/<session_id>")
     async def get_session(session_id: str) -> Response:
@@ -120,4 +136,3 @@ def register_api_routes(app: QuartTrio, state: ServerState) -> None:
     @app.get("/openapi.json")
     async def openapi() -> Response:
         return json_response(document)
-

@@ -65,9 +65,14 @@ def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
         if parsed.stream:
             include_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
             encoder = ChunkEncoder(parsed.model, include_usage=include_usage)
-            response = sse_response(TurnBody(
-                state.runner, turn, encoder, keep_alive=state.options.keep_alive_interval,
-            ))
+            response = sse_response(
+                TurnBody(
+                    state.runner,
+                    turn,
+                    encoder,
+                    keep_alive=state.options.keep_alive_interval,
+                )
+            )
         else:
             response = await complete(parsed.model, turn)
         if conversation_id and state.store is not None:
@@ -84,8 +89,9 @@ def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
         # cannot rename them. The model sees the agent's tool; the client's is not offered.
         shadowed = state.agent_tools[parsed.model] & {t.name for t in client_tools}
         if shadowed:
-            log.debug("agent %r: its own tools shadow client tools %s",
-                      parsed.model, sorted(shadowed))
+            log.debug(
+                "agent %r: its own tools shadow client tools %s", parsed.model, sorted(shadowed)
+            )
             client_tools = [t for t in client_tools if t.name not in shadowed]
         sampling = sampling_of(parsed)
         forced = sampling.tool_choice.name if sampling.tool_choice else None
@@ -93,11 +99,15 @@ def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
         if forced is not None and forced not in offered:
             raise RequestError(
                 f"tool_choice names the function {forced!r}, which is not among the tools "
-                "offered (the request's tools and the agent's own).", param="tool_choice",
+                "offered (the request's tools and the agent's own).",
+                param="tool_choice",
             )
         return TurnRequest(
-            agent=parsed.model, messages=messages_of(parsed), sampling=sampling,
-            client_tools=client_tools, conversation_id=await scoped_conversation_id(),
+            agent=parsed.model,
+            messages=messages_of(parsed),
+            sampling=sampling,
+            client_tools=client_tools,
+            conversation_id=await scoped_conversation_id(),
         )
 
     async def scoped_conversation_id() -> str | None:
@@ -105,8 +115,10 @@ def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
         if conversation_id is None or state.store is None:
             return None
         if not rules.SESSION_ID.fullmatch(conversation_id):
-            raise RequestError(f"X-Conversation-Id must be {rules.SESSION_ID_CHARACTERS}.",
-                               param="X-Conversation-Id")
+            raise RequestError(
+                f"X-Conversation-Id must be {rules.SESSION_ID_CHARACTERS}.",
+                param="X-Conversation-Id",
+            )
         key = conversation_key(g.key_scope, conversation_id)
         if await state.store.is_taken(key):  # a fast answer before a stream starts
             raise ConversationBusy(conversation_id)
@@ -123,9 +135,12 @@ def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
             content=finished.text or (None if finished.client_tool_calls else ""),
             tool_calls=response_tool_calls(finished.client_tool_calls),
         )
-        return json_response(w.ChatCompletion(
-            id=completion_id(), created=int(time.time()), model=model,
-            choices=(w.Choice(message=message, finish_reason=finished.reason),),
-            usage=usage_of(finished.usage),
-        ))
-
+        return json_response(
+            w.ChatCompletion(
+                id=completion_id(),
+                created=int(time.time()),
+                model=model,
+                choices=(w.Choice(message=message, finish_reason=finished.reason),),
+                usage=usage_of(finished.usage),
+            )
+        )

@@ -33,17 +33,19 @@ CONTENT_TYPES = {
 }
 """The types of the files we serve; a file of another type is left out."""
 
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    # 'self' covers ws(s) to the same host in CSP 3; ws: wss: for browsers before it.
-    "connect-src 'self' ws: wss:",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-])
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        # 'self' covers ws(s) to the same host in CSP 3; ws: wss: for browsers before it.
+        "connect-src 'self' ws: wss:",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
 """The page runs only its own script: a defence in depth behind app.js escaping model text."""
 
 
@@ -64,7 +66,8 @@ def load_assets() -> dict[str, Asset]:
         if entry.is_file() and suffix in CONTENT_TYPES and not entry.name.startswith("."):
             body = entry.read_bytes()
             assets[entry.name] = Asset(
-                body=body, content_type=CONTENT_TYPES[suffix],
+                body=body,
+                content_type=CONTENT_TYPES[suffix],
                 etag=hashlib.sha256(body).hexdigest()[:20],
             )
     return assets
@@ -91,8 +94,10 @@ def register_page_routes(app: QuartTrio, state: ServerState) -> None:
     del state  # the page learns everything (agents, auth) over the WebSocket
     assets = load_assets()
     if "index.html" not in assets:
-        raise FileNotFoundError("trioagent/server/static/index.html is missing: reinstall "
-                                "trioagent (its package data was left out)")
+        raise FileNotFoundError(
+            "trioagent/server/static/index.html is missing: reinstall "
+            "trioagent (its package data was left out)"
+        )
 
     @app.get("/")
     async def page() -> Response:

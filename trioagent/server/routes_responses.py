@@ -93,7 +93,8 @@ def register_responses_routes(app: QuartTrio, state: ServerState) -> None:
                 raise RequestError(
                     f"No stored item {item.id!r}: its response was not stored (store: "
                     "false), expired or was deleted; send the item itself instead.",
-                    param=f"input[{i}].id")
+                    param=f"input[{i}].id",
+                )
             items.append(input_item_of(found))
         return attrs.evolve(parsed, input=tuple(items))
 
@@ -110,9 +111,14 @@ def register_responses_routes(app: QuartTrio, state: ServerState) -> None:
         turn = await turn_request(parsed, response_id, created_at)
         if parsed.stream:
             encoder = ResponsesEncoder(response_id, parsed, created_at)
-            return sse_response(TurnBody(
-                state.runner, turn, encoder, keep_alive=state.options.keep_alive_interval,
-            ))
+            return sse_response(
+                TurnBody(
+                    state.runner,
+                    turn,
+                    encoder,
+                    keep_alive=state.options.keep_alive_interval,
+                )
+            )
         finished = await state.runner.run_to_end(turn)
         if isinstance(finished, Problem):  # nothing was stored
             response = openai_error(finished)
@@ -129,8 +135,9 @@ def register_responses_routes(app: QuartTrio, state: ServerState) -> None:
         client_tools = client_tools_of(parsed)
         shadowed = state.agent_tools[parsed.model] & {t.name for t in client_tools}
         if shadowed:  # as on /v1/chat/completions: the agent's own tool wins
-            log.debug("agent %r: its own tools shadow client tools %s",
-                      parsed.model, sorted(shadowed))
+            log.debug(
+                "agent %r: its own tools shadow client tools %s", parsed.model, sorted(shadowed)
+            )
             client_tools = [t for t in client_tools if t.name not in shadowed]
         sampling = sampling_of(parsed)
         forced = sampling.tool_choice.name if sampling.tool_choice else None
@@ -139,34 +146,42 @@ def register_responses_routes(app: QuartTrio, state: ServerState) -> None:
         ):
             raise RequestError(
                 f"tool_choice names the function {forced!r}, which is not among the tools "
-                "offered (the request's tools and the agent's own).", param="tool_choice")
+                "offered (the request's tools and the agent's own).",
+                param="tool_choice",
+            )
         messages = messages_of(parsed)
         if not any(m.role in ("user", "tool") for m in messages):
-            raise RequestError("The input has no user message and no function_call_output "
-                               "to answer.", param="input")
+            raise RequestError(
+                "The input has no user message and no function_call_output to answer.",
+                param="input",
+            )
         continues = None
         if parsed.previous_response_id is not None:
             continues = key_of(parsed.previous_response_id, "previous_response_id")
             if state.responses is None or await state.responses.get(continues) is None:
-                raise UnknownResponse(parsed.previous_response_id,
-                                      param="previous_response_id")
+                raise UnknownResponse(parsed.previous_response_id, param="previous_response_id")
             if await state.responses.is_taken(continues):
-                raise ConversationBusy(parsed.previous_response_id,
-                                       param="previous_response_id")
+                raise ConversationBusy(parsed.previous_response_id, param="previous_response_id")
         keep = parsed.store is not False and state.responses is not None
         inputs = input_records(response_id, parsed)
 
         def record(session: Session, finished: TurnFinished) -> None:
             response = finished_object(response_id, parsed, created_at, finished)
             session.tool_state[RECORD_KEY] = {
-                "response": wire.converter.unstructure(response), "input_items": inputs,
+                "response": wire.converter.unstructure(response),
+                "input_items": inputs,
             }
 
         return TurnRequest(
-            agent=parsed.model, messages=messages, sampling=sampling,
-            client_tools=client_tools, store=state.responses, continues=continues,
+            agent=parsed.model,
+            messages=messages,
+            sampling=sampling,
+            client_tools=client_tools,
+            store=state.responses,
+            continues=continues,
             conversation_id=conversation_key(g.key_scope, response_id) if keep else None,
-            instructions=parsed.instructions, on_commit=record,
+            instructions=parsed.instructions,
+            on_commit=record,
         )
 
     @app.get("/v1/responses/<response_id>")
@@ -196,9 +211,13 @@ def register_responses_routes(app: QuartTrio, state: ServerState) -> None:
             ids = [item.get("id") for item in items]
             if after not in ids:
                 raise RequestError(f"no input item {after!r} in this response", param="after")
-            items = items[ids.index(after) + 1:]
-        page = items[:int(limit_text)]
-        return json_response(r.InputItemList(
-            data=tuple(page), first_id=page[0]["id"] if page else None,
-            last_id=page[-1]["id"] if page else None, has_more=len(items) > len(page),
-        ))
+            items = items[ids.index(after) + 1 :]
+        page = items[: int(limit_text)]
+        return json_response(
+            r.InputItemList(
+                data=tuple(page),
+                first_id=page[0]["id"] if page else None,
+                last_id=page[-1]["id"] if page else None,
+                has_more=len(items) > len(page),
+            )
+        )

@@ -56,17 +56,22 @@ def frame_of(event: TurnEvent) -> object | None:
         case AnswerDelta():
             return wire.DeltaFrame(text=event.text)
         case ToolStarted():
-            return wire.ToolStartedFrame(id=event.call_id, name=event.name,
-                                         arguments=event.arguments)
+            return wire.ToolStartedFrame(
+                id=event.call_id, name=event.name, arguments=event.arguments
+            )
         case ToolFinished():
-            return wire.ToolFinishedFrame(id=event.call_id, name=event.name,
-                                          result=event.result[:wire.RESULT_PREVIEW],
-                                          is_error=event.is_error)
+            return wire.ToolFinishedFrame(
+                id=event.call_id,
+                name=event.name,
+                result=event.result[: wire.RESULT_PREVIEW],
+                is_error=event.is_error,
+            )
         case UsageUpdate():
             return wire.UsageFrame(usage=usage_of(event.usage))
         case TurnFinished():
-            return wire.DoneFrame(text=event.text, usage=usage_of(event.usage),
-                                  finish_reason=event.reason)
+            return wire.DoneFrame(
+                text=event.text, usage=usage_of(event.usage), finish_reason=event.reason
+            )
         case TurnFailed():
             return error_frame(event.problem, ends_turn=True)
         case TurnCancelled():
@@ -144,7 +149,8 @@ class ChatSocket:
         if len(data.encode()) > self.state.options.max_request_size:
             return await self._bad(
                 f"The frame is larger than the server's --max-request-size "
-                f"({self.state.options.max_request_size} bytes).", code=413,
+                f"({self.state.options.max_request_size} bytes).",
+                code=413,
             )
         try:
             frame = wire.parse_client_frame(data)
@@ -171,46 +177,60 @@ class ChatSocket:
 
     async def _hello(self, frame: wire.HelloFrame) -> None:
         if self.turn_stop is not None:
-            await self.send(wire.ErrorFrame(
-                message="A turn is running: wait for it to end, or cancel it, before a hello.",
-                code=409,
-            ))
+            await self.send(
+                wire.ErrorFrame(
+                    message="A turn is running: wait for it to end, or cancel it, before a hello.",
+                    code=409,
+                )
+            )
             return
         if not self.authenticated:
             try:
                 self.scope = check_key(frame.api_key or "", self.state.options.api_keys)
             except AuthError:
-                await self.send(wire.ErrorFrame(
-                    message="Missing or incorrect API key: send it as 'api_key' in the hello "
-                    "frame, or as 'Authorization: Bearer <key>'.", code=401,
-                ))
+                await self.send(
+                    wire.ErrorFrame(
+                        message="Missing or incorrect API key: send it as 'api_key' in the hello "
+                        "frame, or as 'Authorization: Bearer <key>'.",
+                        code=401,
+                    )
+                )
                 await self.close(POLICY_VIOLATION, "authentication failed")
             self.authenticated = True
         agent = frame.agent or self.state.default_agent
         if agent not in self.state.agents:
-            await self.send(wire.ErrorFrame(
-                message=f"Unknown agent {agent!r}: this server has "
-                f"{', '.join(self.state.agents)}.", code=400,
-            ))
+            await self.send(
+                wire.ErrorFrame(
+                    message=f"Unknown agent {agent!r}: this server has "
+                    f"{', '.join(self.state.agents)}.",
+                    code=400,
+                )
+            )
             return
         conversation_id = frame.conversation_id or uuid.uuid4().hex
         session = await self.store.get(conversation_key(self.scope, conversation_id))
         self.agent, self.conversation_id = agent, conversation_id
         history = history_of(conversation_id, session).messages if session else ()
-        await self.send(wire.ReadyFrame(
-            agent=agent, agents=tuple(self.state.agents), conversation_id=conversation_id,
-            welcome=self.state.team.file.agents[agent].welcome_message,
-            messages=tuple(_preview(message) for message in history),
-        ))
+        await self.send(
+            wire.ReadyFrame(
+                agent=agent,
+                agents=tuple(self.state.agents),
+                conversation_id=conversation_id,
+                welcome=self.state.team.file.agents[agent].welcome_message,
+                messages=tuple(_preview(message) for message in history),
+            )
+        )
 
     async def _message(self, frame: wire.MessageFrame, nursery: trio.Nursery) -> None:
         if self.agent is None or self.conversation_id is None:
             return await self._bad("Send a hello frame first.", ends_turn=True)
         if self.turn_stop is not None:
-            await self.send(wire.ErrorFrame(
-                message="A turn is already running: wait for 'done', or send 'cancel'.",
-                code=409,
-            ))
+            await self.send(
+                wire.ErrorFrame(
+                    message="A turn is already running: wait for 'done', or send 'cancel'.",
+                    code=409,
+                )
+            )
             return
         try:
             self.state.check_rate(rate_client(self.scope, websocket.remote_addr))
@@ -218,8 +238,11 @@ class ChatSocket:
             await self.send(error_frame(problem_of(exc), ends_turn=True))
             return
         request = TurnRequest(
-            agent=self.agent, messages=[Message.user(frame.text)], sampling=Sampling(),
-            client_tools=[], conversation_id=conversation_key(self.scope, self.conversation_id),
+            agent=self.agent,
+            messages=[Message.user(frame.text)],
+            sampling=Sampling(),
+            client_tools=[],
+            conversation_id=conversation_key(self.scope, self.conversation_id),
         )
         self.turn_stop = request.stop
         nursery.start_soon(self._turn, request)
@@ -255,7 +278,7 @@ def _preview(message: wire.HistoryMessage) -> wire.HistoryMessage:
     """A stored message as `ReadyFrame` shows it: tool results cut like `tool_finished`."""
     if message.role != "tool" or len(message.content) <= wire.RESULT_PREVIEW:
         return message
-    return attrs.evolve(message, content=message.content[:wire.RESULT_PREVIEW])
+    return attrs.evolve(message, content=message.content[: wire.RESULT_PREVIEW])
 
 
 def register_ws_routes(app: QuartTrio, state: ServerState) -> None:
@@ -264,16 +287,16 @@ def register_ws_routes(app: QuartTrio, state: ServerState) -> None:
     @app.websocket("/v1/ws")
     async def chat_socket() -> Response | None:
         options = state.options
-        if not origin_allowed(websocket.headers.get("Origin"), websocket.headers.get("Host"),
-                              options.cors_origins):
+        if not origin_allowed(
+            websocket.headers.get("Origin"), websocket.headers.get("Host"), options.cors_origins
+        ):
             return Response("Origin not allowed: add it with --cors-origin.", status=403)
         scope, authenticated = None, not options.api_keys
         if "Authorization" in websocket.headers:
             try:
                 scope = authenticate(websocket, options.api_keys)
             except AuthError as error:
-                return Response(error.message, status=401,
-                                headers={"WWW-Authenticate": "Bearer"})
+                return Response(error.message, status=401, headers={"WWW-Authenticate": "Bearer"})
             authenticated = True
         try:
             state.check_rate(rate_client(scope, websocket.remote_addr))
@@ -290,7 +313,7 @@ def register_ws_routes(app: QuartTrio, state: ServerState) -> None:
             store = MemoryStore(max_items=1, ttl=math.inf)
             runner = TurnRunner(state.pool, store, options.request_timeout, state.metrics)
         with state.metrics.open_stream():
-            await ChatSocket(state=state, store=store, runner=runner, scope=scope,
-                             authenticated=authenticated).serve()
+            await ChatSocket(
+                state=state, store=store, runner=runner, scope=scope, authenticated=authenticated
+            ).serve()
         return None
-

@@ -108,13 +108,20 @@ async def _worker_serve(
                     if shutdown_trigger is not None:
                         nursery.start_soon(raise_shutdown, shutdown_trigger)
                     nursery.start_soon(raise_shutdown, context.terminate.wait)
-                    nursery.start_soon(partial(
-                        trio.serve_listeners,
-                        partial(_TCPServer, app, config, context,
-                                ConnectionState(lifespan_state.copy())),
-                        listeners,
-                        handler_nursery=server_nursery,
-                    ))
+                    nursery.start_soon(
+                        partial(
+                            trio.serve_listeners,
+                            partial(
+                                _TCPServer,
+                                app,
+                                config,
+                                context,
+                                ConnectionState(lifespan_state.copy()),
+                            ),
+                            listeners,
+                            handler_nursery=server_nursery,
+                        )
+                    )
                     await trio.sleep_forever()
             except BaseExceptionGroup as error:
                 _, other_errors = error.split((ShutdownError, KeyboardInterrupt))
@@ -122,9 +129,7 @@ async def _worker_serve(
                     raise other_errors from None  # the rest of `error` is the shutdown
             finally:
                 await context.terminated.set()
-                server_nursery.cancel_scope.deadline = (
-                    trio.current_time() + config.graceful_timeout
-                )
+                server_nursery.cancel_scope.deadline = trio.current_time() + config.graceful_timeout
 
         await lifespan.wait_for_shutdown()
         lifespan_nursery.cancel_scope.cancel()
@@ -155,9 +160,9 @@ def hypercorn_config(options: ServeOptions) -> Config:
     return config
 
 
-def _shield_last_body(app: QuartTrio) -> Callable[
-    [Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]
-]:
+def _shield_last_body(
+    app: QuartTrio,
+) -> Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]:
     """``app`` with the last body message of each HTTP response sent under a shield.
 
     Hypercorn handles that send in the app's task, all the way to readying the connection
@@ -200,8 +205,10 @@ async def serve_app(
 
     async def started(task_status: trio.TaskStatus[list[str]]) -> None:
         await _worker_serve(
-            _shield_last_body(app), hypercorn_config(options),
-            shutdown_trigger=shutdown_trigger, task_status=task_status,
+            _shield_last_body(app),
+            hypercorn_config(options),
+            shutdown_trigger=shutdown_trigger,
+            task_status=task_status,
         )
 
     async with trio.open_nursery() as nursery:

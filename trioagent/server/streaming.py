@@ -38,10 +38,12 @@ def cut_short() -> Problem:
     """Why a stream ends without its last event: the turn ran past the request timeout
     while the client was not reading, so the producer could not deliver it. The client
     must still see an error, not a stream that merely stops."""
-    return problem_of(TurnTimeout(
-        "The turn ran past the server's request timeout while this stream was not being "
-        "read, so its end could not be sent."
-    ))
+    return problem_of(
+        TurnTimeout(
+            "The turn ran past the server's request timeout while this stream was not being "
+            "read, so its end could not be sent."
+        )
+    )
 
 
 class EventEncoder(Protocol):
@@ -75,11 +77,15 @@ class ChunkEncoder:
         self._usage: w.Omit | None = None if include_usage else w.OMIT
 
     def chunk(self, delta: w.Delta, finish_reason: w.FinishReason | None = None) -> bytes:
-        return wire.encode_event(w.ChatCompletionChunk(
-            id=self.id, created=self.created, model=self.model,
-            choices=(w.ChunkChoice(delta=delta, finish_reason=finish_reason),),
-            usage=self._usage,
-        ))
+        return wire.encode_event(
+            w.ChatCompletionChunk(
+                id=self.id,
+                created=self.created,
+                model=self.model,
+                choices=(w.ChunkChoice(delta=delta, finish_reason=finish_reason),),
+                usage=self._usage,
+            )
+        )
 
     def first(self) -> bytes:
         return self.chunk(w.Delta(role="assistant", content=""))
@@ -100,15 +106,22 @@ class ChunkEncoder:
     def finish(self, event: TurnFinished) -> bytes:
         parts = []
         if event.client_tool_calls:
-            parts.append(self.chunk(w.Delta(tool_calls=tuple(
-                tool_call_deltas(event.client_tool_calls)
-            ))))
+            parts.append(
+                self.chunk(w.Delta(tool_calls=tuple(tool_call_deltas(event.client_tool_calls))))
+            )
         parts.append(self.chunk(w.Delta(), event.reason))
         if self.include_usage:
-            parts.append(wire.encode_event(w.ChatCompletionChunk(
-                id=self.id, created=self.created, model=self.model, choices=(),
-                usage=usage_of(event.usage),
-            )))
+            parts.append(
+                wire.encode_event(
+                    w.ChatCompletionChunk(
+                        id=self.id,
+                        created=self.created,
+                        model=self.model,
+                        choices=(),
+                        usage=usage_of(event.usage),
+                    )
+                )
+            )
         parts.append(wire.DONE)
         return b"".join(parts)
 
@@ -117,8 +130,12 @@ class TurnBody(ResponseBody):
     """A streamed turn as a quart response body."""
 
     def __init__(
-        self, runner: TurnRunner, request: TurnRequest, encoder: EventEncoder,
-        *, keep_alive: float,
+        self,
+        runner: TurnRunner,
+        request: TurnRequest,
+        encoder: EventEncoder,
+        *,
+        keep_alive: float,
     ) -> None:
         self._runner = runner
         self._request = request
@@ -130,9 +147,7 @@ class TurnBody(ResponseBody):
         self._done = False
 
     async def __aenter__(self) -> TurnBody:
-        self._events = await self._stack.enter_async_context(
-            self._runner.open_turn(self._request)
-        )
+        self._events = await self._stack.enter_async_context(self._runner.open_turn(self._request))
         self._stack.enter_context(self._runner.metrics.open_stream())  # cannot fail
         return self
 

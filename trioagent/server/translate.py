@@ -34,8 +34,7 @@ def message_of(message: w.ChatMessage) -> Message:
             images: tuple[str, ...] = ()
             if not isinstance(message.content, str):
                 images = tuple(
-                    part.image_url.url for part in message.content
-                    if isinstance(part, w.ImagePart)
+                    part.image_url.url for part in message.content if isinstance(part, w.ImagePart)
                 )
             return Message("user", _text(message.content), images=images)
         case w.AssistantMessage():
@@ -111,7 +110,8 @@ def extend_conversation(session: Session, messages: Sequence[Message]) -> None:
     """
     known_system = {m.content for m in session.messages if m.role == "system"}
     session.messages.extend(
-        message for message in new_messages(messages)
+        message
+        for message in new_messages(messages)
         if not (message.role == "system" and message.content in known_system)
     )
 
@@ -121,8 +121,12 @@ def tool_call_deltas(calls: Sequence[ToolCall]) -> list[w.DeltaToolCall]:
     only entry for an index carries id, type, name and the arguments (clients such as
     instructor read ``tool_calls[0]`` of a chunk, so one index never appears twice)."""
     return [
-        w.DeltaToolCall(index=index, id=call.id, type="function",
-                        function=w.DeltaFunction(name=call.name, arguments=call.arguments))
+        w.DeltaToolCall(
+            index=index,
+            id=call.id,
+            type="function",
+            function=w.DeltaFunction(name=call.name, arguments=call.arguments),
+        )
         for index, call in enumerate(calls)
     ]
 
@@ -131,8 +135,9 @@ def response_tool_calls(calls: Sequence[ToolCall]) -> tuple[w.ResponseToolCall, 
     if not calls:
         return None
     return tuple(
-        w.ResponseToolCall(id=call.id, function=w.FunctionCall(name=call.name,
-                                                               arguments=call.arguments))
+        w.ResponseToolCall(
+            id=call.id, function=w.FunctionCall(name=call.name, arguments=call.arguments)
+        )
         for call in calls
     )
 
@@ -143,7 +148,8 @@ def add_input(session: Session, messages: Sequence[Message]) -> None:
     ``instructions`` sent again) is not added twice."""
     known_system = {m.content for m in session.messages if m.role == "system"}
     session.messages.extend(
-        message for message in messages
+        message
+        for message in messages
         if not (message.role == "system" and message.content in known_system)
     )
 
@@ -151,7 +157,8 @@ def add_input(session: Session, messages: Sequence[Message]) -> None:
 def usage_of(usage: Usage) -> w.CompletionUsage:
     """Token counts as every API but the Responses API writes them."""
     return w.CompletionUsage(
-        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
         total_tokens=usage.total_tokens,
     )
 
@@ -162,11 +169,13 @@ def history_of(session_id: str, session: Session) -> a.SessionHistory:
         session_id=session_id,
         messages=tuple(
             a.HistoryMessage(
-                role=message.role, content=message.content,
+                role=message.role,
+                content=message.content,
                 tool_calls=tuple(
                     a.HistoryToolCall(id=call.id, name=call.name, arguments=call.arguments)
                     for call in message.tool_calls
-                ) or None,
+                )
+                or None,
                 tool_call_id=message.tool_call_id,
             )
             for message in session.messages

@@ -84,8 +84,7 @@ def messages_of(request: r.ResponseCreateRequest) -> list[Message]:
             case r.MessageItem(role="system" | "developer"):
                 messages.append(Message.system(_text(item.content)))
             case r.MessageItem(role="user"):
-                messages.append(Message("user", _text(item.content),
-                                        images=_images(item.content)))
+                messages.append(Message("user", _text(item.content), images=_images(item.content)))
             case r.MessageItem(role="assistant"):
                 messages.append(Message.assistant(_text(item.content)))
             case r.FunctionCallItem():
@@ -114,11 +113,14 @@ def response_of_item(item_id: str) -> str | None:
 def input_item_of(output: dict[str, Any]) -> r.InputItem:
     """A stored output item (its JSON), as the input item it stands for."""
     if output.get("type") == "function_call":
-        return r.FunctionCallItem(call_id=output["call_id"], name=output["name"],
-                                  arguments=output["arguments"], id=output.get("id"))
+        return r.FunctionCallItem(
+            call_id=output["call_id"],
+            name=output["name"],
+            arguments=output["arguments"],
+            id=output.get("id"),
+        )
     text = "".join(part.get("text", "") for part in output.get("content", ()))
-    return r.MessageItem(role="assistant", content=(r.OutputText(text=text),),
-                         id=output.get("id"))
+    return r.MessageItem(role="assistant", content=(r.OutputText(text=text),), id=output.get("id"))
 
 
 def client_tools_of(request: r.ResponseCreateRequest) -> list[ToolSpec]:
@@ -136,19 +138,23 @@ def client_tools_of(request: r.ResponseCreateRequest) -> list[ToolSpec]:
         if kind != "function":
             raise RequestError(
                 f"Tools of type {kind!r} are not supported: an agent runs its own tools, "
-                "and takes client tools of type 'function' only.", param=f"tools[{i}].type")
+                "and takes client tools of type 'function' only.",
+                param=f"tools[{i}].type",
+            )
         name = tool.get("name")
         if not isinstance(name, str) or not name or len(name) > 64:
-            raise RequestError("expected a function name of 1 to 64 characters",
-                               param=f"tools[{i}].name")
+            raise RequestError(
+                "expected a function name of 1 to 64 characters", param=f"tools[{i}].name"
+            )
         if name in names:
             raise RequestError(f"two tools are named {name!r}", param="tools")
         names.add(name)
         parameters = tool.get("parameters") or {"type": "object", "properties": {}}
         description = tool.get("description") or ""
         if not isinstance(parameters, dict) or not isinstance(description, str):
-            raise RequestError("expected parameters to be a JSON Schema object",
-                               param=f"tools[{i}].parameters")
+            raise RequestError(
+                "expected parameters to be a JSON Schema object", param=f"tools[{i}].parameters"
+            )
         specs.append(ToolSpec(name, description, parameters))
     return [] if request.tool_choice == "none" else specs
 
@@ -162,9 +168,12 @@ def sampling_of(request: r.ResponseCreateRequest) -> Sampling:
     elif choice in ("auto", "required"):
         tool_choice = ToolChoice(choice)
     return Sampling(
-        temperature=request.temperature, top_p=request.top_p,
-        max_tokens=request.max_output_tokens, parallel_tool_calls=request.parallel_tool_calls,
-        response_format=_response_format(request.text), tool_choice=tool_choice,
+        temperature=request.temperature,
+        top_p=request.top_p,
+        max_tokens=request.max_output_tokens,
+        parallel_tool_calls=request.parallel_tool_calls,
+        response_format=_response_format(request.text),
+        tool_choice=tool_choice,
     )
 
 
@@ -186,63 +195,94 @@ def _response_format(text: r.TextConfig | None) -> dict[str, Any] | None:
 
 
 def usage_of(usage: Usage) -> r.ResponseUsage:
-    return r.ResponseUsage(input_tokens=usage.prompt_tokens,
-                           output_tokens=usage.completion_tokens,
-                           total_tokens=usage.total_tokens)
+    return r.ResponseUsage(
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+    )
 
 
 def output_of(response_id: str, finished: TurnFinished) -> tuple[r.OutputItem, ...]:
     """The output items of a finished turn (see the module docstring)."""
     items: list[r.OutputItem] = []
     status: Literal["completed", "incomplete"] = (
-        "incomplete" if finished.reason == "length" else "completed")
+        "incomplete" if finished.reason == "length" else "completed"
+    )
     if finished.text:
-        items.append(r.OutputMessage(
-            id=message_item_id(response_id), status=status,
-            content=(r.OutputTextPart(text=finished.text),)))
+        items.append(
+            r.OutputMessage(
+                id=message_item_id(response_id),
+                status=status,
+                content=(r.OutputTextPart(text=finished.text),),
+            )
+        )
     items.extend(
-        r.OutputFunctionCall(id=call_item_id(response_id, i), call_id=call.id, name=call.name,
-                             arguments=call.arguments, status="completed")
+        r.OutputFunctionCall(
+            id=call_item_id(response_id, i),
+            call_id=call.id,
+            name=call.name,
+            arguments=call.arguments,
+            status="completed",
+        )
         for i, call in enumerate(finished.client_tool_calls)
     )
     return tuple(items)
 
 
 def response_object(
-    response_id: str, request: r.ResponseCreateRequest, *, created_at: int,
-    status: str = "in_progress", output: tuple[r.OutputItem, ...] = (),
-    usage: Usage | None = None, error: r.ResponseError | None = None,
+    response_id: str,
+    request: r.ResponseCreateRequest,
+    *,
+    created_at: int,
+    status: str = "in_progress",
+    output: tuple[r.OutputItem, ...] = (),
+    usage: Usage | None = None,
+    error: r.ResponseError | None = None,
 ) -> r.ResponseObject:
     """The ``response`` object of ``request``, as it stands."""
     return r.ResponseObject(
-        id=response_id, created_at=created_at, status=status,  # type: ignore[arg-type]
+        id=response_id,
+        created_at=created_at,
+        status=status,  # type: ignore[arg-type]
         error=error,
-        incomplete_details=(r.IncompleteDetails(reason="max_output_tokens")
-                            if status == "incomplete" else None),
-        instructions=request.instructions, max_output_tokens=request.max_output_tokens,
-        model=request.model, output=output,
+        incomplete_details=(
+            r.IncompleteDetails(reason="max_output_tokens") if status == "incomplete" else None
+        ),
+        instructions=request.instructions,
+        max_output_tokens=request.max_output_tokens,
+        model=request.model,
+        output=output,
         parallel_tool_calls=request.parallel_tool_calls is not False,
-        previous_response_id=request.previous_response_id, store=request.store is not False,
+        previous_response_id=request.previous_response_id,
+        store=request.store is not False,
         temperature=request.temperature,
-        text={"format": {"type": "text"}} if request.text is None or request.text.format is None
+        text={"format": {"type": "text"}}
+        if request.text is None or request.text.format is None
         else {"format": wire.converter.unstructure(request.text.format)},
         tool_choice=wire.converter.unstructure(request.tool_choice or "auto"),
-        tools=request.tools or (), top_p=request.top_p,
+        tools=request.tools or (),
+        top_p=request.top_p,
         usage=usage_of(usage) if usage is not None else None,
-        user=request.user, metadata=dict(request.metadata or {}),
+        user=request.user,
+        metadata=dict(request.metadata or {}),
     )
 
 
 def finished_object(
-    response_id: str, request: r.ResponseCreateRequest, created_at: int,
+    response_id: str,
+    request: r.ResponseCreateRequest,
+    created_at: int,
     finished: TurnFinished,
 ) -> r.ResponseObject:
     """The ``response`` object of a finished turn: ``completed``, or ``incomplete`` when the
     answer was cut at ``max_output_tokens`` (or the agent's iteration limit)."""
     return response_object(
-        response_id, request, created_at=created_at,
+        response_id,
+        request,
+        created_at=created_at,
         status="incomplete" if finished.reason == "length" else "completed",
-        output=output_of(response_id, finished), usage=finished.usage,
+        output=output_of(response_id, finished),
+        usage=finished.usage,
     )
 
 
@@ -251,8 +291,11 @@ def input_records(response_id: str, request: r.ResponseCreateRequest) -> list[di
     if isinstance(request.input, str):
         items: list[Any] = [r.MessageItem(role="user", content=(r.InputText(text=request.input),))]
     else:
-        items = [item for item in request.input
-                 if not isinstance(item, r.ReasoningItem | r.ItemReference)]
+        items = [
+            item
+            for item in request.input
+            if not isinstance(item, r.ReasoningItem | r.ItemReference)
+        ]
     records = []
     for i, item in enumerate(items):
         record = wire.converter.unstructure(item)

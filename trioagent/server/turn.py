@@ -116,9 +116,7 @@ class TurnRunner:
                     return event.problem
         return problem_of(TurnTimeout("The turn was stopped before it could answer."))
 
-    async def _produce(
-        self, request: TurnRequest, send: trio.MemorySendChannel[TurnEvent]
-    ) -> None:
+    async def _produce(self, request: TurnRequest, send: trio.MemorySendChannel[TurnEvent]) -> None:
         """The producer task: run the turn, send its events, then close ``send``."""
         async with send:
             with self.metrics.track_turn(request.agent) as track:
@@ -145,8 +143,9 @@ class _Turn:
             with trio.move_on_at(deadline):
                 await self.send.send(event)
         finally:
-            logger.debug("turn of agent %s: %s after %.3f s", agent, self.track.outcome,
-                         self.track.duration)
+            logger.debug(
+                "turn of agent %s: %s after %.3f s", agent, self.track.outcome, self.track.duration
+            )
 
     async def _outcome(self) -> tuple[TurnEvent, float]:
         """Run the turn under the request timeout; return its last event and the time by
@@ -162,10 +161,14 @@ class _Turn:
             event = TurnCancelled()
             self.track.end("cancelled")
         except trio.TooSlowError:
-            event = TurnFailed(problem_of(TurnTimeout(
-                f"The turn took longer than the server's request timeout "
-                f"({timeout:g} s) and was cancelled; nothing was saved."
-            )))
+            event = TurnFailed(
+                problem_of(
+                    TurnTimeout(
+                        f"The turn took longer than the server's request timeout "
+                        f"({timeout:g} s) and was cancelled; nothing was saved."
+                    )
+                )
+            )
             self.track.end("timeout")
             deadline = trio.current_time() + 1
         except Exception as exc:
@@ -181,8 +184,9 @@ class _Turn:
         if not isinstance(failure, ConversationBusy):
             return failure
         if request.continues is not None:
-            return ConversationBusy(client_conversation_id(request.continues),
-                                    param="previous_response_id")
+            return ConversationBusy(
+                client_conversation_id(request.continues), param="previous_response_id"
+            )
         if request.conversation_id is not None:
             return ConversationBusy(client_conversation_id(request.conversation_id))
         return failure
@@ -198,8 +202,9 @@ class _Turn:
             if request.continues is not None:
                 previous = await stack.enter_async_context(store.turn(request.continues))
                 if not previous.existed:  # gone since the route looked (expired, deleted)
-                    raise UnknownResponse(client_conversation_id(request.continues),
-                                          param="previous_response_id")
+                    raise UnknownResponse(
+                        client_conversation_id(request.continues), param="previous_response_id"
+                    )
                 start = previous.session
             if request.conversation_id is None:
                 assert start is not None
@@ -231,8 +236,12 @@ class _Turn:
         with request.stop:
             async with self.runner.pool.borrow(request.agent) as runtime:
                 finished = await run_agent(
-                    runtime, session, self._emit, sampling=request.sampling,
-                    client_tools=request.client_tools, instructions=request.instructions,
+                    runtime,
+                    session,
+                    self._emit,
+                    sampling=request.sampling,
+                    client_tools=request.client_tools,
+                    instructions=request.instructions,
                 )
         if request.stop.cancelled_caught:
             raise _Stopped

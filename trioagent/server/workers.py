@@ -60,17 +60,21 @@ async def serve_workers(
         TrioagentError: a worker failed to start, or exited on its own.
     """
     fd = sock.fileno()
-    argv = [sys.executable, "-m", "trioagent", *command, "--workers", "1",
-            "--worker-fd", str(fd)]
+    argv = [sys.executable, "-m", "trioagent", *command, "--workers", "1", "--worker-fd", str(fd)]
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             workers = []
             try:
                 for _ in range(count):
-                    workers.append(await trio.lowlevel.open_process(
-                        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(fd,),
-                        start_new_session=True,
-                    ))
+                    workers.append(
+                        await trio.lowlevel.open_process(
+                            argv,
+                            stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE,
+                            pass_fds=(fd,),
+                            start_new_session=True,
+                        )
+                    )
                 with trio.fail_after(START_TIMEOUT):
                     for worker in workers:
                         await _wait_ready(worker)
@@ -84,8 +88,9 @@ async def serve_workers(
                         for worker in workers:
                             _send(worker, signal.SIGKILL)
                         return 130
-                    logger.info("%s received: stopping %d workers",
-                                signal.Signals(signum).name, count)
+                    logger.info(
+                        "%s received: stopping %d workers", signal.Signals(signum).name, count
+                    )
                     stopped.set()
                     for worker in workers:
                         _send(worker, signal.SIGTERM)
@@ -99,8 +104,9 @@ async def serve_workers(
     # A worker that did not stop cleanly (killed during the grace...) lost its turns.
     failed = [worker for worker in workers if worker.returncode != 0]
     for worker in failed:
-        logger.warning("worker %d ended with status %s while stopping",
-                       worker.pid, worker.returncode)
+        logger.warning(
+            "worker %d ended with status %s while stopping", worker.pid, worker.returncode
+        )
     return 1 if failed else 0
 
 
@@ -111,8 +117,7 @@ async def _wait_ready(worker: trio.Process) -> None:
         chunk = await worker.stdout.receive_some(64)
         if not chunk:
             raise TrioagentError(
-                f"a worker exited while starting (status {await worker.wait()}); "
-                "its error is above"
+                f"a worker exited while starting (status {await worker.wait()}); its error is above"
             )
         data += chunk
 

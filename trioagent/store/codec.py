@@ -66,7 +66,7 @@ def loads_session(text: str) -> Session:
     except ValueError as exc:
         raise StoreUnavailable(f"stored session is not valid JSON: {exc}") from exc
     if not isinstance(document, dict) or "format" not in document:
-        raise StoreUnavailable("stored session is not a session document (no \"format\" key)")
+        raise StoreUnavailable('stored session is not a session document (no "format" key)')
     if document["format"] != FORMAT:
         raise StoreUnavailable(
             f"stored session has format {document['format']!r}, but this trioagent reads only "

@@ -78,7 +78,12 @@ def _without_password(url: str) -> str:
 
 @asynccontextmanager
 async def open_store(
-    url: StoreURL, *, max_items: int, ttl: float, lock_ttl: float, namespace: str = "",
+    url: StoreURL,
+    *,
+    max_items: int,
+    ttl: float,
+    lock_ttl: float,
+    namespace: str = "",
 ) -> AsyncIterator[ConversationStore]:
     """Open the store ``url`` names; close it on exit.
 
@@ -104,7 +109,10 @@ async def open_store(
         from .redis import open_redis_store  # coredis loads only when Redis is used
 
         async with open_redis_store(
-            url.target, max_items=max_items, ttl=ttl, lock_ttl=lock_ttl,
+            url.target,
+            max_items=max_items,
+            ttl=ttl,
+            lock_ttl=lock_ttl,
             prefix=f"trioagent:{namespace}:" if namespace else "trioagent:",
         ) as redis_store:
             yield redis_store

@@ -184,9 +184,16 @@ class RedisStore:
         taken = False
         try:
             try:
-                found = await self._script(_BEGIN, keys, [
-                    token, self._ms(self.lock_ttl), self._ms(self.ttl), conversation_id,
-                ])
+                found = await self._script(
+                    _BEGIN,
+                    keys,
+                    [
+                        token,
+                        self._ms(self.lock_ttl),
+                        self._ms(self.ttl),
+                        conversation_id,
+                    ],
+                )
             except trio.Cancelled:
                 # Redis may have run the script, and so taken the lock, before the answer
                 # was lost (a client that hung up): free it, or it would hold for lock_ttl.
@@ -200,14 +207,23 @@ class RedisStore:
             turn = Turn(conversation_id, session, existed=bool(existed))
             yield turn
             if turn.committed:
-                written = await self._script(_COMMIT, keys, [
-                    token, dumps_session(turn.session), self._ms(self.ttl),
-                    self.max_items, conversation_id, self._conv(""),
-                ])
+                written = await self._script(
+                    _COMMIT,
+                    keys,
+                    [
+                        token,
+                        dumps_session(turn.session),
+                        self._ms(self.ttl),
+                        self.max_items,
+                        conversation_id,
+                        self._conv(""),
+                    ],
+                )
                 if written == 0:
                     logger.warning(
                         "conversation %r: the turn outlived its lock (%g s); not saved",
-                        conversation_id, self.lock_ttl,
+                        conversation_id,
+                        self.lock_ttl,
                     )
                     raise ConversationConflict(conversation_id)
         finally:
@@ -221,8 +237,7 @@ class RedisStore:
             try:
                 await self._script(_RELEASE, [lock], [token])
             except StoreUnavailable as exc:
-                logger.warning("could not free a conversation lock (it expires by itself): %s",
-                               exc)
+                logger.warning("could not free a conversation lock (it expires by itself): %s", exc)
 
     @property
     def _index(self) -> str:
@@ -259,7 +274,12 @@ class RedisStore:
 
 @asynccontextmanager
 async def open_redis_store(
-    url: str, *, max_items: int, ttl: float, lock_ttl: float, op_timeout: float = 5.0,
+    url: str,
+    *,
+    max_items: int,
+    ttl: float,
+    lock_ttl: float,
+    op_timeout: float = 5.0,
     prefix: str = "trioagent:",
 ) -> AsyncIterator[RedisStore]:
     """Connect to Redis at ``url`` (``redis://[:password@]host:port/db``), check it answers.
@@ -268,7 +288,9 @@ async def open_redis_store(
         StoreUnavailable: Redis cannot be reached, or refuses the credentials.
     """
     client: coredis.Redis[bytes] = coredis.Redis.from_url(
-        url, connect_timeout=op_timeout, stream_timeout=op_timeout,
+        url,
+        connect_timeout=op_timeout,
+        stream_timeout=op_timeout,
     )
     location = client.connection_pool.location
     db = client.connection_pool.connection_kwargs.get("db") or 0
@@ -276,8 +298,13 @@ async def open_redis_store(
     try:
         async with client:  # coredis runs its connections in a task group of its own
             store = RedisStore(
-                client=client, where=where, max_items=max_items, ttl=ttl, lock_ttl=lock_ttl,
-                op_timeout=op_timeout, prefix=prefix,
+                client=client,
+                where=where,
+                max_items=max_items,
+                ttl=ttl,
+                lock_ttl=lock_ttl,
+                op_timeout=op_timeout,
+                prefix=prefix,
             )
             try:
                 await store.check()

@@ -146,8 +146,7 @@ class SQLiteStore:
         taken = False
         try:
             try:
-                row = await self._run(_begin, conversation_id, token, self.clock(),
-                                      self.lock_ttl)
+                row = await self._run(_begin, conversation_id, token, self.clock(), self.lock_ttl)
             except _Leased:
                 raise ConversationBusy(conversation_id) from None
             taken = True
@@ -155,11 +154,21 @@ class SQLiteStore:
             turn = Turn(conversation_id, session, existed=row is not None)
             yield turn
             if turn.committed:
-                stored = await self._run(_commit, conversation_id, token, version,
-                                         dumps_session(turn.session), self.clock())
+                stored = await self._run(
+                    _commit,
+                    conversation_id,
+                    token,
+                    version,
+                    dumps_session(turn.session),
+                    self.clock(),
+                )
                 if not stored:
-                    logger.warning("conversation %r: the turn outlived its lease (%g s) or "
-                                   "lost a race; not saved", conversation_id, self.lock_ttl)
+                    logger.warning(
+                        "conversation %r: the turn outlived its lease (%g s) or "
+                        "lost a race; not saved",
+                        conversation_id,
+                        self.lock_ttl,
+                    )
                     raise ConversationConflict(conversation_id)
         finally:
             self._busy.discard(conversation_id)
@@ -168,17 +177,16 @@ class SQLiteStore:
                     try:
                         await self._run(_release, conversation_id, token)
                     except StoreUnavailable as exc:
-                        logger.warning("could not release a conversation lease (it expires "
-                                       "by itself): %s", exc)
+                        logger.warning(
+                            "could not release a conversation lease (it expires by itself): %s", exc
+                        )
 
     async def _close(self) -> None:
         # Under the lock, so that no query of a leftover task meets a closed connection.
         async with self._lock:
             await trio.to_thread.run_sync(self._connection.close)
 
-    async def _run(
-        self, fn: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts
-    ) -> T:
+    async def _run(self, fn: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts) -> T:
         """Run ``fn(connection, *args)`` in a thread, alone on the connection."""
         async with self._lock:
             try:
@@ -192,7 +200,9 @@ class SQLiteStore:
 
 @asynccontextmanager
 async def open_sqlite_store(
-    path: str | os.PathLike[str], *, lock_ttl: float = 330.0,
+    path: str | os.PathLike[str],
+    *,
+    lock_ttl: float = 330.0,
     clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[SQLiteStore]:
     """Open (creating if needed) a sessions file, and close it on exit.
@@ -247,7 +257,8 @@ def _connect(path: str) -> sqlite3.Connection:
             if found > SCHEMA_VERSION:
                 raise unavailable(
                     f"a newer trioagent wrote it (schema version {found}; this one reads"
-                    f" {SCHEMA_VERSION})", "upgrade trioagent",
+                    f" {SCHEMA_VERSION})",
+                    "upgrade trioagent",
                 )
             if found < SCHEMA_VERSION:
                 for statement in _SCHEMA:
@@ -286,7 +297,11 @@ class _Leased(Exception):
 
 
 def _take_lease(
-    connection: sqlite3.Connection, conversation_id: str, token: str, now: float, ttl: float,
+    connection: sqlite3.Connection,
+    conversation_id: str,
+    token: str,
+    now: float,
+    ttl: float,
 ) -> None:
     connection.execute("DELETE FROM leases WHERE id = ? AND expires <= ?", (conversation_id, now))
     taken = connection.execute(
@@ -298,7 +313,11 @@ def _take_lease(
 
 
 def _begin(
-    connection: sqlite3.Connection, conversation_id: str, token: str, now: float, ttl: float,
+    connection: sqlite3.Connection,
+    conversation_id: str,
+    token: str,
+    now: float,
+    ttl: float,
 ) -> tuple[Session, int] | None:
     """Take the lease and read the conversation, in one transaction (a stored session
     that cannot be read rolls the lease back too)."""
@@ -311,8 +330,12 @@ def _begin(
 
 
 def _commit(
-    connection: sqlite3.Connection, conversation_id: str, token: str, version: int | None,
-    data: str, now: float,
+    connection: sqlite3.Connection,
+    conversation_id: str,
+    token: str,
+    version: int | None,
+    data: str,
+    now: float,
 ) -> bool:
     """Store the conversation if the lease is still ours (and nobody else wrote it since
     it was read); True when stored."""
@@ -324,25 +347,31 @@ def _commit(
         if held is None:
             return False
         if version is None:
-            sql = ("INSERT INTO sessions (id, version, created, updated, data)"
-                   " VALUES (?1, 1, ?2, ?2, ?3) ON CONFLICT (id) DO NOTHING")
+            sql = (
+                "INSERT INTO sessions (id, version, created, updated, data)"
+                " VALUES (?1, 1, ?2, ?2, ?3) ON CONFLICT (id) DO NOTHING"
+            )
             params: tuple[Any, ...] = (conversation_id, now, data)
         else:
-            sql = ("UPDATE sessions SET data = ?, version = version + 1, updated = ?"
-                   " WHERE id = ? AND version = ?")
+            sql = (
+                "UPDATE sessions SET data = ?, version = version + 1, updated = ?"
+                " WHERE id = ? AND version = ?"
+            )
             params = (data, now, conversation_id, version)
         return bool(connection.execute(sql, params).rowcount)
 
 
 def _release(connection: sqlite3.Connection, conversation_id: str, token: str) -> None:
     with _transaction(connection):
-        connection.execute("DELETE FROM leases WHERE id = ? AND token = ?",
-                           (conversation_id, token))
+        connection.execute(
+            "DELETE FROM leases WHERE id = ? AND token = ?", (conversation_id, token)
+        )
 
 
 def _leased(connection: sqlite3.Connection, conversation_id: str, now: float) -> bool:
-    row = connection.execute("SELECT 1 FROM leases WHERE id = ? AND expires > ?",
-                             (conversation_id, now)).fetchone()
+    row = connection.execute(
+        "SELECT 1 FROM leases WHERE id = ? AND expires > ?", (conversation_id, now)
+    ).fetchone()
     return row is not None
 
 
@@ -352,7 +381,8 @@ def _delete(connection: sqlite3.Connection, conversation_id: str, now: float) ->
         if _leased(connection, conversation_id, now):
             return None
         changed = connection.execute(
-            "DELETE FROM sessions WHERE id = ?", (conversation_id,)).rowcount
+            "DELETE FROM sessions WHERE id = ?", (conversation_id,)
+        ).rowcount
     return changed > 0
 
 

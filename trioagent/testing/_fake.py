@@ -131,8 +131,12 @@ def group(head: bytes, pieces: Sequence[bytes], tail: bytes = b"") -> list[bytes
 
 
 async def play_stream(
-    responder: HTTPResponder, events: Sequence[bytes], *, delay: float = 0.0,
-    chunk_delay: float = 0.0, drop: bool = False,
+    responder: HTTPResponder,
+    events: Sequence[bytes],
+    *,
+    delay: float = 0.0,
+    chunk_delay: float = 0.0,
+    drop: bool = False,
 ) -> None:
     """Send ``events`` (see :func:`group`) as a 200 event stream, pausing ``chunk_delay``
     between two of them.
@@ -167,9 +171,7 @@ async def play_json(
     await responder.respond_json(200, document)
 
 
-async def play_error(
-    responder: HTTPResponder, reply: ErrorReply, document: dict[str, Any]
-) -> None:
+async def play_error(responder: HTTPResponder, reply: ErrorReply, document: dict[str, Any]) -> None:
     """Send an error reply: its status, ``Retry-After`` if set, the JSON ``document``."""
     if reply.delay:
         await trio.sleep(reply.delay)

@@ -83,12 +83,16 @@ class HTTPResponder:
         await self.flush()
 
     async def respond(
-        self, status: int, body: bytes, headers: Sequence[tuple[str, str]] = (),
+        self,
+        status: int,
+        body: bytes,
+        headers: Sequence[tuple[str, str]] = (),
         content_type: str = "application/json",
     ) -> None:
         """Send a whole response with a ``content-length``."""
-        self.start(status, [("content-type", content_type),
-                            ("content-length", str(len(body))), *headers])
+        self.start(
+            status, [("content-type", content_type), ("content-length", str(len(body))), *headers]
+        )
         self.write(body)
         await self.end()
 
@@ -228,14 +232,18 @@ def _request(head: h11.Request, body: bytes) -> HTTPRequest:
             document = json.loads(body)
         except ValueError:
             document = None
-    return HTTPRequest(head.method.decode("ascii"), head.target.decode("latin-1"), headers,
-                       body, document)
+    return HTTPRequest(
+        head.method.decode("ascii"), head.target.decode("latin-1"), headers, body, document
+    )
 
 
 async def _run_handler(
     handler: Handler,
-    request: HTTPRequest, responder: HTTPResponder, conn: h11.Connection,
-    stream: trio.SocketStream, server: HTTPServer,
+    request: HTTPRequest,
+    responder: HTTPResponder,
+    conn: h11.Connection,
+    stream: trio.SocketStream,
+    server: HTTPServer,
 ) -> bool:
     """Run the handler while watching for the client hanging up; whether to go on."""
     gone = False
@@ -273,10 +281,16 @@ async def _refuse(conn: h11.Connection, stream: trio.SocketStream, status: int) 
         return
     body = b'{"error": "bad request"}'
     try:
-        data = conn.send(h11.Response(status_code=status, headers=[
-            ("content-type", "application/json"), ("content-length", str(len(body))),
-            ("connection", "close")]))
-        await stream.send_all(data + conn.send(h11.Data(data=body)) +
-                              conn.send(h11.EndOfMessage()))
+        data = conn.send(
+            h11.Response(
+                status_code=status,
+                headers=[
+                    ("content-type", "application/json"),
+                    ("content-length", str(len(body))),
+                    ("connection", "close"),
+                ],
+            )
+        )
+        await stream.send_all(data + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
     except (h11.LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
         pass

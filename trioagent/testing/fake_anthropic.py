@@ -48,15 +48,21 @@ _ERROR_TYPES = {
     429: "rate_limit_error",
     529: "overloaded_error",
 }
-_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
-                 "content_filter": "refusal"}
+_STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+}
 _ids = itertools.count(1)
 
 
 def _event(kind: str, document: dict[str, Any]) -> bytes:
-    return (f"event: {kind}\ndata: ".encode()
-            + json.dumps({"type": kind, **document}, separators=(",", ":")).encode()
-            + b"\n\n")
+    return (
+        f"event: {kind}\ndata: ".encode()
+        + json.dumps({"type": kind, **document}, separators=(",", ":")).encode()
+        + b"\n\n"
+    )
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
@@ -72,7 +78,10 @@ def _usage(reply: TextReply | ToolCallsReply) -> tuple[int, int]:
 def _message(reply: TextReply | ToolCallsReply, model: str, *, streamed: bool) -> dict[str, Any]:
     prompt, completion = _usage(reply)
     return {
-        "id": f"msg_fake{next(_ids)}", "type": "message", "role": "assistant", "model": model,
+        "id": f"msg_fake{next(_ids)}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
         "content": [] if streamed else _content(reply),
         "stop_reason": None if streamed else _STOP_REASONS.get(reply.finish_reason, "end_turn"),
         "stop_sequence": None,
@@ -85,8 +94,15 @@ def _content(reply: TextReply | ToolCallsReply) -> list[dict[str, Any]]:
     if reply.text:
         blocks.append({"type": "text", "text": reply.text})
     if isinstance(reply, ToolCallsReply):
-        blocks.extend({"type": "tool_use", "id": call.id, "name": call.name,
-                       "input": json.loads(call.arguments or "{}")} for call in reply.calls)
+        blocks.extend(
+            {
+                "type": "tool_use",
+                "id": call.id,
+                "name": call.name,
+                "input": json.loads(call.arguments or "{}"),
+            }
+            for call in reply.calls
+        )
     return blocks
 
 
@@ -98,37 +114,71 @@ def stream_events(
 
     With ``finished=False`` the events stop after the last piece (for :func:`drop`).
     """
-    head = (_event("message_start", {"message": _message(reply, model, streamed=True)})
-            + _event("ping", {}))
+    head = _event("message_start", {"message": _message(reply, model, streamed=True)}) + _event(
+        "ping", {}
+    )
     pieces: list[bytes] = []
     index = 0
     if reply.chunks:
-        pieces.extend(group(
-            _event("content_block_start",
-                   {"index": index, "content_block": {"type": "text", "text": ""}}),
-            [_event("content_block_delta",
-                    {"index": index, "delta": {"type": "text_delta", "text": piece}})
-             for piece in reply.chunks],
-            _event("content_block_stop", {"index": index}) if finished else b"",
-        ))
+        pieces.extend(
+            group(
+                _event(
+                    "content_block_start",
+                    {"index": index, "content_block": {"type": "text", "text": ""}},
+                ),
+                [
+                    _event(
+                        "content_block_delta",
+                        {"index": index, "delta": {"type": "text_delta", "text": piece}},
+                    )
+                    for piece in reply.chunks
+                ],
+                _event("content_block_stop", {"index": index}) if finished else b"",
+            )
+        )
         index += 1
     if isinstance(reply, ToolCallsReply):
         for call in reply.calls:
-            pieces.extend(group(
-                _event("content_block_start", {"index": index, "content_block": {
-                    "type": "tool_use", "id": call.id, "name": call.name, "input": {}}}),
-                [_event("content_block_delta", {"index": index, "delta": {
-                    "type": "input_json_delta", "partial_json": piece}})
-                 for piece in call.pieces],
-                _event("content_block_stop", {"index": index}),
-            ))
+            pieces.extend(
+                group(
+                    _event(
+                        "content_block_start",
+                        {
+                            "index": index,
+                            "content_block": {
+                                "type": "tool_use",
+                                "id": call.id,
+                                "name": call.name,
+                                "input": {},
+                            },
+                        },
+                    ),
+                    [
+                        _event(
+                            "content_block_delta",
+                            {
+                                "index": index,
+                                "delta": {"type": "input_json_delta", "partial_json": piece},
+                            },
+                        )
+                        for piece in call.pieces
+                    ],
+                    _event("content_block_stop", {"index": index}),
+                )
+            )
             index += 1
     tail = b""
     if finished:
-        tail = _event("message_delta", {
-            "delta": {"stop_reason": _STOP_REASONS.get(reply.finish_reason, "end_turn"),
-                      "stop_sequence": None},
-            "usage": {"output_tokens": _usage(reply)[1]}}) + _event("message_stop", {})
+        tail = _event(
+            "message_delta",
+            {
+                "delta": {
+                    "stop_reason": _STOP_REASONS.get(reply.finish_reason, "end_turn"),
+                    "stop_sequence": None,
+                },
+                "usage": {"output_tokens": _usage(reply)[1]},
+            },
+        ) + _event("message_stop", {})
     return group(head, pieces, tail)
 
 
@@ -152,45 +202,69 @@ class FakeAnthropic(FakeUpstream):
             await responder.respond_json(401, error_body(401, "invalid x-api-key"))
             return
         if path == "/v1/models":
-            await responder.respond_json(200, {"data": [
-                {"type": "model", "id": name, "display_name": name,
-                 "created_at": "2025-01-01T00:00:00Z"} for name in self.models],
-                "has_more": False, "first_id": None, "last_id": None})
+            await responder.respond_json(
+                200,
+                {
+                    "data": [
+                        {
+                            "type": "model",
+                            "id": name,
+                            "display_name": name,
+                            "created_at": "2025-01-01T00:00:00Z",
+                        }
+                        for name in self.models
+                    ],
+                    "has_more": False,
+                    "first_id": None,
+                    "last_id": None,
+                },
+            )
             return
         if request.method != "POST":
             await responder.respond_json(405, error_body(405, "use POST"))
             return
         if "anthropic-version" not in request.headers:
             await responder.respond_json(
-                400, error_body(400, "anthropic-version: header is required"))
+                400, error_body(400, "anthropic-version: header is required")
+            )
             return
         body = request.json
-        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or (
-            not isinstance(body.get("max_tokens"), int)
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("messages"), list)
+            or (not isinstance(body.get("max_tokens"), int))
         ):
             await responder.respond_json(
-                400, error_body(400, "the body must have messages and max_tokens"))
+                400, error_body(400, "the body must have messages and max_tokens")
+            )
             return
         await self.answer(await self.take_reply(), body, responder)
 
-    async def answer(
-        self, reply: Reply, body: dict[str, Any], responder: HTTPResponder
-    ) -> None:
+    async def answer(self, reply: Reply, body: dict[str, Any], responder: HTTPResponder) -> None:
         """Play ``reply`` as the answer to the Messages request ``body``."""
         model = str(body.get("model", "fake-model"))
         if isinstance(reply, TextReply | ToolCallsReply):
             if body.get("stream"):
-                await play_stream(responder, stream_events(reply, model), delay=reply.delay,
-                                  chunk_delay=reply.chunk_delay)
+                await play_stream(
+                    responder,
+                    stream_events(reply, model),
+                    delay=reply.delay,
+                    chunk_delay=reply.chunk_delay,
+                )
             else:
-                await play_json(responder, _message(reply, model, streamed=False),
-                                delay=reply.delay)
+                await play_json(
+                    responder, _message(reply, model, streamed=False), delay=reply.delay
+                )
         elif isinstance(reply, ErrorReply):
             await play_error(responder, reply, error_body(reply.status, reply.message))
         elif isinstance(reply, MalformedReply):
-            events = [_event("message_start", {"message": _message(
-                TextReply(chunks=()), model, streamed=True)}),
-                b"event: content_block_delta\ndata: {this is not json\n\n"]
+            events = [
+                _event(
+                    "message_start",
+                    {"message": _message(TextReply(chunks=()), model, streamed=True)},
+                ),
+                b"event: content_block_delta\ndata: {this is not json\n\n",
+            ]
             await play_stream(responder, events, delay=reply.delay)
         elif isinstance(reply, DropReply):
             events = stream_events(TextReply(chunks=reply.chunks), model, finished=False)

@@ -60,15 +60,19 @@ def _event(document: dict[str, Any]) -> bytes:
 
 def error_body(status: int, message: str) -> dict[str, Any]:
     """OpenAI's error envelope for ``status``."""
-    kind, code = _ERROR_TYPES.get(status, ("server_error" if status >= 500 else
-                                           "invalid_request_error", None))
+    kind, code = _ERROR_TYPES.get(
+        status, ("server_error" if status >= 500 else "invalid_request_error", None)
+    )
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
 def _usage(reply: TextReply | ToolCallsReply) -> dict[str, int]:
     prompt, completion = reply.usage or (10, max(1, len(reply.chunks)))
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def stream_events(
@@ -79,27 +83,50 @@ def stream_events(
 
     With ``finished=False`` the events stop after the last piece (for :func:`drop`).
     """
-    head = {"id": f"chatcmpl-fake{next(_ids)}", "object": "chat.completion.chunk",
-            "created": int(time.time()), "model": model, "system_fingerprint": None}
+    head = {
+        "id": f"chatcmpl-fake{next(_ids)}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": None,
+    }
     if include_usage:
         head["usage"] = None
     # Every chunk is this head plus one choice: encode the head once (benchmarks hammer this).
     prefix = b"data: " + _dumps(head)[:-1] + b',"choices":[{"index":0,"delta":'
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return (prefix + _dumps(delta) + b',"logprobs":null,"finish_reason":'
-                + _dumps(finish) + b"}]}\n\n")
+        return (
+            prefix
+            + _dumps(delta)
+            + b',"logprobs":null,"finish_reason":'
+            + _dumps(finish)
+            + b"}]}\n\n"
+        )
 
     pieces = [chunk({"content": piece}) for piece in reply.chunks]
     if isinstance(reply, ToolCallsReply):
         for index, call in enumerate(reply.calls):
-            pieces.extend(group(
-                chunk({"tool_calls": [{
-                    "index": index, "id": call.id, "type": "function",
-                    "function": {"name": call.name, "arguments": ""}}]}),
-                [chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
-                 for piece in call.pieces],
-            ))
+            pieces.extend(
+                group(
+                    chunk(
+                        {
+                            "tool_calls": [
+                                {
+                                    "index": index,
+                                    "id": call.id,
+                                    "type": "function",
+                                    "function": {"name": call.name, "arguments": ""},
+                                }
+                            ]
+                        }
+                    ),
+                    [
+                        chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+                        for piece in call.pieces
+                    ],
+                )
+            )
     tail = b""
     if finished:
         tail = chunk({}, reply.finish_reason)
@@ -111,21 +138,27 @@ def stream_events(
 
 def completion(reply: TextReply | ToolCallsReply, model: str) -> dict[str, Any]:
     """The ``chat.completion`` object of a non-streamed answer."""
-    message: dict[str, Any] = {"role": "assistant", "content": reply.text or None,
-                               "refusal": None}
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text or None, "refusal": None}
     if isinstance(reply, ToolCallsReply):
         message["tool_calls"] = [
-            {"id": call.id, "type": "function",
-             "function": {"name": call.name, "arguments": call.arguments}}
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
             for call in reply.calls
         ]
     elif message["content"] is None:
         message["content"] = ""
     return {
-        "id": f"chatcmpl-fake{next(_ids)}", "object": "chat.completion",
-        "created": int(time.time()), "model": model, "system_fingerprint": None,
-        "choices": [{"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": reply.finish_reason}],
+        "id": f"chatcmpl-fake{next(_ids)}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": None,
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": reply.finish_reason}
+        ],
         "usage": _usage(reply),
     }
 
@@ -155,9 +188,16 @@ class FakeOpenAI(FakeUpstream):
             if request.method != "GET":
                 await responder.respond_json(405, error_body(405, "use GET"))
                 return
-            await responder.respond_json(200, {"object": "list", "data": [
-                {"id": name, "object": "model", "created": 0, "owned_by": "fake"}
-                for name in self.models]})
+            await responder.respond_json(
+                200,
+                {
+                    "object": "list",
+                    "data": [
+                        {"id": name, "object": "model", "created": 0, "owned_by": "fake"}
+                        for name in self.models
+                    ],
+                },
+            )
             return
         body = request.json
         if request.method != "POST":
@@ -165,13 +205,12 @@ class FakeOpenAI(FakeUpstream):
             return
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             await responder.respond_json(
-                400, error_body(400, "the body must be a JSON object with messages"))
+                400, error_body(400, "the body must be a JSON object with messages")
+            )
             return
         await self.answer(await self.take_reply(), body, responder)
 
-    async def answer(
-        self, reply: Reply, body: dict[str, Any], responder: HTTPResponder
-    ) -> None:
+    async def answer(self, reply: Reply, body: dict[str, Any], responder: HTTPResponder) -> None:
         """Play ``reply`` as the answer to the chat completion request ``body``."""
         model = str(body.get("model", "fake-model"))
         if isinstance(reply, TextReply | ToolCallsReply):
@@ -179,20 +218,26 @@ class FakeOpenAI(FakeUpstream):
                 options = body.get("stream_options")
                 include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
                 await play_stream(
-                    responder, stream_events(reply, model, include_usage=include_usage),
-                    delay=reply.delay, chunk_delay=reply.chunk_delay,
+                    responder,
+                    stream_events(reply, model, include_usage=include_usage),
+                    delay=reply.delay,
+                    chunk_delay=reply.chunk_delay,
                 )
             else:
                 await play_json(responder, completion(reply, model), delay=reply.delay)
         elif isinstance(reply, ErrorReply):
             await play_error(responder, reply, error_body(reply.status, reply.message))
         elif isinstance(reply, MalformedReply):
-            events = [_event({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
-                              "choices": []}), b"data: {this is not json\n\n", _DONE]
+            events = [
+                _event({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": []}),
+                b"data: {this is not json\n\n",
+                _DONE,
+            ]
             await play_stream(responder, events, delay=reply.delay)
         elif isinstance(reply, DropReply):
-            partial = stream_events(TextReply(chunks=reply.chunks), model, include_usage=False,
-                                    finished=False)
+            partial = stream_events(
+                TextReply(chunks=reply.chunks), model, include_usage=False, finished=False
+            )
             await play_stream(responder, partial, delay=reply.delay, drop=True)
         else:
             await hang_up(responder)

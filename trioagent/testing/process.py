@@ -73,7 +73,8 @@ async def open_server_process(
         RuntimeError: the server exited before it was listening (its stderr is the message).
     """
     process = await trio.lowlevel.open_process(
-        trioagent_command("serve", api, *args, "-l", listen), stderr=subprocess.PIPE,
+        trioagent_command("serve", api, *args, "-l", listen),
+        stderr=subprocess.PIPE,
         env=env,
     )
     try:

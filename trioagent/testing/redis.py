@@ -44,12 +44,28 @@ class RedisServer:
             RuntimeError: it exited, or did not listen within 10 s.
         """
         self.process = await trio.lowlevel.open_process(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-             # Every write is on disk before Redis answers: a kill loses nothing.
-             "--dir", str(self.directory), "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always",
-             "--protected-mode", "yes", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                # Every write is on disk before Redis answers: a kill loses nothing.
+                "--dir",
+                str(self.directory),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--protected-mode",
+                "yes",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         with trio.move_on_after(10):
             while self.process.poll() is None:

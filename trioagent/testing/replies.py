@@ -131,9 +131,7 @@ class HeldReply:
     release: trio.Event
 
 
-Reply = (
-    TextReply | ToolCallsReply | ErrorReply | MalformedReply | HangReply | DropReply | HeldReply
-)
+Reply = TextReply | ToolCallsReply | ErrorReply | MalformedReply | HangReply | DropReply | HeldReply
 
 
 def _usage(usage: Sequence[int] | None) -> tuple[int, int] | None:
@@ -144,9 +142,13 @@ def _usage(usage: Sequence[int] | None) -> tuple[int, int] | None:
 
 
 def text(
-    content: str = "ok", *, chunks: Sequence[str] | None = None,
-    usage: tuple[int, int] | None = None, finish_reason: Finish = "stop",
-    delay: float = 0.0, chunk_delay: float = 0.0,
+    content: str = "ok",
+    *,
+    chunks: Sequence[str] | None = None,
+    usage: tuple[int, int] | None = None,
+    finish_reason: Finish = "stop",
+    delay: float = 0.0,
+    chunk_delay: float = 0.0,
 ) -> TextReply:
     """A text answer.
 
@@ -159,13 +161,23 @@ def text(
         chunk_delay: seconds between streamed events.
     """
     pieces = tuple(chunks) if chunks is not None else split_words(content)
-    return TextReply(chunks=pieces, usage=_usage(usage), finish_reason=finish_reason,
-                     delay=delay, chunk_delay=chunk_delay)
+    return TextReply(
+        chunks=pieces,
+        usage=_usage(usage),
+        finish_reason=finish_reason,
+        delay=delay,
+        chunk_delay=chunk_delay,
+    )
 
 
 def tool_calls(
-    calls: Sequence[tuple[str, str, str]], *, arg_chunks: int = 3, content: str = "",
-    usage: tuple[int, int] | None = None, delay: float = 0.0, chunk_delay: float = 0.0,
+    calls: Sequence[tuple[str, str, str]],
+    *,
+    arg_chunks: int = 3,
+    content: str = "",
+    usage: tuple[int, int] | None = None,
+    delay: float = 0.0,
+    chunk_delay: float = 0.0,
 ) -> ToolCallsReply:
     """An answer that calls tools.
 
@@ -179,16 +191,23 @@ def tool_calls(
     """
     return ToolCallsReply(
         calls=tuple(
-            ScriptedCall(id=call_id, name=name, arguments=arguments,
-                     pieces=split_even(arguments, arg_chunks))
+            ScriptedCall(
+                id=call_id, name=name, arguments=arguments, pieces=split_even(arguments, arg_chunks)
+            )
             for call_id, name, arguments in calls
         ),
-        chunks=split_words(content), usage=_usage(usage), delay=delay, chunk_delay=chunk_delay,
+        chunks=split_words(content),
+        usage=_usage(usage),
+        delay=delay,
+        chunk_delay=chunk_delay,
     )
 
 
 def error(
-    status: int, message: str = "scripted error", *, retry_after: float | str | None = None,
+    status: int,
+    message: str = "scripted error",
+    *,
+    retry_after: float | str | None = None,
     delay: float = 0.0,
 ) -> ErrorReply:
     """An error status with the provider's JSON error body (and ``Retry-After``)."""

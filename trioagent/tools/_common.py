@@ -90,14 +90,18 @@ def object_list_arg(arguments: Mapping[str, Any], key: str) -> list[dict[str, An
 
 
 def _json_type(value: object) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
-             list: "an array", dict: "an object"}
+    names = {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }
     return names.get(type(value), type(value).__name__)
 
 
-def schema(
-    properties: dict[str, dict[str, Any]], required: tuple[str, ...] = ()
-) -> dict[str, Any]:
+def schema(properties: dict[str, dict[str, Any]], required: tuple[str, ...] = ()) -> dict[str, Any]:
     """A JSON Schema object for a tool's arguments."""
     result: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
@@ -125,8 +129,7 @@ def resolve_inside(root: Path, path: str) -> Path:
     resolved = (base / Path(path).expanduser()).resolve()
     if resolved != base and not resolved.is_relative_to(base):
         raise ArgumentError(
-            f"path {path!r} is outside the working directory {str(base)!r}; "
-            "use a path inside it"
+            f"path {path!r} is outside the working directory {str(base)!r}; use a path inside it"
         )
     return resolved
 

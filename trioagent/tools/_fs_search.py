@@ -157,7 +157,8 @@ def grep(
     walk = _Walk(top, exclude)
     files = (
         ((rel, full) for rel, is_dir, full in walk if not is_dir)
-        if top.is_dir() else iter([(top.name, top)])
+        if top.is_dir()
+        else iter([(top.name, top)])
     )
     results: list[str] = []
     for rel, full in files:
@@ -165,8 +166,9 @@ def grep(
             continue
         for lineno, line in _search_file(full, regex):
             if len(results) == MAX_MATCHES:
-                results.append(f"[results truncated at {MAX_MATCHES} matches: "
-                               "narrow the query or the path]")
+                results.append(
+                    f"[results truncated at {MAX_MATCHES} matches: narrow the query or the path]"
+                )
                 return ToolResult("\n".join(results))
             results.append(f"{relative_name(root, full)}:{lineno}: {clip(line, MAX_LINE_CHARS)}")
     return ToolResult(("\n".join(results) if results else "No results found") + walk.note())

@@ -78,8 +78,13 @@ FILESYSTEM_TOOLS: Final = (
         name="read_multiple_files",
         description="Read the contents of multiple files simultaneously.",
         parameters=schema(
-            {"paths": {"type": "array", "items": {"type": "string"},
-                       "description": "Array of file paths to read"}},
+            {
+                "paths": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Array of file paths to read",
+                }
+            },
             required=("paths",),
         ),
     ),
@@ -88,8 +93,10 @@ FILESYSTEM_TOOLS: Final = (
         description="Create a new file or completely overwrite an existing file with new "
         "content. Missing parent directories are created.",
         parameters=schema(
-            {"path": _PATH,
-             "content": {"type": "string", "description": "The content to write to the file"}},
+            {
+                "path": _PATH,
+                "content": {"type": "string", "description": "The content to write to the file"},
+            },
             required=("path", "content"),
         ),
     ),
@@ -107,10 +114,11 @@ FILESYSTEM_TOOLS: Final = (
                     "items": {
                         "type": "object",
                         "properties": {
-                            "oldText": {"type": "string",
-                                        "description": "The exact text to replace"},
-                            "newText": {"type": "string",
-                                        "description": "The replacement text"},
+                            "oldText": {
+                                "type": "string",
+                                "description": "The exact text to replace",
+                            },
+                            "newText": {"type": "string", "description": "The replacement text"},
                         },
                         "required": ["oldText", "newText"],
                     },
@@ -128,20 +136,26 @@ FILESYSTEM_TOOLS: Final = (
         name="directory_tree",
         description="Get a recursive tree view of files and directories as a JSON structure "
         f"(at most {MAX_ENTRIES} entries).",
-        parameters=schema({
-            "path": _DIR,
-            "max_depth": {"type": "integer", "description": "How deep to descend "
-                          f"(default and maximum: {MAX_TREE_DEPTH})"},
-        }),
+        parameters=schema(
+            {
+                "path": _DIR,
+                "max_depth": {
+                    "type": "integer",
+                    "description": f"How deep to descend (default and maximum: {MAX_TREE_DEPTH})",
+                },
+            }
+        ),
     ),
     ToolSpec(
         name="search_files",
         description="Find files and directories whose name or relative path matches a glob "
         f"pattern such as '*.py' or 'src/*/test_*' (at most {MAX_ENTRIES} results).",
         parameters=schema(
-            {"path": _DIR,
-             "pattern": {"type": "string", "description": "The glob pattern to match"},
-             "excludePatterns": _EXCLUDE},
+            {
+                "path": _DIR,
+                "pattern": {"type": "string", "description": "The glob pattern to match"},
+                "excludePatterns": _EXCLUDE,
+            },
             required=("pattern",),
         ),
     ),
@@ -152,13 +166,18 @@ FILESYSTEM_TOOLS: Final = (
         parameters=schema(
             {
                 "path": {"type": "string", "description": "The starting directory path"},
-                "query": {"type": "string",
-                          "description": "The text or regex pattern to search for"},
-                "is_regex": {"type": "boolean",
-                             "description": "If true, treat query as regex; otherwise "
-                             "literal text"},
-                "pattern": {"type": "string",
-                            "description": "Only search files matching this glob (e.g. *.py)"},
+                "query": {
+                    "type": "string",
+                    "description": "The text or regex pattern to search for",
+                },
+                "is_regex": {
+                    "type": "boolean",
+                    "description": "If true, treat query as regex; otherwise literal text",
+                },
+                "pattern": {
+                    "type": "string",
+                    "description": "Only search files matching this glob (e.g. *.py)",
+                },
                 "excludePatterns": _EXCLUDE,
             },
             required=("query",),
@@ -168,8 +187,13 @@ FILESYSTEM_TOOLS: Final = (
         name="create_directory",
         description="Create one or more new directories or nested directory structures.",
         parameters=schema(
-            {"paths": {"type": "array", "items": {"type": "string"},
-                       "description": "Array of directory paths to create"}},
+            {
+                "paths": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Array of directory paths to create",
+                }
+            },
             required=("paths",),
         ),
     ),
@@ -206,9 +230,7 @@ class FilesystemToolset(BuiltinToolset):
         path = str_arg(arguments, "path")
         return await _reading(self._read_one, ctx.working_dir, path, self.max_read_bytes)
 
-    async def _read_multiple_files(
-        self, arguments: dict[str, Any], ctx: ToolContext
-    ) -> ToolResult:
+    async def _read_multiple_files(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:
         paths = str_list_arg(arguments, "paths")
         return await _reading(self._read_many, ctx.working_dir, paths)
 
@@ -219,8 +241,10 @@ class FilesystemToolset(BuiltinToolset):
 
     async def _edit_file(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:
         path = str_arg(arguments, "path")
-        edits = [(_text_of(edit, i, "old"), _text_of(edit, i, "new"))
-                 for i, edit in enumerate(object_list_arg(arguments, "edits"), 1)]
+        edits = [
+            (_text_of(edit, i, "old"), _text_of(edit, i, "new"))
+            for i, edit in enumerate(object_list_arg(arguments, "edits"), 1)
+        ]
         if not edits:
             raise ArgumentError("'edits' is empty: give at least one edit")
         return await _writing(_edit, ctx.working_dir, path, edits)
@@ -248,17 +272,16 @@ class FilesystemToolset(BuiltinToolset):
         if not query:
             raise ArgumentError("'query' is empty")
         try:
-            regex = re.compile(query if bool_arg(arguments, "is_regex", False)
-                               else re.escape(query))
+            regex = re.compile(
+                query if bool_arg(arguments, "is_regex", False) else re.escape(query)
+            )
         except re.error as exc:
             raise ArgumentError(f"invalid regex {query!r}: {exc}") from exc
         include = str_arg(arguments, "pattern", "")
         exclude = str_list_arg(arguments, "excludePatterns", [])
         return await _reading(grep, ctx.working_dir, path, regex, include, exclude)
 
-    async def _create_directory(
-        self, arguments: dict[str, Any], ctx: ToolContext
-    ) -> ToolResult:
+    async def _create_directory(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:
         paths = str_list_arg(arguments, "paths")
         return await _writing(_mkdirs, ctx.working_dir, paths)
 
@@ -335,8 +358,9 @@ def _write(root: Path, path: str, content: str) -> ToolResult:
     target.parent.mkdir(parents=True, exist_ok=True)
     data = content.encode()
     target.write_bytes(data)
-    return ToolResult(f"File written successfully: {relative_name(root, target)} "
-                      f"({len(data)} bytes)")
+    return ToolResult(
+        f"File written successfully: {relative_name(root, target)} ({len(data)} bytes)"
+    )
 
 
 def _edit(root: Path, path: str, edits: list[tuple[str, str]]) -> ToolResult:
@@ -363,10 +387,14 @@ def _edit(root: Path, path: str, edits: list[tuple[str, str]]) -> ToolResult:
         after = after.replace(old, new, 1)
     target.write_bytes(after.encode())
     name = relative_name(root, target)
-    diff = "".join(difflib.unified_diff(
-        before.splitlines(keepends=True), after.splitlines(keepends=True),
-        fromfile=f"a/{name}", tofile=f"b/{name}",
-    ))
+    diff = "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=f"a/{name}",
+            tofile=f"b/{name}",
+        )
+    )
     return ToolResult(f"Applied {len(edits)} edit(s) to {name}\n{clip(diff, MAX_DIFF_CHARS)}")
 
 

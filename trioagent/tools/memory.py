@@ -129,8 +129,7 @@ class MemoryToolset(BuiltinToolset):
         def add(memories: list[Memory]) -> str:
             new_id = str(1 + max((_int_id(m["id"]) for m in memories), default=0))
             now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-            memories.append({"id": new_id, "memory": text, "category": category,
-                             "created_at": now})
+            memories.append({"id": new_id, "memory": text, "category": category, "created_at": now})
             return f"Memory added successfully with ID: {new_id}"
 
         return await self._change(ctx, add)
@@ -152,11 +151,14 @@ class MemoryToolset(BuiltinToolset):
         category = str_arg(arguments, "category", "").lower()
 
         def search(memories: list[Memory]) -> str:
-            return to_json([
-                m for m in memories
-                if all(word in m["memory"].lower() for word in words)
-                and (not category or str(m.get("category", "")).lower() == category)
-            ])
+            return to_json(
+                [
+                    m
+                    for m in memories
+                    if all(word in m["memory"].lower() for word in words)
+                    and (not category or str(m.get("category", "")).lower() == category)
+                ]
+            )
 
         return await self._change(ctx, search, write=False)
 

@@ -38,10 +38,25 @@ SAFETY_LEVELS: Final[tuple[Safety, ...]] = ("restricted", "standard", "off")
 FILE_WRITE_TOOLS: Final = frozenset({"write_file", "edit_file", "create_directory"})
 """The filesystem tools that change files; ``restricted`` refuses them."""
 
-SHELL_ENV_KEPT: Final = frozenset({
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TERM", "TZ",
-    "TMPDIR", "TEMP", "TMP", "HOSTNAME", "COLUMNS", "LINES",
-})
+SHELL_ENV_KEPT: Final = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "LANG",
+        "LANGUAGE",
+        "TERM",
+        "TZ",
+        "TMPDIR",
+        "TEMP",
+        "TMP",
+        "HOSTNAME",
+        "COLUMNS",
+        "LINES",
+    }
+)
 """The server's environment variables a shell command sees, besides ``LC_*``."""
 
 
@@ -55,7 +70,8 @@ def shell_environment(
         kept = dict(server_env)
     else:
         kept = {
-            name: value for name, value in server_env.items()
+            name: value
+            for name, value in server_env.items()
             if name in SHELL_ENV_KEPT or name.startswith("LC_")
         }
     return {**kept, **toolset_env}
@@ -104,9 +120,13 @@ class GuardedToolset:
 
     def tools(self) -> list[ToolSpec]:
         return [
-            attrs.evolve(spec, description=f"{spec.description} (Disabled on this server by "
-                         "its safety policy: calls are refused.)")
-            if self._is_refused(spec.name) else spec
+            attrs.evolve(
+                spec,
+                description=f"{spec.description} (Disabled on this server by "
+                "its safety policy: calls are refused.)",
+            )
+            if self._is_refused(spec.name)
+            else spec
             for spec in self.inner.tools()
         ]
 

@@ -111,8 +111,10 @@ class TodoToolset(BuiltinToolset):
         return _result(state, created=created)
 
     async def _update_todos(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        updates = [(str_arg(u, "id"), _status(str_arg(u, "status")))
-                   for u in object_list_arg(arguments, "updates")]
+        updates = [
+            (str_arg(u, "id"), _status(str_arg(u, "status")))
+            for u in object_list_arg(arguments, "updates")
+        ]
         state = _state(ctx)
         by_id = {item["id"]: item for item in state["items"]}
         updated: list[dict[str, str]] = []

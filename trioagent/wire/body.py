@@ -109,8 +109,12 @@ def loads(data: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise _body_error(f"The request body is not valid UTF-8 (at byte {exc.start}).") from None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
-                         object_pairs_hook=_object)
+        obj = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_object,
+        )
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
         raise _body_error(f"The request body is not valid JSON: {exc.msg} ({where}).") from None
@@ -121,9 +125,10 @@ def loads(data: bytes) -> dict[str, Any]:
     if _too_deep(obj):
         raise _body_error(_TOO_DEEP)
     if _SURROGATE_ESCAPE.search(text) and _lone_surrogate(obj):
-        raise _body_error("The request body has a string with a lone UTF-16 surrogate "
-                          "(such as \\ud800 without its pair): send valid Unicode text.")
+        raise _body_error(
+            "The request body has a string with a lone UTF-16 surrogate "
+            "(such as \\ud800 without its pair): send valid Unicode text."
+        )
     if type(obj) is not dict:
         raise _body_error(f"The request body must be a JSON object, not {JSON_KIND[type(obj)]}.")
     return obj
-

@@ -94,8 +94,7 @@ def _check_responses_request(request: ResponseCreateRequest) -> None:
     if request.background:
         raise invalid("background", "background responses are not supported")
     if request.conversation is not None:
-        raise invalid("conversation", "conversations are not supported: use "
-                                       "previous_response_id")
+        raise invalid("conversation", "conversations are not supported: use previous_response_id")
     if request.prompt is not None:
         raise invalid("prompt", "prompt templates are not supported")
     if request.top_logprobs:
@@ -112,16 +111,22 @@ def _check_responses_request(request: ResponseCreateRequest) -> None:
             continue
         for j, part in enumerate(parts if isinstance(parts, tuple) else ()):
             if part.type == "input_file":
-                raise invalid(f"{where}[{j}]", "file inputs are not supported: send the text, "
-                                                "or let the agent read the file with its tools")
+                raise invalid(
+                    f"{where}[{j}]",
+                    "file inputs are not supported: send the text, "
+                    "or let the agent read the file with its tools",
+                )
             if part.type == "input_image" and not getattr(part, "image_url", None):
                 raise invalid(f"{where}[{j}]", "expected an image_url (file_id is not supported)")
     for i, tool in enumerate(request.tools or ()):
         _check_response_tool(tool, f"tools[{i}]")
 
 
-_FUNCTION_FIELDS: Final = (("description", str, "a string"), ("parameters", dict, "an object"),
-                           ("strict", bool, "a boolean"))
+_FUNCTION_FIELDS: Final = (
+    ("description", str, "a string"),
+    ("parameters", dict, "an object"),
+    ("strict", bool, "a boolean"),
+)
 """The optional fields of a function tool of ``/v1/responses``: each ``null`` or this kind."""
 
 
@@ -131,8 +136,9 @@ def _check_response_tool(tool: dict[str, Any], where: str) -> None:
     if "type" not in tool:
         raise problem_error("missing_field", f"{where}.type")
     if type(tool["type"]) is not str:
-        raise problem_error("invalid_type", f"{where}.type",
-                            wrong_type("a string", tool["type"]).detail)
+        raise problem_error(
+            "invalid_type", f"{where}.type", wrong_type("a string", tool["type"]).detail
+        )
     if tool["type"] != "function":
         return  # refused or skipped by the server, by type
     # The name rule of /v1/chat/completions: the providers refuse any other name.
@@ -140,8 +146,9 @@ def _check_response_tool(tool: dict[str, Any], where: str) -> None:
     for field, kind, expected in _FUNCTION_FIELDS:
         value = tool.get(field)
         if value is not None and type(value) is not kind:
-            raise problem_error("invalid_type", f"{where}.{field}",
-                                wrong_type(f"{expected} or null", value).detail)
+            raise problem_error(
+                "invalid_type", f"{where}.{field}", wrong_type(f"{expected} or null", value).detail
+            )
 
 
 def parse_responses_request(data: bytes) -> ResponseCreateRequest:
@@ -157,7 +164,8 @@ def parse_responses_request(data: bytes) -> ResponseCreateRequest:
     if type(items) is list:
         body["input"] = [
             {"type": "message", **item}
-            if type(item) is dict and "type" not in item and "role" in item else item
+            if type(item) is dict and "type" not in item and "role" in item
+            else item
             for item in items
         ]
     request = structure(body, ResponseCreateRequest)
@@ -190,11 +198,15 @@ def parse_client_frame(data: str) -> ClientFrame:
         frame: ClientFrame = structure(loads(data.encode()), ClientFrame)  # type: ignore[arg-type]
     except RequestError as exc:
         # The body rules are the frame rules; only the word for what was read differs.
-        raise RequestError(exc.message.replace("The request body", "The frame", 1),
-                           param=exc.param, code=exc.code) from None
+        raise RequestError(
+            exc.message.replace("The request body", "The frame", 1), param=exc.param, code=exc.code
+        ) from None
     if isinstance(frame, MessageFrame) and not frame.text.strip():
         raise invalid("text", "expected a non-empty string")
-    if isinstance(frame, HelloFrame) and frame.conversation_id is not None \
-            and not SESSION_ID.fullmatch(frame.conversation_id):
+    if (
+        isinstance(frame, HelloFrame)
+        and frame.conversation_id is not None
+        and not SESSION_ID.fullmatch(frame.conversation_id)
+    ):
         raise invalid("conversation_id", f"expected {SESSION_ID_CHARACTERS}")
     return frame

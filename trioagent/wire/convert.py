@@ -45,16 +45,28 @@ _WRITE_NULL: Final[dict[type, frozenset[str]]] = {
     AssistantMessage: frozenset({"content"}),
     ChunkChoice: frozenset({"finish_reason"}),
     ErrorBody: frozenset({"param", "code"}),
-    ResponseObject: frozenset({
-        "error", "incomplete_details", "instructions", "max_output_tokens",
-        "previous_response_id", "temperature", "top_p", "usage", "user",
-    }),
+    ResponseObject: frozenset(
+        {
+            "error",
+            "incomplete_details",
+            "instructions",
+            "max_output_tokens",
+            "previous_response_id",
+            "temperature",
+            "top_p",
+            "usage",
+            "user",
+        }
+    ),
 }
 """Fields that default to ``None`` but that OpenAI writes as ``null`` rather than leave out."""
 
 _TAGGED: Final[tuple[tuple[Any, str], ...]] = (
-    (ChatMessage, "role"), (ContentPart, "type"), (ClientFrame, "type"),
-    (InputItem, "type"), (InputPart, "type"),
+    (ChatMessage, "role"),
+    (ContentPart, "type"),
+    (ClientFrame, "type"),
+    (InputItem, "type"),
+    (InputPart, "type"),
 )
 """Unions of attrs classes, each told apart by a ``Literal`` field with a default: the tag."""
 

@@ -112,8 +112,7 @@ class ItemReference:
     id: str
 
 
-InputItem = (MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem
-             | ItemReference)
+InputItem = MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem | ItemReference
 
 
 @attrs.frozen(kw_only=True)
@@ -377,7 +376,8 @@ class ArgumentsDeltaEvent:
     """``response.function_call_arguments.delta``."""
 
     type: Literal["response.function_call_arguments.delta"] = (
-        "response.function_call_arguments.delta")
+        "response.function_call_arguments.delta"
+    )
     sequence_number: int
     item_id: str
     output_index: int
@@ -388,8 +388,7 @@ class ArgumentsDeltaEvent:
 class ArgumentsDoneEvent:
     """``response.function_call_arguments.done``."""
 
-    type: Literal["response.function_call_arguments.done"] = (
-        "response.function_call_arguments.done")
+    type: Literal["response.function_call_arguments.done"] = "response.function_call_arguments.done"
     sequence_number: int
     item_id: str
     output_index: int
@@ -397,5 +396,12 @@ class ArgumentsDoneEvent:
     arguments: str
 
 
-StreamEvent = (ResponseEvent | ItemEvent | ContentPartEvent | TextDeltaEvent | TextDoneEvent
-               | ArgumentsDeltaEvent | ArgumentsDoneEvent)
+StreamEvent = (
+    ResponseEvent
+    | ItemEvent
+    | ContentPartEvent
+    | TextDeltaEvent
+    | TextDoneEvent
+    | ArgumentsDeltaEvent
+    | ArgumentsDoneEvent
+)

@@ -13,7 +13,10 @@ if TYPE_CHECKING:
     from trioagent.config.schema import ToolsetConfig
 
 TRANSPORTS: Final = {
-    "streamable": "http", "streamable-http": "http", "streamable_http": "http", "http": "http",
+    "streamable": "http",
+    "streamable-http": "http",
+    "streamable_http": "http",
+    "http": "http",
     "sse": "sse",
 }
 """Each ``remote.transport_type`` we take (lower case), and the transport it means."""

@@ -136,7 +136,8 @@ async def list_tools(client: Client) -> list[ToolSpec]:
         page = await client.list_tools(cursor=cursor)
         specs.extend(
             ToolSpec(
-                name=tool.name, description=tool.description or tool.title or "",
+                name=tool.name,
+                description=tool.description or tool.title or "",
                 parameters=tool.input_schema,
             )
             for tool in page.tools

@@ -202,11 +202,15 @@ class MCPToolset:
                             f"MCP server {self.label} could not start: {session.reason}"
                         )
                     if session.up:
-                        message = (f"MCP server {self.label} failed: {session.reason}; "
-                                   "it is restarted on the next call")
+                        message = (
+                            f"MCP server {self.label} failed: {session.reason}; "
+                            "it is restarted on the next call"
+                        )
                     else:
-                        message = (f"MCP server {self.label} could not be restarted: "
-                                   f"{session.reason}; it is tried again on the next call")
+                        message = (
+                            f"MCP server {self.label} could not be restarted: "
+                            f"{session.reason}; it is tried again on the next call"
+                        )
                     logger.warning("%s", message)
                     for call in in_flight:
                         call.resolve(ToolResult.error(message))
@@ -312,9 +316,11 @@ class MCPToolset:
             except MCPError as exc:
                 if exc.code == CONNECTION_CLOSED or session.expired:
                     raise SessionBroken(f"{exc.message} during {call.name}") from exc
-                call.resolve(ToolResult.error(
-                    f"{call.name}: the MCP server answered with an error: {exc.message}"
-                ))
+                call.resolve(
+                    ToolResult.error(
+                        f"{call.name}: the MCP server answered with an error: {exc.message}"
+                    )
+                )
             except Exception as exc:  # an answer the SDK refused, for one
                 logger.warning("MCP tool %s of %s failed", call.name, self.label, exc_info=True)
                 call.resolve(ToolResult.error(f"{call.name} failed: {describe_error(exc)}"))

@@ -33,8 +33,11 @@ run long, and the turn's own timeout bounds every call."""
 
 
 async def connect(
-    cfg: ToolsetConfig, working_dir: Path, stack: contextlib.AsyncExitStack,
-    side: trio.Nursery, session: Session,
+    cfg: ToolsetConfig,
+    working_dir: Path,
+    stack: contextlib.AsyncExitStack,
+    side: trio.Nursery,
+    session: Session,
 ) -> tuple[Client, trio.Event | None]:
     """Open the transport and the SDK's ``Client`` on ``stack``: the handshake is done.
 
@@ -68,7 +71,8 @@ async def connect(
         side.start_soon(_relay, read, relay, closed)
         streams = (relayed, write)
     client = Client(
-        _Opened(streams), cache=None,
+        _Opened(streams),
+        cache=None,
         client_info=Implementation(name="trioagent", version=__version__),
     )
     await stack.enter_async_context(client)
@@ -76,14 +80,20 @@ async def connect(
 
 
 async def _open_stdio(
-    cfg: ToolsetConfig, working_dir: Path, stack: contextlib.AsyncExitStack,
-    side: trio.Nursery, session: Session,
+    cfg: ToolsetConfig,
+    working_dir: Path,
+    stack: contextlib.AsyncExitStack,
+    side: trio.Nursery,
+    session: Session,
 ) -> TransportStreams:
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
     assert cfg.command is not None
     params = StdioServerParameters(
-        command=cfg.command, args=list(cfg.args), env=dict(cfg.env), cwd=working_dir,
+        command=cfg.command,
+        args=list(cfg.args),
+        env=dict(cfg.env),
+        cwd=working_dir,
     )
     read_fd, write_fd = os.pipe()
     side.start_soon(session.drain_stderr, trio.lowlevel.FdStream(read_fd))
@@ -107,20 +117,23 @@ async def _open_http(
         auth: httpx2.Auth | None = None,
     ) -> httpx2.AsyncClient:
         return httpx2.AsyncClient(
-            headers=headers, auth=auth,
+            headers=headers,
+            auth=auth,
             timeout=timeout or httpx2.Timeout(HTTP_TIMEOUT, read=None),
             event_hooks={"response": [session.on_response]},
         )
 
     if transport_of(cfg) == "sse":
-        return await stack.enter_async_context(sse_client(
-            remote.url, headers=remote.headers, timeout=HTTP_TIMEOUT,
-            httpx_client_factory=http_client,
-        ))
+        return await stack.enter_async_context(
+            sse_client(
+                remote.url,
+                headers=remote.headers,
+                timeout=HTTP_TIMEOUT,
+                httpx_client_factory=http_client,
+            )
+        )
     client = await stack.enter_async_context(http_client(headers=remote.headers))
-    return await stack.enter_async_context(
-        streamable_http_client(remote.url, http_client=client)
-    )
+    return await stack.enter_async_context(streamable_http_client(remote.url, http_client=client))
 
 
 @attrs.frozen
