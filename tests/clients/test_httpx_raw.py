@@ -213,7 +213,7 @@ async def test_errors_before_the_first_byte_are_http_statuses_even_when_streamin
     fake.enqueue(error(400, "upstream says no"), hang())
     with trio.fail_after(10):
         async with (
-            start_server(api_keys=("k",), request_timeout=0.3, conversations_max=10) as server,
+            start_server(api_keys=("k",), request_timeout=2, conversations_max=10) as server,
             server.http(headers={"authorization": "Bearer k"}) as http,
         ):
             unauthorized = await http.post(
