@@ -13,7 +13,9 @@ import pytest
 import trio
 
 from trioagent.cli import build_parser, serve_options, startup_warnings
+from trioagent.server.durations import format_duration
 from trioagent.server.options import SHARED_CACHE_MAX, parse_duration, parse_size
+from trioagent.server.ratelimit import parse_rate
 from trioagent.store import StoreURL
 from trioagent.testing import (
     FakeOpenAI,
@@ -57,8 +59,18 @@ def test_parse_size(text: str, size: int) -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90s", 90), ("5m", 300), ("1h", 3600), ("1h30m", 5400), ("250ms", 0.25), ("12", 12)],
-    ids=["s", "m", "h", "hm", "ms", "plain"],
+    [
+        ("90s", 90),
+        ("5m", 300),
+        ("1h", 3600),
+        ("1h30m", 5400),
+        ("250ms", 0.25),
+        ("12", 12),
+        ("5min", 300),
+        ("1d", 86400),
+        ("2 hours", 7200),
+    ],
+    ids=["s", "m", "h", "hm", "ms", "plain", "min", "day", "words"],
 )
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -68,10 +80,18 @@ def test_parse_duration(text: str, seconds: float) -> None:
     "bad", ["5x", "m5", "", "1 MiB MiB"], ids=["unit", "order", "empty", "junk"]
 )
 def test_bad_sizes_and_durations_are_refused(bad: str) -> None:
+    """Sizes and durations (every duration flag, and a rate's period) refuse junk."""
     with pytest.raises(ValueError, match="invalid"):
         parse_duration(bad)
     with pytest.raises(ValueError, match="invalid"):
         parse_size(bad)
+    with pytest.raises(ValueError, match="invalid"):
+        parse_rate(f"10/{bad}")
+
+
+@pytest.mark.parametrize("seconds", [0.25, 15, 90, 300, 1800, 5400, 86400])
+def test_help_defaults_read_back_as_the_same_duration(seconds: float) -> None:
+    assert parse_duration(format_duration(seconds)) == seconds
 
 
 def test_serve_chat_flags_fill_options() -> None:

@@ -20,8 +20,13 @@ from trioagent.server.ratelimit import Rate, RateLimiter, parse_rate, retry_afte
         ("120/5min", Rate(120, 300)),
         ("3/1.5s", Rate(3, 1.5)),
         (" 60 / Minute ", Rate(60, 60)),
+        ("60/1h30m", Rate(60, 5400)),
+        ("5/2d", Rate(5, 172800)),
     ],
-    ids=["min", "s", "sec", "m", "h", "hour", "day", "count-s", "count-min", "fraction", "loose"],
+    ids=[
+        *("min", "s", "sec", "m", "h", "hour", "day", "count-s", "count-min", "fraction"),
+        *("loose", "duration", "days"),
+    ],
 )
 def test_parse_rate_accepts(text: str, rate: Rate) -> None:
     assert parse_rate(text) == rate

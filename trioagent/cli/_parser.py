@@ -8,13 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import __version__
 from ..logs import LOG_FORMATS
-from ..server.options import (
-    SHARED_CACHE_MAX,
-    ServeOptions,
-    parse_duration,
-    parse_listen,
-    parse_size,
-)
+from ..server.durations import format_duration, parse_duration
+from ..server.options import SHARED_CACHE_MAX, ServeOptions, format_size, parse_listen, parse_size
 from ..server.ratelimit import parse_rate
 from ..store import StoreURL
 from ..tools import SAFETY_LEVELS
@@ -302,7 +297,8 @@ def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
         metavar="HOST:PORT",
         type=_explained(parse_listen),
         default=(defaults.host, defaults.port),
-        help="address to listen on; port 0 picks a free port (default: 127.0.0.1:8083)",
+        help="address to listen on; port 0 picks a free port "
+        f"(default: {defaults.host}:{defaults.port})",
     )
     parser.add_argument(
         "--api-key", metavar="KEY", help="require 'Authorization: Bearer KEY' on every API call"
@@ -327,14 +323,16 @@ def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
         metavar="SIZE",
         type=_explained(parse_size),
         default=defaults.max_request_size,
-        help="largest request body, e.g. 512KiB or 1MiB (default: 1MiB)",
+        help="largest request body, e.g. 512KiB or 1MiB "
+        f"(default: {format_size(defaults.max_request_size)})",
     )
     parser.add_argument(
         "--request-timeout",
         metavar="DURATION",
         type=_explained(parse_duration),
         default=defaults.request_timeout,
-        help="time a whole turn may take, e.g. 90s or 5m (default: 5m)",
+        help="time a whole turn may take, e.g. 90s or 5m "
+        f"(default: {format_duration(defaults.request_timeout)})",
     )
     if api == "chat":
         parser.add_argument(
@@ -358,7 +356,8 @@ def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
             metavar="DURATION",
             type=_explained(parse_duration),
             default=defaults.conversation_ttl,
-            help="forget a conversation (or a stored response) idle this long (default: 30m)",
+            help="forget a conversation (or a stored response) idle this long "
+            f"(default: {format_duration(defaults.conversation_ttl)})",
         )
         parser.add_argument(
             "--responses-max",
@@ -394,14 +393,15 @@ def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
         metavar="N",
         type=int,
         default=defaults.max_idle_runtimes,
-        help="idle agent runtimes kept open per agent (default: 4)",
+        help=f"idle agent runtimes kept open per agent (default: {defaults.max_idle_runtimes})",
     )
     parser.add_argument(
         "--keep-alive",
         metavar="DURATION",
         type=_explained(parse_duration),
         default=defaults.keep_alive_interval,
-        help="SSE keep-alive comment interval while tools run (default: 15s)",
+        help="SSE keep-alive comment interval while tools run "
+        f"(default: {format_duration(defaults.keep_alive_interval)})",
     )
     parser.add_argument(
         "--workers",
@@ -419,14 +419,16 @@ def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
         type=_explained(parse_duration),
         default=defaults.ws_ping_interval,
         help="ping a quiet WebSocket client after this long; disconnect it "
-        "when it stays silent as long again (default: 20s)",
+        "when it stays silent as long again "
+        f"(default: {format_duration(defaults.ws_ping_interval)})",
     )
     parser.add_argument(
         "--shutdown-grace",
         metavar="DURATION",
         type=_explained(parse_duration),
         default=defaults.shutdown_grace,
-        help="time running turns may finish on SIGINT/SIGTERM (default: 10s)",
+        help="time running turns may finish on SIGINT/SIGTERM "
+        f"(default: {format_duration(defaults.shutdown_grace)})",
     )
     parser.add_argument(
         "--shutdown-drain",
@@ -434,7 +436,8 @@ def _add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
         type=_explained(parse_duration),
         default=defaults.shutdown_drain,
         help="on SIGINT/SIGTERM, go on serving this long with /readyz failing "
-        "so a load balancer stops sending, then stop (default: 0s)",
+        "so a load balancer stops sending, then stop "
+        f"(default: {format_duration(defaults.shutdown_drain)})",
     )
     _add_agent_flags(parser)
     _add_log_flags(parser, after_command=True)

@@ -10,10 +10,15 @@ import attrs
 
 from ..store.open import StoreURL
 from ..tools import Safety  # noqa: TC001 (attrs reads annotations at runtime)
+from .durations import parse_duration as parse_duration
 from .ratelimit import Rate  # noqa: TC001 (attrs reads annotations at runtime)
 
 SHARED_CACHE_MAX = 100_000
 """``serve chat``'s conversation bound on a shared store when --conversations-max is unset."""
+CONTEXTS_MAX = 1000
+"""The conversation bound of ``serve mcp`` and ``serve a2a`` on the ``memory:`` store when
+--conversations-max is unset: their protocols continue conversations by id, so they keep
+some even in memory (``serve chat`` keeps none there: its clients send the history)."""
 KIB = 1024
 MIB = 1024 * KIB
 
@@ -31,8 +36,6 @@ _SIZE_UNITS = {
     "gb": 1000**3,
     "gib": 1024 * MIB,
 }
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_size(text: str) -> int:
@@ -48,21 +51,12 @@ def parse_size(text: str) -> int:
     return int(match.group(1)) * _SIZE_UNITS[unit]
 
 
-def parse_duration(text: str) -> float:
-    """``90s``, ``5m``, ``1h30m``, ``250ms``, or plain seconds -> seconds.
-
-    Raises:
-        ValueError: the text is not a duration.
-    """
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = _DURATION.findall(text)
-    if not parts or "".join(number + unit for number, unit in parts) != text:
-        raise ValueError(f"invalid duration {text!r}: use e.g. 90s, 5m or 1h")
-    return sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
+def format_size(size: int) -> str:
+    """``1048576`` -> ``1MiB``: the largest binary unit that writes ``size`` whole."""
+    for name, unit in (("GiB", 1024 * MIB), ("MiB", MIB), ("KiB", KIB)):
+        if size >= unit and size % unit == 0:
+            return f"{size // unit}{name}"
+    return f"{size}B"
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -152,11 +146,14 @@ class ServeOptions:
             return self.store
         return StoreURL("sqlite", self.sessions) if api == "api" else StoreURL("memory")
 
-    def cache_size(self, store: StoreURL) -> int:
-        """How many conversations ``serve chat`` keeps in ``store``; 0: no cache."""
+    def cache_size(self, store: StoreURL, api: str = "chat") -> int:
+        """How many conversations ``serve chat`` (or ``serve mcp``, ``serve a2a``: ``api``)
+        keeps in ``store``; 0: no cache."""
         if self.conversations_max is not None:
             return self.conversations_max
-        return SHARED_CACHE_MAX if store.shared else 0
+        if store.shared:
+            return SHARED_CACHE_MAX
+        return CONTEXTS_MAX if api in ("mcp", "a2a") else 0
 
     @property
     def lock_ttl(self) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections import OrderedDict
@@ -9,26 +10,11 @@ from collections import OrderedDict
 import attrs
 import trio
 
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)\s*$", re.IGNORECASE)
-_RATE_UNITS = {
-    "s": 1.0,
-    "sec": 1.0,
-    "secs": 1.0,
-    "second": 1.0,
-    "seconds": 1.0,
-    "m": 60.0,
-    "min": 60.0,
-    "mins": 60.0,
-    "minute": 60.0,
-    "minutes": 60.0,
-    "h": 3600.0,
-    "hour": 3600.0,
-    "hours": 3600.0,
-    "d": 86400.0,
-    "day": 86400.0,
-    "days": 86400.0,
-}
-_RATE_NAMES = (("day", 86400.0), ("hour", 3600.0), ("min", 60.0), ("s", 1.0))
+from .durations import UNIT_SECONDS, parse_duration, unit_seconds
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(.+?)\s*$")
+_RATE_NAMES = ("day", "hour", "min", "s")
+"""Units a rate is written in, largest first (``60/min``, ``10/30s``)."""
 # Refill is float arithmetic: a client that waits exactly the time we told it to may find
 # 0.9999999999 tokens. Count that as one rather than refuse it for a rounding error.
 _EPSILON = 1e-9
@@ -44,30 +30,33 @@ class Rate:
     """Seconds it takes an empty bucket to refill."""
 
     def __str__(self) -> str:
-        for name, seconds in _RATE_NAMES:
-            count = self.period / seconds
+        for name in _RATE_NAMES:
+            count = self.period / UNIT_SECONDS[name]
             if count.is_integer():
                 return f"{self.requests}/{name if count == 1 else f'{count:.0f}{name}'}"
         return f"{self.requests}/{self.period}s"
 
 
 def parse_rate(text: str) -> Rate:
-    """``60/min``, ``10/s``, ``1000/hour``, ``2/d`` or ``10/30s`` -> Rate.
+    """``60/min``, ``10/s``, ``1000/hour``, ``2/d``, ``10/30s`` or ``60/5min`` -> Rate: N
+    requests per duration (see `trioagent.server.durations`; a unit alone is one of it).
 
     Raises:
         ValueError: the text is not a rate, or allows no requests.
     """
     match = _RATE.match(text)
-    unit = _RATE_UNITS.get(match.group(3).lower()) if match else None
-    if match is None or unit is None or float(match.group(2) or 1) <= 0:
-        raise ValueError(
-            f"invalid rate {text!r}: use N/UNIT with UNIT s, min, hour or day, "
-            "e.g. 60/min or 10/30s"
-        )
-    requests, count = int(match.group(1)), float(match.group(2) or 1)
+    period: float | None = None
+    if match:
+        period = unit_seconds(match.group(2))
+        if period is None:
+            with contextlib.suppress(ValueError):
+                period = parse_duration(match.group(2))
+    if match is None or period is None or period <= 0:
+        raise ValueError(f"invalid rate {text!r}: use N/UNIT, e.g. 60/min, 10/30s or 1000/1h")
+    requests = int(match.group(1))
     if requests < 1:
         raise ValueError(f"invalid rate {text!r}: allow at least 1 request, e.g. 1/min")
-    return Rate(requests, count * unit)
+    return Rate(requests, period)
 
 
 def retry_after_header(wait: float) -> str:
