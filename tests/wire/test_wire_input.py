@@ -504,6 +504,12 @@ RESPONSES_INVALID = [
         "invalid_type",
         id="tool-parameters-an-array",
     ),
+    pytest.param(
+        response_body(tools=[{"type": "function", "name": "f"}] * 2),
+        "tools",
+        "invalid_value",
+        id="duplicate-tool-names",
+    ),
 ]
 
 

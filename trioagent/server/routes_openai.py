@@ -83,25 +83,8 @@ def register_openai_routes(app: QuartTrio, state: ServerState) -> None:
         """Decide everything that can fail before the response starts."""
         if parsed.model not in state.agents:
             raise UnknownModel(parsed.model)
-        client_tools = client_tools_of(parsed)
-        # An agent tool shadows a client tool of the same name: Open WebUI offers its
-        # built-in tools (add_memory, search_memories, ...) on every request, and a user
-        # cannot rename them. The model sees the agent's tool; the client's is not offered.
-        shadowed = state.agent_tools[parsed.model] & {t.name for t in client_tools}
-        if shadowed:
-            log.debug(
-                "agent %r: its own tools shadow client tools %s", parsed.model, sorted(shadowed)
-            )
-            client_tools = [t for t in client_tools if t.name not in shadowed]
         sampling = sampling_of(parsed)
-        forced = sampling.tool_choice.name if sampling.tool_choice else None
-        offered = state.agent_tools[parsed.model] | {t.name for t in client_tools}
-        if forced is not None and forced not in offered:
-            raise RequestError(
-                f"tool_choice names the function {forced!r}, which is not among the tools "
-                "offered (the request's tools and the agent's own).",
-                param="tool_choice",
-            )
+        client_tools = state.client_tools_for(parsed.model, client_tools_of(parsed), sampling)
         return TurnRequest(
             agent=parsed.model,
             messages=messages_of(parsed),

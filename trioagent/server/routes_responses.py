@@ -132,23 +132,8 @@ def register_responses_routes(app: QuartTrio, state: ServerState) -> None:
         """Decide everything that can fail before the response starts."""
         if parsed.model not in state.agents:
             raise UnknownModel(parsed.model)
-        client_tools = client_tools_of(parsed)
-        shadowed = state.agent_tools[parsed.model] & {t.name for t in client_tools}
-        if shadowed:  # as on /v1/chat/completions: the agent's own tool wins
-            log.debug(
-                "agent %r: its own tools shadow client tools %s", parsed.model, sorted(shadowed)
-            )
-            client_tools = [t for t in client_tools if t.name not in shadowed]
         sampling = sampling_of(parsed)
-        forced = sampling.tool_choice.name if sampling.tool_choice else None
-        if forced is not None and forced not in (
-            state.agent_tools[parsed.model] | {t.name for t in client_tools}
-        ):
-            raise RequestError(
-                f"tool_choice names the function {forced!r}, which is not among the tools "
-                "offered (the request's tools and the agent's own).",
-                param="tool_choice",
-            )
+        client_tools = state.client_tools_for(parsed.model, client_tools_of(parsed), sampling)
         messages = messages_of(parsed)
         if not any(m.role in ("user", "tool") for m in messages):
             raise RequestError(

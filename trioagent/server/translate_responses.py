@@ -130,10 +130,9 @@ def client_tools_of(request: r.ResponseCreateRequest) -> list[ToolSpec]:
         RequestError: a tool of a type the agent cannot honour (``param`` names it).
     """
     specs: list[ToolSpec] = []
-    names: set[str] = set()
     for i, tool in enumerate(request.tools or ()):
-        kind = tool.get("type")
-        if isinstance(kind, str) and kind in IGNORED_TOOL_TYPES:
+        kind = tool["type"]  # wire.checks made sure of the fields read here
+        if kind in IGNORED_TOOL_TYPES:
             continue
         if kind != "function":
             raise RequestError(
@@ -141,21 +140,8 @@ def client_tools_of(request: r.ResponseCreateRequest) -> list[ToolSpec]:
                 "and takes client tools of type 'function' only.",
                 param=f"tools[{i}].type",
             )
-        name = tool.get("name")
-        if not isinstance(name, str) or not name or len(name) > 64:
-            raise RequestError(
-                "expected a function name of 1 to 64 characters", param=f"tools[{i}].name"
-            )
-        if name in names:
-            raise RequestError(f"two tools are named {name!r}", param="tools")
-        names.add(name)
         parameters = tool.get("parameters") or {"type": "object", "properties": {}}
-        description = tool.get("description") or ""
-        if not isinstance(parameters, dict) or not isinstance(description, str):
-            raise RequestError(
-                "expected parameters to be a JSON Schema object", param=f"tools[{i}].parameters"
-            )
-        specs.append(ToolSpec(name, description, parameters))
+        specs.append(ToolSpec(tool["name"], tool.get("description") or "", parameters))
     return [] if request.tool_choice == "none" else specs
 
 

@@ -118,8 +118,13 @@ def _check_responses_request(request: ResponseCreateRequest) -> None:
                 )
             if part.type == "input_image" and not getattr(part, "image_url", None):
                 raise invalid(f"{where}[{j}]", "expected an image_url (file_id is not supported)")
+    names: set[str] = set()
     for i, tool in enumerate(request.tools or ()):
         _check_response_tool(tool, f"tools[{i}]")
+        if tool["type"] == "function":
+            if tool["name"] in names:
+                raise invalid("tools", f"two tools are named {show(tool['name'])}")
+            names.add(tool["name"])
 
 
 _FUNCTION_FIELDS: Final = (
