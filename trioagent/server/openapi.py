@@ -10,7 +10,6 @@ those of `trioagent.wire.rules`. The builders and shared components are
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Final
 
 from .. import __version__
@@ -28,6 +27,7 @@ from .openapi_parts import (
     USAGE,
     ErrorTable,
     Schema,
+    document_for,
     error_refs,
     error_responses,
     error_table,
@@ -470,6 +470,4 @@ def openapi_document(agents: list[str]) -> dict[str, Any]:
     Returns:
         A new document, which the caller may change.
     """
-    document = copy.deepcopy(_STATIC)
-    document["components"]["schemas"]["AgentName"]["enum"] = list(agents)
-    return document
+    return document_for(_STATIC, agents)

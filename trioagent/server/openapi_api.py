@@ -9,7 +9,6 @@ Every error is an ``ApiError`` (`trioagent.server.errors.api_error_body`).
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Final
 
 from .. import __version__
@@ -26,6 +25,7 @@ from .openapi_parts import (
     USAGE,
     ErrorTable,
     Schema,
+    document_for,
     error_refs,
     error_responses,
     error_table,
@@ -332,6 +332,4 @@ def api_openapi_document(agents: list[str]) -> dict[str, Any]:
     Returns:
         A new document, which the caller may change.
     """
-    document = copy.deepcopy(_STATIC)
-    document["components"]["schemas"]["AgentName"]["enum"] = list(agents)
-    return document
+    return document_for(_STATIC, agents)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any, Final
 
 from ..wire import rules
@@ -277,3 +278,11 @@ def metrics_path() -> Schema:
             }
         }
     }
+
+
+def document_for(static: dict[str, Any], agents: list[str]) -> dict[str, Any]:
+    """A new copy of the OpenAPI document ``static`` of a server exposing ``agents`` (its
+    names, in file order, as the ``AgentName`` enum); the caller may change it."""
+    document = copy.deepcopy(static)
+    document["components"]["schemas"]["AgentName"]["enum"] = list(agents)
+    return document
