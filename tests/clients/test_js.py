@@ -453,6 +453,19 @@ async def test_ai_sdk_runs_a_client_tool_over_steps(
         text("It is sunny in Paris.", usage=(20, 6)),
     )
     result = await run_js(node, "ai-sdk.mjs", scenario, server)
+    check_tool_steps(result, scenario, before)
+    assert len(fake.requests) == 2
+    sent = fake.requests[1].json["messages"]
+    assert sent[-2]["role"] == "assistant"
+    assert [call["id"] for call in sent[-2]["tool_calls"]] == ["call_w"]
+    assert sent[-1]["role"] == "tool"
+    assert sent[-1]["tool_call_id"] == "call_w"
+    assert PARIS_WEATHER in sent[-1]["content"]
+
+
+def check_tool_steps(result: dict[str, Any], scenario: str, before: str) -> None:
+    """The AI SDK's two steps of a client tool call: the call of get_weather for Paris
+    (after ``before``) and its result, then the answer (either API)."""
     assert result.get("errors", []) == []
     assert result["text"] == "It is sunny in Paris."
     assert result["finishReason"] == "stop"
@@ -472,13 +485,6 @@ async def test_ai_sdk_runs_a_client_tool_over_steps(
         types = [p["type"] for p in result["parts"]]
         assert "error" not in types
         assert ("tool-call" in types, "tool-result" in types) == (True, True)
-    assert len(fake.requests) == 2
-    sent = fake.requests[1].json["messages"]
-    assert sent[-2]["role"] == "assistant"
-    assert [call["id"] for call in sent[-2]["tool_calls"]] == ["call_w"]
-    assert sent[-1]["role"] == "tool"
-    assert sent[-1]["tool_call_id"] == "call_w"
-    assert PARIS_WEATHER in sent[-1]["content"]
 
 
 async def test_ai_sdk_unknown_model_is_an_api_call_error(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from .. import __version__
-from ..wire import rules
+from .openapi_chat_request import message_schemas, request_schemas
 from .openapi_parts import (
     BEARER,
     CONVERSATION_ID,
@@ -23,7 +23,6 @@ from .openapi_parts import (
     READY,
     SECURITY_SCHEMES,
     STRING,
-    TOOL_NAME,
     USAGE,
     ErrorTable,
     Schema,
@@ -37,10 +36,8 @@ from .openapi_parts import (
     opt,
     or_null,
     public_paths,
-    ranged,
     ref,
     sse_event,
-    tagged,
 )
 from .openapi_responses import responses_schemas
 from .openapi_responses_paths import responses_errors, responses_paths
@@ -78,171 +75,6 @@ ERRORS: Final[ErrorTable] = error_table(
 )
 """Each error status of ``serve chat``: its component name and its description
 (`trioagent.server.openapi_responses_paths` has its own 404 and 409)."""
-
-
-def _message_schemas() -> dict[str, Schema]:
-    def content(*forms: Schema) -> Schema:
-        return {"oneOf": [STRING, *forms]}
-
-    text = content({"type": "array", "items": ref("TextPart")})
-
-    def message(role: str, body: Schema, *required: str, **keywords: Any) -> Schema:
-        return object_of({"role": {"const": role}, **body}, ("role", *required), **keywords)
-
-    return {
-        "ChatMessage": tagged(
-            "role",
-            {
-                "system": "SystemMessage",
-                "developer": "DeveloperMessage",
-                "user": "UserMessage",
-                "assistant": "AssistantMessage",
-                "tool": "ToolMessage",
-            },
-        ),
-        "SystemMessage": message(
-            "system",
-            {"content": text, "name": opt("string")},
-            "content",
-            description="Kept after the agent's own instruction.",
-        ),
-        "DeveloperMessage": message(
-            "developer",
-            {"content": text, "name": opt("string")},
-            "content",
-            description="Treated as a system message.",
-        ),
-        "UserMessage": message(
-            "user",
-            {
-                "content": content({"type": "array", "items": ref("UserContentPart")}),
-                "name": opt("string"),
-            },
-            "content",
-        ),
-        "AssistantMessage": message(
-            "assistant",
-            {
-                "content": content({"type": "array", "items": ref("TextPart")}, {"type": "null"}),
-                "tool_calls": opt("array", items=ref("ToolCall")),
-                "name": opt("string"),
-            },
-        ),
-        "ToolMessage": message(
-            "tool",
-            {"content": text, "tool_call_id": STRING},
-            "content",
-            "tool_call_id",
-            description="The result of one client tool call.",
-        ),
-        "UserContentPart": tagged("type", {"text": "TextPart", "image_url": "ImagePart"}),
-        "TextPart": object_of({"type": {"const": "text"}, "text": STRING}, ("text",)),
-        "ImagePart": object_of(
-            {
-                "type": {"const": "image_url"},
-                "image_url": object_of(
-                    {
-                        "url": {"type": "string", "description": "An `https:` or `data:` URL."},
-                        "detail": {"enum": ["auto", "low", "high", None]},
-                    },
-                    ("url",),
-                ),
-            },
-            ("image_url",),
-            description="Refused (400) by providers that take no images.",
-        ),
-    }
-
-
-def _request_schemas() -> dict[str, Schema]:
-    stop_word = {"type": "string", "minLength": 1}
-    return {
-        "AgentName": {"type": "string", "enum": [], "description": "An exposed agent."},
-        "ChatCompletionRequest": object_of(
-            {
-                "model": ref("AgentName"),
-                "messages": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": ref("ChatMessage"),
-                    "contains": object_of({"role": {"const": "user"}}, ("role",)),
-                    "description": "At least one `user` message; the agent's instruction comes "
-                    "first, client system messages after it.",
-                },
-                "stream": opt("boolean"),
-                "stream_options": or_null(ref("StreamOptions")),
-                **{name: ranged(allowed) for name, allowed in rules.CHAT_RANGES.items()},
-                "stop": {
-                    "oneOf": [
-                        stop_word,
-                        {"type": "array", "maxItems": rules.STOP_MAX, "items": stop_word},
-                        {"type": "null"},
-                    ]
-                },
-                "seed": opt("integer"),
-                "parallel_tool_calls": opt("boolean"),
-                "n": opt("integer", minimum=1, maximum=1, description="Only 1."),
-                "logprobs": {"enum": [False, None], "description": "Not supported."},
-                "top_logprobs": {"enum": [0, None], "description": "Not supported."},
-                "response_format": opt(
-                    "object",
-                    description="`json_object` or `json_schema`; "
-                    "400 with providers that do not support it.",
-                ),
-                "tools": opt(
-                    "array",
-                    items=ref("Tool"),
-                    description="Tools the client runs; "
-                    "unique names. One named like an agent tool is not offered: "
-                    "the agent's own tool shadows it.",
-                ),
-                "tool_choice": {
-                    "oneOf": [
-                        {"type": "string", "enum": ["none", "auto", "required"]},
-                        ref("NamedToolChoice"),
-                        {"type": "null"},
-                    ]
-                },
-                # Accepted and ignored, or forwarded where the provider has them.
-                "user": opt("string"),
-                "metadata": opt("object"),
-                "store": opt("boolean"),
-                "service_tier": opt("string"),
-                "reasoning_effort": opt("string"),
-            },
-            ("model", "messages"),
-            description="Sampling fields override the agent's model settings for every model "
-            "call of the turn. Unknown fields are ignored; `null` means unset. "
-            "`stream_options` needs `stream: true`.",
-            **{
-                "if": object_of({"stream_options": {"type": "object"}}, ("stream_options",)),
-                "then": object_of({"stream": {"const": True}}, ("stream",)),
-            },
-        ),
-        "StreamOptions": object_of({"include_usage": opt("boolean")}),
-        "Tool": object_of(
-            {
-                "type": {"const": "function"},
-                "function": object_of(
-                    {
-                        "name": TOOL_NAME,
-                        "description": opt("string"),
-                        "parameters": opt("object", description="A JSON Schema."),
-                        "strict": opt("boolean"),
-                    },
-                    ("name",),
-                ),
-            },
-            ("function",),
-        ),
-        "NamedToolChoice": object_of(
-            {
-                "type": {"const": "function"},
-                "function": object_of({"name": STRING}, ("name",)),
-            },
-            ("function",),
-        ),
-    }
 
 
 def _response_schemas() -> dict[str, Schema]:
@@ -446,8 +278,8 @@ def _static_document() -> Schema:
         "paths": {**_paths(), **responses_paths(ERRORS)},
         "components": {
             "schemas": {
-                **_message_schemas(),
-                **_request_schemas(),
+                **message_schemas(),
+                **request_schemas(),
                 **_response_schemas(),
                 **responses_schemas(),
             },

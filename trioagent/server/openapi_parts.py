@@ -32,6 +32,10 @@ SHARED_ERRORS: Final[ErrorTable] = {
 """The errors every API describes alike (see `error_table`)."""
 
 
+EMPTY_ARRAY: Final[Schema] = {"type": "array", "maxItems": 0}
+"""An array that is always empty (a field OpenAI has and the server never fills)."""
+
+
 def pattern(regex: re.Pattern[str]) -> str:
     """A JSON Schema ``pattern`` that matches what ``regex`` fully matches."""
     return f"^{regex.pattern}$"

@@ -21,7 +21,8 @@ from .openapi_parts import (
     ref,
     sse_event,
 )
-from .openapi_responses import RESPONSE_ID_SCHEMA, STREAM_EVENTS
+from .openapi_responses import RESPONSE_ID_SCHEMA
+from .openapi_responses_events import STREAM_EVENTS
 from .routes_responses import PAGE_MAX
 
 SSE_DESCRIPTION: Final = """\
