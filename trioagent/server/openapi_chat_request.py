@@ -4,6 +4,8 @@ the request, its messages and options, as `trioagent.wire.openai` and
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..wire import rules
 from .openapi_parts import (
     STRING,
