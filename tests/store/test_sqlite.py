@@ -16,6 +16,7 @@ from trioagent.errors import ConversationBusy, ConversationConflict, StoreUnavai
 from trioagent.runtime.session import Session
 from trioagent.store import SQLiteStore, open_sqlite_store
 from trioagent.store.codec import dumps_session, loads_session
+from trioagent.store.sqlite import SCHEMA_VERSION
 
 from .support import commit_turn, contents, sample_session, store_sample
 
@@ -221,7 +222,7 @@ async def test_file_is_in_wal_mode_and_intact_after_writes(store: SQLiteStore, p
     with sqlite3.connect(path) as outside:
         assert outside.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert outside.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        assert outside.execute("PRAGMA user_version").fetchone() == (2,)
+        assert outside.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         rows = outside.execute("SELECT id, version FROM sessions ORDER BY id").fetchall()
     assert rows == [("c1", 2), ("c2", 2), ("c3", 2), ("c4", 2)]
 
@@ -267,7 +268,7 @@ def write_garbage(path: Path) -> Path:
 
 def write_newer_schema(path: Path) -> Path:
     with sqlite3.connect(path) as newer:
-        newer.execute("PRAGMA user_version = 3")
+        newer.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     return path
 
 
@@ -305,7 +306,7 @@ async def test_a_file_of_schema_1_gains_leases_and_keeps_its_sessions(path: Path
             assert await store.is_taken("a")
         assert contents(await store.get("a")) == ["hi"]
     with sqlite3.connect(path) as outside:
-        assert outside.execute("PRAGMA user_version").fetchone() == (2,)
+        assert outside.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 
 
 async def test_a_namespace_keeps_two_kinds_of_record_apart_in_one_file(path: Path) -> None:
@@ -327,3 +328,96 @@ async def test_a_namespace_keeps_two_kinds_of_record_apart_in_one_file(path: Pat
             assert not await conversations.is_taken("resp_1")
         assert await responses.delete("resp_1")
         assert await conversations.get("resp_1") is not None
+
+
+# The bounds: --conversations-max / --responses-max and --conversation-ttl.
+
+
+async def test_the_least_recently_used_conversation_goes_past_max_items(path: Path) -> None:
+    clock = Clock()
+    async with open_sqlite_store(path, clock=clock, max_items=2) as store:
+        for cid in ("a", "b"):
+            await commit_turn(store, cid, cid)
+            clock.now += 1
+        await commit_turn(store, "a", "a again")  # now b is the least recently used
+        clock.now += 1
+        await commit_turn(store, "c", "c")
+        assert await store.get("b") is None
+        assert contents(await store.get("a")) == ["a", "a again"]
+        assert await store.count() == 2
+
+
+async def test_a_conversation_under_a_turn_is_not_dropped_for_the_bound(path: Path) -> None:
+    clock = Clock()
+    async with open_sqlite_store(path, clock=clock, max_items=1) as store:
+        await commit_turn(store, "a", "first")
+        clock.now += 1
+        async with store.turn("a") as held:
+            clock.now += 1
+            await commit_turn(store, "b", "b")  # over the bound, but a is held
+            assert await store.get("a") is not None
+            held.session.messages.append(Message.user("second"))
+            held.commit()
+        assert contents(await store.get("a")) == ["first", "second"]
+
+
+async def test_an_idle_conversation_expires_after_ttl_and_its_id_starts_afresh(
+    path: Path,
+) -> None:
+    clock = Clock()
+    async with open_sqlite_store(path, clock=clock, ttl=60) as store:
+        await commit_turn(store, "a", "old")
+        clock.now += 59
+        assert contents(await store.get("a")) == ["old"]
+        async with store.turn("a") as turn:  # a turn is a use: the idle time restarts
+            assert turn.existed
+        clock.now += 59
+        assert await store.get("a") is not None
+        clock.now += 2
+        assert await store.get("a") is None
+        assert await store.count() == 0
+        async with store.turn("a") as turn:
+            assert not turn.existed
+            turn.session.messages.append(Message.user("new"))
+            turn.commit()
+        assert contents(await store.get("a")) == ["new"]
+
+
+async def test_each_namespace_has_its_own_bound(path: Path) -> None:
+    clock = Clock()
+    async with (
+        open_sqlite_store(path, clock=clock, max_items=1) as conversations,
+        open_sqlite_store(path, clock=clock, max_items=1, namespace="responses") as responses,
+    ):
+        await commit_turn(conversations, "c1", "c1")
+        clock.now += 1
+        await commit_turn(responses, "r1", "r1")
+        clock.now += 1
+        await commit_turn(responses, "r2", "r2")
+        assert await conversations.get("c1") is not None  # not pushed out by responses
+        assert await responses.get("r1") is None
+        assert (await conversations.count(), await responses.count()) == (1, 1)
+
+
+async def test_responses_of_a_schema_2_file_join_their_namespace(path: Path) -> None:
+    with sqlite3.connect(path) as old:  # schema 2 kept a namespace as an id prefix
+        old.execute(
+            "CREATE TABLE sessions (id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+            " created REAL NOT NULL, updated REAL NOT NULL, data TEXT NOT NULL)"
+        )
+        old.execute(
+            "CREATE TABLE leases (id TEXT PRIMARY KEY, token TEXT NOT NULL, expires REAL NOT NULL)"
+        )
+        for cid in ("open/c1", "responses:open/resp_1"):
+            old.execute(
+                "INSERT INTO sessions VALUES (?, 1, 0, 0, ?)", (cid, dumps_session(Session()))
+            )
+        old.execute("PRAGMA user_version = 2")
+    clock = Clock()
+    async with (
+        open_sqlite_store(path, clock=clock) as conversations,
+        open_sqlite_store(path, clock=clock, namespace="responses") as responses,
+    ):
+        assert await responses.get("open/resp_1") is not None
+        assert await conversations.get("responses:open/resp_1") is None
+        assert (await conversations.count(), await responses.count()) == (1, 1)

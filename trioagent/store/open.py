@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Literal
 import attrs
 
 from .memory import MemoryStore
-from .prefixed import PrefixedStore
 from .sqlite import open_sqlite_store
 
 if TYPE_CHECKING:
@@ -90,12 +89,11 @@ async def open_store(
     Args:
         url: the store.
         max_items: conversations kept, least recently used dropped first; 0: no bound.
-            A SQLite file keeps every conversation until it is deleted.
-        ttl: seconds an idle conversation is kept; 0: forever (SQLite: always forever).
+        ttl: seconds an idle conversation is kept; 0: forever.
         lock_ttl: seconds a turn's lock outlives a replica that died mid-turn (Redis).
-        namespace: keeps this store's keys (and Redis's bound and index) apart from
-            another store's on the same server, e.g. ``responses``. A memory store is
-            apart anyway; SQLite keeps every record, of any namespace, until deleted.
+        namespace: keeps this store's keys, and its bound, apart from another store's
+            in the same SQLite file or Redis, e.g. ``responses``. A memory store is
+            apart anyway.
 
     Raises:
         StoreUnavailable: the file cannot be opened, or Redis cannot be reached.
@@ -103,8 +101,10 @@ async def open_store(
     if url.kind == "memory":
         yield MemoryStore(max_items or sys.maxsize, ttl or math.inf)
     elif url.kind == "sqlite":
-        async with open_sqlite_store(url.target, lock_ttl=lock_ttl) as store:
-            yield PrefixedStore(store, f"{namespace}:") if namespace else store
+        async with open_sqlite_store(
+            url.target, lock_ttl=lock_ttl, max_items=max_items, ttl=ttl, namespace=namespace or ""
+        ) as store:
+            yield store
     else:
         from .redis import open_redis_store  # coredis loads only when Redis is used
 
