@@ -21,7 +21,12 @@
    - agno AgentOS (``AgentOS(agents=[...]).serve(...)``, uvicorn, one worker) with one
      agent (``root``) whose model is ``OpenAIChat(base_url=the fake)``.
 
-3. Loads each the same way, with ``trioagent bench``'s runner (one keep-alive connection
+3. By default (``--load wrk``, when wrk is installed) measures them the fair way
+   (`benchmarks.fair`, `benchmarks.peers.fair_run`): every server pinned to one core, the
+   fake and wrk to the other, each loaded alone at c=1, c=32 and c=32 streamed, for
+   ``--rounds`` rounds in rotated order, with the server's CPU per request and per token
+   read from /proc; medians. With ``--load bench``:
+   loads each the same way, with ``trioagent bench``'s runner (one keep-alive connection
    per worker, warm-up requests, a barrier before the clock starts, the same request
    count per level). trioagent, the stack floor (model ``root``; it ignores the bearer
    key every server is sent), LiteLLM and the fake itself (the ``fake upstream`` row) get
@@ -63,6 +68,7 @@ import attrs
 import httpx
 import trio
 
+from benchmarks.fair import LOAD_CORE, SERVER_CORE, can_pin, pinned
 from trioagent.bench import (
     BenchConfig,
     BenchReport,
@@ -232,6 +238,8 @@ class Server:
     """The base URL its load goes to."""
     command: list[str]
     log: Path
+    pid: int
+    """Its process, the leader of its process group (whose CPU `benchmarks.fair` reads)."""
 
 
 def free_port() -> int:
@@ -333,7 +341,7 @@ async def open_server(
             file=sys.stderr,
         )
         assert base_url is not None
-        yield Server(name=name, url=base_url, command=command, log=log)
+        yield Server(name=name, url=base_url, command=command, log=log, pid=process.pid)
     finally:
         await stop(process)
 
@@ -381,11 +389,14 @@ async def agno_check(client: httpx.AsyncClient, base_url: str) -> None:
 class Fake:
     url: str
     command: list[str]
+    pid: int
 
 
 @asynccontextmanager
-async def open_fake(workdir: Path, words: int, startup_limit: float) -> AsyncIterator[Fake]:
-    command = [sys.executable, "-m", "benchmarks.fake_fast", "--words", str(words)]
+async def open_fake(
+    workdir: Path, words: int, startup_limit: float, *, core: int | None = None
+) -> AsyncIterator[Fake]:
+    command = on_core([sys.executable, "-m", "benchmarks.fake_fast", "--words", str(words)], core)
     async with open_server(
         "fake upstream",
         command,
@@ -396,7 +407,7 @@ async def open_fake(workdir: Path, words: int, startup_limit: float) -> AsyncIte
         check=chat_check("m", UPSTREAM_KEY),
         startup_limit=startup_limit,
     ) as server:
-        yield Fake(url=server.url, command=command)
+        yield Fake(url=server.url, command=command, pid=server.pid)
 
 
 TRIOAGENT_YAML = """\
@@ -451,6 +462,11 @@ class Setup:
     model: str | None = None
 
 
+def on_core(command: list[str], core: int | None) -> list[str]:
+    """``command``, pinned to ``core`` when one is given."""
+    return command if core is None else pinned(command, core)
+
+
 def fixed_url(url: str, _log: Path) -> str:
     return url
 
@@ -463,7 +479,10 @@ def setups(
     workers: int = 1,
     *,
     floor: bool = True,
+    core: int | None = None,
 ) -> list[Setup]:
+    """How to start trioagent, the floor and the installed peers (each on ``core`` when
+    given: `benchmarks.fair`)."""
     base_env = {**os.environ, "OPENAI_API_KEY": UPSTREAM_KEY}
     trioagent_env = {**base_env, "TRIOAGENT_BENCH_KEY": SERVER_KEY}
     out = []
@@ -476,20 +495,23 @@ def setups(
             partial(
                 open_server,
                 "trioagent",
-                [
-                    sys.executable,
-                    "-m",
-                    "trioagent",
-                    "serve",
-                    "chat",
-                    str(agent_file),
-                    "-l",
-                    "127.0.0.1:0",
-                    "--api-key-env",
-                    "TRIOAGENT_BENCH_KEY",
-                    "--workers",
-                    str(workers),
-                ],
+                on_core(
+                    [
+                        sys.executable,
+                        "-m",
+                        "trioagent",
+                        "serve",
+                        "chat",
+                        str(agent_file),
+                        "-l",
+                        "127.0.0.1:0",
+                        "--api-key-env",
+                        "TRIOAGENT_BENCH_KEY",
+                        "--workers",
+                        str(workers),
+                    ],
+                    core,
+                ),
                 log=workdir / "trioagent.log",
                 env=trioagent_env,
                 cwd=workdir,
@@ -509,17 +531,20 @@ def setups(
                 partial(
                     open_server,
                     FLOOR_SERVER,
-                    [
-                        sys.executable,
-                        "-m",
-                        "benchmarks.floor",
-                        "--upstream",
-                        fake.url,
-                        "--listen",
-                        "127.0.0.1:0",
-                        "--workers",
-                        str(workers),
-                    ],
+                    on_core(
+                        [
+                            sys.executable,
+                            "-m",
+                            "benchmarks.floor",
+                            "--upstream",
+                            fake.url,
+                            "--listen",
+                            "127.0.0.1:0",
+                            "--workers",
+                            str(workers),
+                        ],
+                        core,
+                    ),
                     log=workdir / "floor.log",
                     env=base_env,
                     cwd=REPO,
@@ -548,17 +573,20 @@ def setups(
                 partial(
                     open_server,
                     "litellm",
-                    [
-                        str(venvs["litellm"] / "bin" / "litellm"),
-                        "--config",
-                        str(config),
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                        "--num_workers",
-                        "1",
-                    ],
+                    on_core(
+                        [
+                            str(venvs["litellm"] / "bin" / "litellm"),
+                            "--config",
+                            str(config),
+                            "--host",
+                            "127.0.0.1",
+                            "--port",
+                            str(port),
+                            "--num_workers",
+                            "1",
+                        ],
+                        core,
+                    ),
                     log=workdir / "litellm.log",
                     env=env,
                     cwd=workdir,
@@ -587,7 +615,7 @@ def setups(
                 partial(
                     open_server,
                     "agno",
-                    [str(venv_python(venvs["agno"])), str(app), str(port)],
+                    on_core([str(venv_python(venvs["agno"])), str(app), str(port)], core),
                     log=workdir / "agno.log",
                     env=env,
                     cwd=workdir,
@@ -697,6 +725,12 @@ class Settings:
     workers: int = 1
     """``--workers`` of trioagent and of the stack floor (the peers run as they start by
     default)."""
+    load: str = "wrk"
+    """``wrk``: the fair method (`benchmarks.peers.fair_run`); ``bench``: `trioagent bench`'s
+    runner, one server at a time, nothing pinned."""
+    rounds: int = 3
+    seconds: float = 10.0
+    """How long each wrk load runs."""
 
 
 async def bench_chat(
@@ -776,6 +810,8 @@ async def run_all(settings: Settings) -> dict[str, Any]:
             venv_python(venv), PEER_PACKAGES[name].versions_of
         )
 
+    if settings.load == "wrk":
+        return await _run_fair(settings, workdir, venvs, results)
     # 2, 3. One fake upstream; each server alone on it, in turn.
     async with open_fake(workdir, settings.words, settings.startup_timeout) as fake:
         if settings.baseline:
@@ -820,6 +856,42 @@ async def run_all(settings: Settings) -> dict[str, Any]:
                 print(f"{setup.name}: {errors[setup.name]}", file=sys.stderr)
     results["machine"]["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     results["rows"] = rows(servers)
+    return results
+
+
+async def _run_fair(
+    settings: Settings, workdir: Path, venvs: dict[str, Path], results: dict[str, Any]
+) -> dict[str, Any]:
+    """Steps 2 and 3 the fair way: every server pinned, loaded by wrk (`fair_run`)."""
+    from .fair_run import chat_target, form_target, run_fair
+
+    def target(setup: Setup) -> Callable[[Server], Any]:
+        if setup.load == "chat":
+            return lambda server: chat_target(server.url, setup.model, SERVER_KEY, MESSAGE)
+        return lambda server: form_target(
+            f"{server.url}/agents/{AGNO_AGENT}/runs", AGNO_FORM, SERVER_KEY
+        )
+
+    async with open_fake(workdir, settings.words, settings.startup_timeout, core=LOAD_CORE) as fake:
+        chosen = setups(
+            fake,
+            workdir,
+            venvs,
+            settings.startup_timeout,
+            settings.workers,
+            floor=FLOOR in settings.peers,
+            core=SERVER_CORE,
+        )
+        results["fair"] = await run_fair(
+            settings,
+            chosen,
+            {setup.name: target(setup) for setup in chosen},
+            results["errors"],
+            rounds=settings.rounds,
+            seconds=settings.seconds,
+        )
+    results["machine"]["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    results["rows"] = []
     return results
 
 
@@ -868,6 +940,14 @@ def _x(value: float | None) -> str:
 
 
 def markdown(results: dict[str, Any]) -> str:
+    if "fair" in results:
+        from .fair_run import fair_table
+
+        table = fair_table(results["fair"], core_pinned=can_pin())
+        errors = [
+            f"- {name}: **not measured**: {error}" for name, error in results["errors"].items()
+        ]
+        return table + "\n".join(errors)
     lines = [
         "| server | c | req/s | p50 ms | p99 ms | errors | trioagent ÷ server | floor ÷ server |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -1003,6 +1083,20 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="run trioagent and the stack floor with --workers N (default 1)",
     )
+    parser.add_argument(
+        "--load",
+        choices=("wrk", "bench"),
+        default="wrk" if shutil.which("wrk") else "bench",
+        help="wrk: the fair method, every server pinned to its own core and loaded by wrk, "
+        "CPU per request and per token from /proc (default when wrk is installed); bench: "
+        "trioagent bench's runner",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="wrk rounds, in rotated order (default 3)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="seconds of each wrk load (default 10)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     settings = Settings(
@@ -1019,6 +1113,9 @@ def main(argv: list[str] | None = None) -> int:
         startup_timeout=args.startup_timeout,
         progress=not args.quiet,
         workers=args.trioagent_workers,
+        load=args.load,
+        rounds=args.rounds,
+        seconds=args.seconds,
     )
     failed: str | None = None
     exit_code = 0
@@ -1037,7 +1134,7 @@ def main(argv: list[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(to_json(results), indent=2) + "\n")
     print(f"wrote {args.output}", file=sys.stderr)
-    if "trioagent" not in results["servers"]:
+    if "trioagent" not in results.get("fair", results["servers"]):
         return 1
     return 0
 
