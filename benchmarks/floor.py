@@ -1,7 +1,7 @@
 """The stack floor: the least an OpenAI-compatible server on trioagent's stack can do.
 
     python -m benchmarks.floor --upstream http://127.0.0.1:PORT/v1 [--listen 127.0.0.1:0]
-                               [--workers 1]
+                               [--workers 1] [--client httpx|h11]
 
 A QuartTrio app served by hypercorn's trio worker, with long-lived httpx clients to the
 upstream, and nothing else: no agents, no configuration, no auth, no validation beyond
@@ -14,6 +14,10 @@ It exists so that ``python -m benchmarks.run`` can separate what trioagent adds 
 the stack costs: the same upstream called through this server is the latency of
 Quart-trio, hypercorn and httpx with no agent work, measured in the same run. A served
 row minus the floor row is trioagent's own share.
+
+``--client h11`` calls the upstream with trioagent's own HTTP/1.1 client
+(``trioagent.models._http11_pool``, what trioagent's model calls use) instead of httpx:
+the floor of the stack as trioagent runs it now.
 
 It prints ``floor: listening on http://HOST:PORT/v1`` on stderr and serves until killed.
 With ``--workers N``, N processes share one listening socket, as ``trioagent serve
@@ -42,6 +46,8 @@ from hypercorn.trio import serve
 from quart import request
 from quart_trio import QuartTrio
 
+from trioagent.models._http11_pool import ConnectionPool
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
@@ -67,12 +73,23 @@ class Upstream:
 
     url: str
     """``.../chat/completions`` of the upstream."""
+    client: str = "httpx"
+    """``httpx``, or ``h11``: trioagent's own client."""
     clients: list[httpx.AsyncClient] = attrs.Factory(list)
     busy: list[int] = attrs.Factory(list)
+    pool: ConnectionPool = attrs.Factory(lambda: ConnectionPool(headers={}))
 
     @asynccontextmanager
-    async def stream(self, body: dict[str, Any]) -> AsyncIterator[httpx.Response]:
-        """POST ``body``, with a client that has a free connection."""
+    async def stream(self, body: dict[str, Any]) -> AsyncIterator[AsyncIterator[bytes]]:
+        """POST ``body``; the answer's bytes, per network read."""
+        if self.client == "h11":
+            data = json.dumps(body).encode()
+            headers = {"content-type": "application/json"}
+            async with self.pool.stream("POST", self.url, headers=headers, body=data) as answer:
+                if answer.status >= 400:  # a failed upstream must not pass for an answer
+                    raise RuntimeError(f"the upstream answered {answer.status}")
+                yield answer.iter_bytes()
+            return
         index = next((i for i, busy in enumerate(self.busy) if busy < POOL), None)
         if index is None:
             limits = httpx.Limits(max_connections=POOL, max_keepalive_connections=POOL)
@@ -83,11 +100,12 @@ class Upstream:
         try:
             async with self.clients[index].stream("POST", self.url, json=body) as response:
                 response.raise_for_status()  # a failed upstream must not pass for an answer
-                yield response
+                yield response.aiter_bytes()
         finally:
             self.busy[index] -= 1
 
     async def aclose(self) -> None:
+        await self.pool.aclose()
         for client in self.clients:
             await client.aclose()
 
@@ -131,16 +149,16 @@ def create_app(upstream: Upstream) -> QuartTrio:
 
     async def relay(body: dict[str, Any]) -> AsyncIterator[bytes]:
         # Quart closes this generator (aclose) when the response ends or is cancelled.
-        async with upstream.stream(body) as response:
-            async for data in response.aiter_bytes():
+        async with upstream.stream(body) as chunks:
+            async for data in chunks:
                 yield data
 
     async def collect(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
         pieces: list[str] = []
         usage = None
         buffer = b""
-        async with upstream.stream(body) as response:
-            async for data in response.aiter_bytes():
+        async with upstream.stream(body) as chunks:
+            async for data in chunks:
                 *events, buffer = (buffer + data).split(b"\n\n")
                 for line in (line for event in events for line in event.splitlines()):
                     if not line.startswith(b"data: ") or line == b"data: [DONE]":
@@ -155,7 +173,11 @@ def create_app(upstream: Upstream) -> QuartTrio:
 
 
 async def serve_floor(
-    upstream: str, bind: str, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+    upstream: str,
+    bind: str,
+    *,
+    client: str = "httpx",
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the floor on ``bind`` (``HOST:PORT`` or ``fd://N``); ``started`` gets its base
     URL (``http://HOST:PORT/v1``)."""
@@ -163,7 +185,7 @@ async def serve_floor(
     config.bind = [bind]
     config.accesslog = None
     config.loglevel = "WARNING"  # errors only: our own line says where we listen
-    clients = Upstream(f"{upstream.rstrip('/')}/chat/completions")
+    clients = Upstream(f"{upstream.rstrip('/')}/chat/completions", client)
     try:
         async with trio.open_nursery() as nursery:
             binds: list[str] = await nursery.start(
@@ -175,11 +197,11 @@ async def serve_floor(
             await clients.aclose()
 
 
-async def _serve_worker(upstream: str, fd: int) -> None:
+async def _serve_worker(upstream: str, fd: int, client: str) -> None:
     """One of ``--workers``: say ``ready`` on stdout, stop when the parent goes (our
     stdin closes), so that no worker outlives a killed parent."""
     async with trio.open_nursery() as nursery:
-        await nursery.start(serve_floor, upstream, f"fd://{fd}")
+        await nursery.start(partial(serve_floor, upstream, f"fd://{fd}", client=client))
         print("ready", flush=True)
         stdin = trio.lowlevel.FdStream(os.dup(0))
         while await stdin.receive_some():
@@ -187,13 +209,13 @@ async def _serve_worker(upstream: str, fd: int) -> None:
         nursery.cancel_scope.cancel()
 
 
-async def _serve_one(upstream: str, bind: str) -> None:
+async def _serve_one(upstream: str, bind: str, client: str) -> None:
     async with trio.open_nursery() as nursery:
-        url = await nursery.start(serve_floor, upstream, bind)
+        url = await nursery.start(partial(serve_floor, upstream, bind, client=client))
         print(f"floor: listening on {url}", file=sys.stderr, flush=True)
 
 
-def run_workers(upstream: str, host: str, port: int, count: int) -> int:
+def run_workers(upstream: str, host: str, port: int, count: int, client: str) -> int:
     """Bind one socket, run ``count`` workers on it until they exit or we are killed."""
     with socket.create_server((host, port), backlog=1024) as sock:
         fd = sock.fileno()
@@ -205,6 +227,8 @@ def run_workers(upstream: str, host: str, port: int, count: int) -> int:
             upstream,
             "--worker-fd",
             str(fd),
+            "--client",
+            client,
         ]
         workers = [
             subprocess.Popen(command, pass_fds=[fd], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -242,16 +266,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers", type=int, default=1, help="processes sharing the listening socket (default 1)"
     )
+    parser.add_argument(
+        "--client",
+        choices=("httpx", "h11"),
+        default="httpx",
+        help="the upstream client: httpx, or trioagent's own h11 client (default httpx)",
+    )
     parser.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
     try:
         if args.worker_fd is not None:
-            trio.run(_serve_worker, args.upstream, args.worker_fd)
+            trio.run(_serve_worker, args.upstream, args.worker_fd, args.client)
         elif args.workers > 1:
-            return run_workers(args.upstream, host, int(port), args.workers)
+            return run_workers(args.upstream, host, int(port), args.workers, args.client)
         else:
-            trio.run(_serve_one, args.upstream, args.listen)
+            trio.run(_serve_one, args.upstream, args.listen, args.client)
     except KeyboardInterrupt:
         return 130
     return 0

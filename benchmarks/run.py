@@ -21,6 +21,9 @@ the fake and the server never share an event loop:
 3. Idle conversations (``--memory N``): N conversations of 10 messages (5 turns with
    ``X-Conversation-Id``) kept by ``serve chat --conversations-max N+1``; RSS growth
    per conversation.
+4. Tracing (``benchmarks.tracing_cost``; ``--no-tracing`` skips it): ``serve chat`` with
+   OpenTelemetry tracing off and on (exporting to a collector on loopback), measured
+   side by side; the latency tracing adds.
 
 Prints a Markdown report and writes it with the JSON of every number to
 ``--output-dir`` (default ``benchmarks/results/``: ``latest.md``, ``latest.json``).
@@ -51,8 +54,10 @@ from trioagent.bench import BenchConfig, BenchReport, Mode, markdown_table, run_
 from trioagent.bench.report import report_data
 from trioagent.testing import ServerProcess, open_server_process
 
+from .tracing_cost import tracing_part, tracing_table
+
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Mapping
 
     from trioagent.bench import Distribution, LevelReport
 
@@ -112,6 +117,8 @@ class Settings:
     """``--workers`` of the measured servers (the floor's too)."""
     floor: bool = True
     """Whether to measure the stack floor (``benchmarks.floor``) as well."""
+    tracing: bool = True
+    """Whether to measure what tracing costs (``benchmarks.tracing_cost``)."""
     progress: bool = True
 
 
@@ -202,9 +209,12 @@ async def open_floor(upstream: str, *, workers: int = 1) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def open_server(api: str, agent_file: Path, *args: str) -> AsyncIterator[ServerProcess]:
-    """Run ``trioagent serve API AGENT_FILE ARGS`` in its own process on a free port."""
-    env = {**os.environ, **SERVER_ENV}
+async def open_server(
+    api: str, agent_file: Path, *args: str, env: Mapping[str, str] | None = None
+) -> AsyncIterator[ServerProcess]:
+    """Run ``trioagent serve API AGENT_FILE ARGS`` in its own process on a free port, with
+    ``env`` added to this process's environment."""
+    env = {**os.environ, **SERVER_ENV, **(env or {})}
     async with open_server_process(api, str(agent_file), *args, env=env) as server:
         assert server.process.stderr is not None
         async with trio.open_nursery() as nursery:
@@ -531,6 +541,8 @@ def markdown_report(results: dict[str, Any]) -> str:
         out += ["## Long streams", "", long_stream_table(results["long_streams"]), ""]
     if "memory" in results:
         out += ["## Idle conversations", "", memory_table(results["memory"]), ""]
+    if "tracing" in results:
+        out += ["## Tracing", "", tracing_table(results["tracing"]), ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -540,6 +552,8 @@ def to_json(results: dict[str, Any]) -> dict[str, Any]:
             return report_data(value)
         if isinstance(value, dict):
             return {key: convert(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [convert(item) for item in value]
         return value
 
     return convert(results)  # type: ignore[no-any-return]
@@ -568,6 +582,14 @@ async def run_suite(settings: Settings, workdir: Path) -> dict[str, Any]:
             results["long_streams"] = await long_stream_part(settings, fake, agent_file)
         if settings.memory:
             results["memory"] = await memory_part(settings, agent_file)
+        if settings.tracing:
+
+            async def measure(url: str, mode: Mode, level: int) -> BenchReport:
+                return await bench(settings, url, mode, model="root", concurrency=(level,))
+
+            results["tracing"] = await tracing_part(
+                measure, open_server, agent_file, settings.concurrency
+            )
     results["machine"]["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     return results
 
@@ -616,6 +638,13 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the stack floor (benchmarks.floor: the same stack with no agent work)",
     )
     parser.add_argument(
+        "--no-tracing",
+        dest="tracing",
+        action="store_false",
+        default=None,
+        help="skip the tracing part (serve chat with OpenTelemetry tracing off and on)",
+    )
+    parser.add_argument(
         "--output-dir",
         type=Path,
         default=DEFAULT_OUTPUT_DIR,
@@ -638,6 +667,7 @@ def main(argv: list[str] | None = None) -> int:
             "fake",
             "workers",
             "floor",
+            "tracing",
         )
         if getattr(args, key) is not None
     }

@@ -431,9 +431,22 @@ async def test_benchmark_suite_quick_run_succeeds(tmp_path: Path) -> None:
         assert (level["requests"], level["errors"]) == (4, {}), name
         assert level["itl"] is not None, name
     assert data["memory"]["errors"] == 0
+    tracing = data["tracing"]  # serve chat with tracing off and on, side by side
+    assert [(row["mode"], row["concurrency"]) for row in tracing["rows"]] == [
+        ("chat", 1),
+        ("chat", 8),
+        ("stream", 1),
+        ("stream", 8),
+    ]
+    for row in tracing["rows"]:
+        for side in ("off", "on"):
+            [level] = row[side]["levels"]
+            assert (level["requests"], level["errors"]) == (12, {}), (row["mode"], side)
+    assert tracing["spans"] == 4 * tracing["turns"] > 0  # every turn's spans arrived
     report = (tmp_path / "latest.md").read_text()
     assert report.startswith("## Latency")
     assert "| stack floor | 4 x 10 |" in report
+    assert "## Tracing" in report
 
 
 def sse_data(body: bytes) -> list[Any]:

@@ -5,8 +5,8 @@
   checks (`serve_options`), and a ``bench`` command's the bench's. Lines that need a shell
   to mean anything (command substitution) and synopses (``[MESSAGE]``) are left out and
   counted.
-- The flag tables of serve-chat.md, serve-api.md, benchmarks.md and run.md name every flag
-  of their command, and only flags it has.
+- The flag tables of serve-chat.md, serve-api.md, serve-mcp.md, serve-a2a.md, benchmarks.md
+  and run.md name every flag of their command, and only flags it has.
 - The nginx configuration of deployment.md passes ``nginx -t`` (when nginx is installed;
   with ``TRIOAGENT_REQUIRE_NGINX=1`` a missing nginx fails the test instead).
 
@@ -196,10 +196,12 @@ def flags_named(text: str) -> set[str]:
     [
         ("serve-chat.md", "## Command line", ("serve", "chat")),
         ("serve-api.md", "## Flags", ("serve", "api")),
+        ("serve-mcp.md", "## Command line", ("serve", "mcp")),
+        ("serve-a2a.md", "## Command line", ("serve", "a2a")),
         ("benchmarks.md", "## `trioagent bench URL`", ("bench",)),
         ("run.md", None, ("run",)),
     ],
-    ids=["serve-chat", "serve-api", "bench", "run"],
+    ids=["serve-chat", "serve-api", "serve-mcp", "serve-a2a", "bench", "run"],
 )
 def test_the_flag_tables_name_every_flag(
     doc: str, heading: str | None, command: tuple[str, ...]

@@ -12,7 +12,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "trioagent"
 
-LEAVES = {"errors", "chat", "logs", "paths", "_files"}
+LEAVES = {"errors", "chat", "logs", "paths", "_files", "tracing"}
 """Modules that import nothing of ours, so that every layer may import them."""
 
 ALLOWED: dict[str, set[str]] = {
@@ -23,11 +23,21 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"errors", "paths"},
     "oci": {"errors", "paths", "_files"},
     "testing": {"wire"},
-    "models": {"chat", "wire", "config", "errors", "paths", "_files"},
-    "tools": {"chat", "config", "errors", "_files"},
-    "runtime": {"models", "tools", "chat", "config", "errors"},
+    "models": {"chat", "wire", "config", "errors", "paths", "_files", "tracing"},
+    "tools": {"chat", "config", "errors", "_files", "tracing"},
+    "runtime": {"models", "tools", "chat", "config", "errors", "tracing"},
     "store": {"runtime", "chat", "errors"},  # of runtime, only runtime.session: see below
-    "server": {"store", "runtime", "tools", "wire", "config", "chat", "errors", "logs"},
+    "server": {
+        "store",
+        "runtime",
+        "tools",
+        "wire",
+        "config",
+        "chat",
+        "errors",
+        "logs",
+        "tracing",
+    },
     # The commands, clients of the layers above; only the CLI imports them.
     "run": {"runtime", "tools", "config", "chat", "errors", "logs"},
     "oci_command": {"oci", "config", "errors"},
@@ -50,6 +60,7 @@ ALLOWED: dict[str, set[str]] = {
         "errors",
         "logs",
         "paths",
+        "tracing",
     },
     "__main__": {"cli"},
     # The public surface re-exports what a program embedding trioagent needs.

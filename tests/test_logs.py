@@ -301,8 +301,8 @@ async def served_stderr(fake: FakeOpenAI, tmp_path: Path, *flags: str) -> list[s
 async def test_only_trioagent_lines_reach_the_terminal_without_verbose(
     fake: FakeOpenAI, tmp_path: Path
 ) -> None:
-    """Libraries log at INFO too (hypercorn's "Running on" at start-up, httpx and httpx2 a
-    line per request): only trioagent's own lines show, unless -v."""
+    """Libraries log at INFO too (hypercorn's "Running on" at start-up): only trioagent's
+    own lines show, unless -v (which adds a debug line per model call)."""
     lines = await served_stderr(fake, tmp_path)
     loggers = []
     for line in lines:
@@ -316,4 +316,8 @@ async def test_only_trioagent_lines_reach_the_terminal_without_verbose(
 
     verbose = await served_stderr(fake, tmp_path, "-v")
     shown = {logged[2].split(".")[0] for line in verbose if (logged := LOG_LINE.match(line))}
-    assert {"trioagent", "httpx", "httpcore"} <= shown
+    assert {"trioagent", "hypercorn"} <= shown
+    assert any(
+        "DEBUG trioagent.models._transport: " in line and "model call: POST http://" in line
+        for line in verbose
+    )

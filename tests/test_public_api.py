@@ -22,8 +22,10 @@ PUBLIC = [
     "__version__",
     "load_agent_file",
     "parse_agent_file",
+    "serve_a2a",
     "serve_api",
     "serve_chat",
+    "serve_mcp",
 ]
 
 

@@ -9,8 +9,10 @@ What a program that embeds trioagent needs is here::
     trio.run(trioagent.serve_chat, file, trioagent.ServeOptions(port=8083))
 
 ``serve_chat`` speaks the OpenAI Chat Completions API, ``serve_api`` the simple chat
-API; both take ``task_status`` (the bound URL) and ``shutdown_trigger``. Every error
-trioagent raises on purpose is a ``TrioagentError``; ``trioagent.errors`` draws the tree.
+API, ``serve_a2a`` the A2A protocol, ``serve_mcp`` MCP (over stdio, or HTTP with
+``http=True``); each takes ``task_status`` (the bound URL) and ``shutdown_trigger``.
+Every error trioagent raises on purpose is a ``TrioagentError``; ``trioagent.errors``
+draws the tree.
 
 The loader and the server are imported on first use: the server takes seconds to
 import, and ``import trioagent`` (which every submodule import runs first) stays fast.
@@ -32,9 +34,11 @@ if TYPE_CHECKING:
     from .config import AgentFile as AgentFile
     from .config import load_agent_file as load_agent_file
     from .config import parse_agent_file as parse_agent_file
+    from .server.app import serve_a2a as serve_a2a
     from .server.app import serve_api as serve_api
     from .server.app import serve_chat as serve_chat
     from .server.options import ServeOptions as ServeOptions
+    from .server.serve_mcp import serve_mcp as serve_mcp
 
 __version__ = "0.1.0"
 
@@ -50,8 +54,10 @@ __all__ = [
     "__version__",
     "load_agent_file",
     "parse_agent_file",
+    "serve_a2a",
     "serve_api",
     "serve_chat",
+    "serve_mcp",
 ]
 
 _LAZY: dict[str, str] = {
@@ -59,8 +65,10 @@ _LAZY: dict[str, str] = {
     "load_agent_file": ".config",
     "parse_agent_file": ".config",
     "ServeOptions": ".server.options",
+    "serve_a2a": ".server.app",
     "serve_api": ".server.app",
     "serve_chat": ".server.app",
+    "serve_mcp": ".server.serve_mcp",
 }
 """The public names imported on first use, and their modules (the ``TYPE_CHECKING``
 imports above, for type checkers)."""

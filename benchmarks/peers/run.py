@@ -102,6 +102,8 @@ FLOOR = "floor"
 """The ``--peers`` name of the stack floor (``benchmarks.floor``), which needs no install."""
 FLOOR_SERVER = "stack floor"
 """Its server name in the report."""
+FLOOR_H11_SERVER = "stack floor (h11)"
+"""The floor calling its upstream with trioagent's own HTTP client (``--client h11``)."""
 PEERS = (FLOOR, "litellm", "agno")
 
 
@@ -525,37 +527,40 @@ def setups(
     )
 
     if floor:  # with trioagent's --workers: it stands for trioagent's stack, so it scales alike
-        out.append(
-            Setup(
-                FLOOR_SERVER,
-                partial(
-                    open_server,
-                    FLOOR_SERVER,
-                    on_core(
-                        [
-                            sys.executable,
-                            "-m",
-                            "benchmarks.floor",
-                            "--upstream",
-                            fake.url,
-                            "--listen",
-                            "127.0.0.1:0",
-                            "--workers",
-                            str(workers),
-                        ],
-                        core,
+        for name, client in ((FLOOR_SERVER, "httpx"), (FLOOR_H11_SERVER, "h11")):
+            out.append(
+                Setup(
+                    name,
+                    partial(
+                        open_server,
+                        name,
+                        on_core(
+                            [
+                                sys.executable,
+                                "-m",
+                                "benchmarks.floor",
+                                "--upstream",
+                                fake.url,
+                                "--listen",
+                                "127.0.0.1:0",
+                                "--workers",
+                                str(workers),
+                                "--client",
+                                client,
+                            ],
+                            core,
+                        ),
+                        log=workdir / f"floor-{client}.log",
+                        env=base_env,
+                        cwd=REPO,
+                        url=url_in_log,
+                        check=chat_check("root", SERVER_KEY),
+                        startup_limit=startup_limit,
                     ),
-                    log=workdir / "floor.log",
-                    env=base_env,
-                    cwd=REPO,
-                    url=url_in_log,
-                    check=chat_check("root", SERVER_KEY),
-                    startup_limit=startup_limit,
-                ),
-                "chat",
-                "root",
+                    "chat",
+                    "root",
+                )
             )
-        )
 
     if "litellm" in venvs:
         config = workdir / "litellm.yaml"

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..logs import LOG_FORMATS
 from ..server.durations import format_duration, parse_duration
-from ..server.options import SHARED_CACHE_MAX, ServeOptions, format_size, parse_listen, parse_size
+from ..server.options import (
+    CONTEXTS_MAX,
+    SHARED_CACHE_MAX,
+    ServeOptions,
+    format_size,
+    parse_listen,
+    parse_size,
+)
 from ..server.ratelimit import parse_rate
 from ..store import StoreURL
 from ..tools import SAFETY_LEVELS
@@ -74,6 +81,14 @@ def add_agent_flags(parser: argparse.ArgumentParser) -> None:
         "to shell commands (default: restricted when serving beyond loopback, "
         "else standard); see docs/security.md",
     )
+    parser.add_argument(
+        "--otel",
+        action="store_true",
+        help="export OpenTelemetry traces of every turn over OTLP/HTTP to "
+        "$OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318); without the "
+        "flag, tracing is on when that variable is set; needs the otel extra; see "
+        "docs/observability.md",
+    )
 
 
 def explained(parse: Callable[[str], T]) -> Callable[[str], T]:
@@ -91,8 +106,16 @@ def explained(parse: Callable[[str], T]) -> Callable[[str], T]:
 
 def add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
     defaults = ServeOptions()
-    if api == "chat":
+    if api in ("chat", "mcp"):
         parser.add_argument("-a", "--agent", metavar="NAME", help="expose only this agent")
+    elif api == "a2a":
+        parser.add_argument(
+            "-a",
+            "--agent",
+            metavar="NAME",
+            help="serve only this agent (default: every agent, one skill each; a message "
+            "runs root, else the first, unless its metadata names another skill)",
+        )
     else:
         parser.add_argument(
             "-a",
@@ -144,31 +167,35 @@ def add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
         help="time a whole turn may take, e.g. 90s or 5m "
         f"(default: {format_duration(defaults.request_timeout)})",
     )
-    if api == "chat":
+    if api in ("chat", "mcp"):
+        chat = api == "chat"
         parser.add_argument(
             "--store",
             metavar="URL",
             type=explained(StoreURL.parse),
-            help="where X-Conversation-Id conversations live: memory: (this "
-            "process), sqlite:PATH (the processes of one machine) or "
+            help=f"where {'X-Conversation-Id ' if chat else ''}conversations live: memory: "
+            "(this process), sqlite:PATH (the processes of one machine) or "
             "redis://HOST:PORT/DB (many machines) (default: memory:)",
         )
         parser.add_argument(
             "--conversations-max",
             metavar="N",
             type=int,
-            help="conversations kept server-side for X-Conversation-Id; "
-            f"0 disables the cache (default: 0 with memory:, {SHARED_CACHE_MAX} "
-            "with a shared --store)",
+            help="conversations kept server-side for X-Conversation-Id; 0 disables the cache "
+            f"(default: 0 with memory:, {SHARED_CACHE_MAX} with a shared --store)"
+            if chat
+            else "conversations kept for conversation_id; 0 keeps none "
+            f"(default: {CONTEXTS_MAX} with memory:, {SHARED_CACHE_MAX} with a shared --store)",
         )
         parser.add_argument(
             "--conversation-ttl",
             metavar="DURATION",
             type=explained(parse_duration),
             default=defaults.conversation_ttl,
-            help="forget a conversation (or a stored response) idle this long "
-            f"(default: {format_duration(defaults.conversation_ttl)})",
+            help=f"forget a conversation{' (or a stored response)' if chat else ''} idle this "
+            f"long (default: {format_duration(defaults.conversation_ttl)})",
         )
+    if api == "chat":
         parser.add_argument(
             "--responses-max",
             metavar="N",
@@ -177,7 +204,39 @@ def add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
             help="Responses API responses kept for previous_response_id; "
             f"0 keeps none (default: {defaults.responses_max})",
         )
-    else:
+    elif api == "a2a":
+        parser.add_argument(
+            "--store",
+            metavar="URL",
+            type=explained(StoreURL.parse),
+            help="where the conversations of contextId live: memory: (this process), "
+            "sqlite:PATH (the processes of one machine) or redis://HOST:PORT/DB (many "
+            "machines) (default: memory:)",
+        )
+        parser.add_argument(
+            "--conversations-max",
+            metavar="N",
+            type=int,
+            help=f"conversations kept for contextId; 0 keeps none (default: {CONTEXTS_MAX} "
+            f"with memory:, {SHARED_CACHE_MAX} with a shared --store)",
+        )
+        parser.add_argument(
+            "--conversation-ttl",
+            metavar="DURATION",
+            type=explained(parse_duration),
+            default=defaults.conversation_ttl,
+            help="forget a conversation idle this long, and an ended task this long after "
+            f"it ended (default: {format_duration(defaults.conversation_ttl)})",
+        )
+        parser.add_argument(
+            "--tasks-max",
+            metavar="N",
+            type=int,
+            default=defaults.tasks_max,
+            help="ended tasks kept in memory for GetTask and ListTasks; 0 keeps none "
+            f"(default: {defaults.tasks_max})",
+        )
+    if api == "api":
         parser.add_argument(
             "--store",
             metavar="URL",
@@ -205,33 +264,40 @@ def add_server_flags(parser: argparse.ArgumentParser, api: str) -> None:
         default=defaults.max_idle_runtimes,
         help=f"idle agent runtimes kept open per agent (default: {defaults.max_idle_runtimes})",
     )
-    parser.add_argument(
-        "--keep-alive",
-        metavar="DURATION",
-        type=explained(parse_duration),
-        default=defaults.keep_alive_interval,
-        help="SSE keep-alive comment interval while tools run "
-        f"(default: {format_duration(defaults.keep_alive_interval)})",
-    )
-    parser.add_argument(
-        "--workers",
-        metavar="N",
-        type=int,
-        help="server processes sharing the port (default: one per core "
-        "when the store is shared, a sqlite:PATH file (as serve api's default "
-        "is) or redis://, and there is no --rate-limit; else 1). A memory: "
-        "store and rate limits are per process",
-    )
-    parser.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--ws-ping-interval",
-        metavar="DURATION",
-        type=explained(parse_duration),
-        default=defaults.ws_ping_interval,
-        help="ping a quiet WebSocket client after this long; disconnect it "
-        "when it stays silent as long again "
-        f"(default: {format_duration(defaults.ws_ping_interval)})",
-    )
+    if api == "mcp":  # no SSE keep-alive of its own, and one process: 2025-era sessions live in it
+        parser.set_defaults(keep_alive=defaults.keep_alive_interval, workers=1, worker_fd=None)
+    else:
+        parser.add_argument(
+            "--keep-alive",
+            metavar="DURATION",
+            type=explained(parse_duration),
+            default=defaults.keep_alive_interval,
+            help="SSE keep-alive comment interval while tools run "
+            f"(default: {format_duration(defaults.keep_alive_interval)})",
+        )
+        parser.add_argument(
+            "--workers",
+            metavar="N",
+            type=int,
+            help="server processes sharing the port (default: 1; tasks are per process, "
+            "so GetTask, ListTasks and CancelTask find a task only on its worker)"
+            if api == "a2a"
+            else "server processes sharing the port (default: one per core "
+            "when the store is shared, a sqlite:PATH file (as serve api's default "
+            "is) or redis://, and there is no --rate-limit; else 1). A memory: "
+            "store and rate limits are per process",
+        )
+        parser.add_argument("--worker-fd", type=int, help=argparse.SUPPRESS)
+    if api not in ("a2a", "mcp"):  # an A2A or MCP server has no WebSocket chat
+        parser.add_argument(
+            "--ws-ping-interval",
+            metavar="DURATION",
+            type=explained(parse_duration),
+            default=defaults.ws_ping_interval,
+            help="ping a quiet WebSocket client after this long; disconnect it "
+            "when it stays silent as long again "
+            f"(default: {format_duration(defaults.ws_ping_interval)})",
+        )
     parser.add_argument(
         "--shutdown-grace",
         metavar="DURATION",

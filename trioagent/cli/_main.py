@@ -17,6 +17,7 @@ from ..oci import agent_fetcher
 from ._logging import configure_logging
 from ._parser import parse_command_line
 from ._serve import serve_command
+from ._tracing import traced
 
 if TYPE_CHECKING:
     import argparse
@@ -79,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             from ..run import run_command
 
-            return trio.run(partial(run_command, file, args, env))
+            with traced(flag=args.otel, verbose=args.verbose):
+                return trio.run(partial(run_command, file, args, env))
         return serve_command(args, file, env, argv)
     except BaseException as exc:  # trio.run raises groups: look inside them
         inner = unwrap(exc)

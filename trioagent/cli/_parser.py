@@ -24,6 +24,7 @@ examples:
   trioagent bench http://127.0.0.1:8083/v1 --concurrency 1,8,32
   trioagent chat http://127.0.0.1:8083
   trioagent serve chat agentcatalog/pirate          # an agent from a registry
+  trioagent serve mcp agent.yaml                    # each agent as a tool for an MCP client
   trioagent push agent.yaml registry.example.com/team/helper:1.2
 """
 
@@ -91,6 +92,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     api.add_argument("agent_file", metavar="AGENT_FILE_OR_REF", help=AGENT_SOURCE_HELP)
     add_server_flags(api, "api")
+    a2a = apis.add_parser(
+        "a2a",
+        help="the A2A protocol: an agent card and tasks over JSON-RPC",
+        description="Serve the agents of AGENT_FILE as an A2A agent (protocol 1.0, and 0.3 "
+        "for older clients): the card at /.well-known/agent-card.json lists one skill per "
+        "agent; POST /a2a takes JSON-RPC calls (SendMessage, SendStreamingMessage, GetTask, "
+        "ListTasks, CancelTask). Each message runs a task, one turn of the agent; a "
+        "message's contextId continues its conversation.",
+    )
+    a2a.add_argument("agent_file", metavar="AGENT_FILE_OR_REF", help=AGENT_SOURCE_HELP)
+    add_server_flags(a2a, "a2a")
+    mcp = apis.add_parser(
+        "mcp",
+        help="MCP: each agent as a tool, over stdio or Streamable HTTP",
+        description=MCP_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mcp.add_argument("agent_file", metavar="AGENT_FILE_OR_REF", help=AGENT_SOURCE_HELP)
+    mcp.add_argument(
+        "--http",
+        action="store_true",
+        help="serve Streamable HTTP at /mcp on --listen instead of stdio",
+    )
+    add_server_flags(mcp, "mcp")
     _add_chat_command(commands)
     from ..bench import DESCRIPTION as BENCH_DESCRIPTION
     from ..bench import add_bench_arguments
@@ -117,15 +142,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 SERVE_DESCRIPTION = """\
-Serve the agents of an agent file over HTTP, in one of two APIs:
+Serve the agents of an agent file over HTTP (or stdio, for MCP), in one of these APIs:
 
   serve chat  an OpenAI-compatible API: each agent is a model of /v1/chat/completions
               and /v1/responses, for any OpenAI client (the SDKs, Open WebUI, LangChain)
   serve api   a simple chat API: POST /api/chat with {message, session_id}; sessions
               are kept in a SQLite file and survive restarts
+  serve a2a   the A2A protocol (1.0 and 0.3), for A2A clients such as the a2a-sdk and
+              docker-agent: an agent card, and tasks over JSON-RPC at /a2a
+  serve mcp   MCP: each agent is a tool, for Claude Desktop, Claude Code, Cursor or
+              VS Code; over stdio (the client starts it), or at /mcp with --http
 
-Both also serve a WebSocket chat (/v1/ws) with a chat page (/), /healthz, /readyz and
-/metrics. 'trioagent serve chat --help' and 'trioagent serve api --help' list the flags.
+Chat and api also serve a WebSocket chat (/v1/ws) with a chat page (/); all serve /healthz,
+/readyz and /metrics (serve mcp with --http). 'trioagent serve API --help' lists the flags
+of API.
+"""
+
+
+MCP_DESCRIPTION = """\
+Serve the agents of AGENT_FILE as the tools of an MCP server: a call of tool NAME with
+{message, conversation_id} runs one turn of agent NAME and answers with its final text
+and the conversation_id that continues the conversation.
+
+Over stdio (the default) the MCP client starts this command, and stdout carries only the
+protocol (logs go to stderr). --http serves Streamable HTTP at /mcp instead; --listen,
+--api-key, --api-key-env, --insecure-no-auth, --cors-origin, --max-request-size,
+--rate-limit, --shutdown-grace and --shutdown-drain need it.
+
+examples:
+  trioagent serve mcp agent.yaml
+  trioagent serve mcp agent.yaml --http --listen 127.0.0.1:8090 --api-key-env TRIOAGENT_KEY
+  claude mcp add agents -- trioagent serve mcp /home/me/agents/agent.yaml
+
+docs/serve-mcp.md has the configuration for Claude Desktop, Cursor and VS Code.
 """
 
 

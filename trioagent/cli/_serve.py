@@ -7,7 +7,7 @@ import signal
 import sys
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -15,12 +15,14 @@ from ..logs import announce
 from ..server.options import ServeOptions
 from ..server.workers import default_workers
 from ..store import StoreURL
+from ._tracing import traced
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Mapping, Sequence
 
     from ..config import AgentFile
+    from ..server.app import ApiKind
 
 logger = logging.getLogger("trioagent")
 
@@ -42,8 +44,11 @@ def serve_command(
         for warning in startup_warnings(args.api, options):
             announce(f"trioagent: warning: {warning}", level=logging.WARNING)
     if options.workers > 1 and options.listen_fd is None:
-        return _serve_workers(args, file, options, argv)
-    return trio.run(partial(_serve, args.api, file, options, env))
+        return _serve_workers(args, file, options, argv)  # each worker traces its own turns
+    with traced(flag=args.otel, verbose=args.verbose):
+        return trio.run(
+            partial(_serve, args.api, file, options, env, http=getattr(args, "http", True))
+        )
 
 
 def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOptions:
@@ -61,15 +66,19 @@ def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOpti
             raise ValueError(f"--api-key-env: environment variable {args.api_key_env} is not set")
         keys.append(key)
     host, port = args.listen
+    if args.api == "mcp" and not args.http:
+        _refuse_network_flags(args)
     per_api: dict[str, Any] = (
-        {
-            "conversations_max": args.conversations_max,
-            "conversation_ttl": args.conversation_ttl,
-            "responses_max": args.responses_max,
-        }
-        if args.api == "chat"
+        {"conversations_max": args.conversations_max, "conversation_ttl": args.conversation_ttl}
+        if args.api in ("chat", "mcp", "a2a")
         else {}
     )
+    if args.api == "chat":
+        per_api["responses_max"] = args.responses_max
+    if args.api == "a2a":
+        per_api["tasks_max"] = args.tasks_max
+    if hasattr(args, "ws_ping_interval"):  # the servers with a WebSocket chat
+        per_api["ws_ping_interval"] = args.ws_ping_interval
     store = args.store
     if getattr(args, "sessions", None) is not None:
         if store is not None:
@@ -90,10 +99,11 @@ def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOpti
         keep_alive_interval=args.keep_alive,
         shutdown_grace=args.shutdown_grace,
         shutdown_drain=args.shutdown_drain,
-        ws_ping_interval=args.ws_ping_interval,
         listen_fd=args.worker_fd,
-        # Workers share a store, but not the rate limit's counts.
-        workers=default_workers(_store_of(args.api, store).shared and args.rate_limit is None)
+        # Workers share a store, but not the rate limit's counts, nor serve a2a's tasks.
+        workers=default_workers(
+            _store_of(args.api, store).shared and args.rate_limit is None and args.api != "a2a"
+        )
         if args.workers is None
         else args.workers,
         working_dir=(args.working_dir or Path.cwd()).resolve(),
@@ -104,6 +114,33 @@ def serve_options(args: argparse.Namespace, env: Mapping[str, str]) -> ServeOpti
     return options
 
 
+def _refuse_network_flags(args: argparse.Namespace) -> None:
+    """Refuse the flags of ``serve mcp`` that only its HTTP transport reads, rather than
+    ignore them over stdio.
+
+    Raises:
+        ValueError: such a flag was given without ``--http``.
+    """
+    defaults = ServeOptions()
+    network: tuple[tuple[str, str, object], ...] = (
+        ("--listen", "listen", (defaults.host, defaults.port)),
+        ("--api-key", "api_key", None),
+        ("--api-key-env", "api_key_env", None),
+        ("--insecure-no-auth", "insecure_no_auth", False),
+        ("--cors-origin", "cors_origin", []),
+        ("--max-request-size", "max_request_size", defaults.max_request_size),
+        ("--rate-limit", "rate_limit", None),
+        ("--shutdown-grace", "shutdown_grace", defaults.shutdown_grace),
+        ("--shutdown-drain", "shutdown_drain", defaults.shutdown_drain),
+    )
+    for flag, dest, default in network:
+        if getattr(args, dest) != default:
+            raise ValueError(
+                f"{flag} applies to 'serve mcp --http' only: over stdio (the default) "
+                f"there is no network; add --http, or leave {flag} out"
+            )
+
+
 def _store_of(api: str, store: StoreURL | None) -> StoreURL:
     return ServeOptions(store=store).store_for(api)
 
@@ -112,6 +149,12 @@ def startup_warnings(api: str, options: ServeOptions) -> list[str]:
     """What the operator should know of ``options`` before serving: settings that start,
     but will not do what they may expect."""
     store = options.store_for(api)
+    if api == "a2a" and options.workers > 1:
+        contexts = "" if store.shared else " and contexts (use a shared --store for those)"
+        return [
+            f"with {options.workers} workers, each worker keeps its own tasks{contexts}: "
+            "GetTask, ListTasks and CancelTask find a task only on the worker that runs it"
+        ]
     if options.workers == 1 or store.shared:
         return []
     if api == "api":
@@ -136,10 +179,12 @@ def startup_warnings(api: str, options: ServeOptions) -> list[str]:
 
 
 async def _serve(
-    api: Literal["chat", "api"],
+    api: ApiKind,
     file: AgentFile,
     options: ServeOptions,
     env: Mapping[str, str],
+    *,
+    http: bool = True,
 ) -> int:
     from ..server.app import serve_agents
     from ..server.workers import tell_parent_ready, watch_parent
@@ -148,9 +193,21 @@ async def _serve(
     async with trio.open_nursery() as nursery:
 
         async def serve(task_status: trio.TaskStatus[str]) -> None:
-            await serve_agents(
-                file, options, api, env=env, shutdown_trigger=stop.wait, task_status=task_status
-            )
+            if api == "mcp":
+                from ..server.serve_mcp import serve_mcp
+
+                await serve_mcp(
+                    file,
+                    options,
+                    http=http,
+                    env=env,
+                    shutdown_trigger=stop.wait,
+                    task_status=task_status,
+                )
+            else:
+                await serve_agents(
+                    file, options, api, env=env, shutdown_trigger=stop.wait, task_status=task_status
+                )
             nursery.cancel_scope.cancel()  # served: the watchers are done too
 
         # The watcher returns after the first signal, so a second Ctrl-C aborts at once.
@@ -178,10 +235,25 @@ def _startup_line(api: str, url: str, file: AgentFile, options: ServeOptions) ->
     more = f"; {options.workers} workers" if options.workers > 1 else ""
     more += f"; tool safety: {options.tool_safety}"
     store = options.store_for(api)
+    if api == "mcp":
+        where = f"listening on {url}/mcp" if url.startswith("http") else f"serving on {url}"
+        size = options.cache_size(store, api)
+        kept = f"conversations: {store}, at most {size}" if size else "no conversations kept"
+        return f"trioagent serve mcp: {where} (tools: {agents}; {kept}{more})"
     if api == "chat":
         if size := options.cache_size(store):
             more = f"; conversations: {store}, at most {size}{more}"
         return f"trioagent serve chat: listening on {url}/v1 (models: {agents}{more})"
+    if api == "a2a":
+        from ..server.guards import AGENT_CARD_PATH
+        from ..server.routes_a2a import RPC_PATH
+
+        size = options.cache_size(store, api)
+        kept = f"contexts: {store}, at most {size}" if size else "no contexts kept"
+        return (
+            f"trioagent serve a2a: listening on {url}{RPC_PATH} "
+            f"(card: {url}{AGENT_CARD_PATH}; skills: {agents}; {kept}{more})"
+        )
     return (
         f"trioagent serve api: listening on {url}/api/chat "
         f"(agents: {agents}; sessions: {store}{more})"

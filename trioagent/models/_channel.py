@@ -35,8 +35,10 @@ def buffered_channel(
     """Like `trio.as_safe_channel`, but the generator runs up to `BUFFER` items ahead.
 
     The generator runs in a task of the context manager's nursery and is closed when the
-    block exits. An exception of the generator is raised out of the ``async with``
-    (unwrapped, when it is the only one).
+    block exits. When it fails, the reader still gets every item it made before (they
+    happened: a model's text before the connection dropped), then the end of the channel;
+    the generator's exception is raised out of the ``async with`` (unwrapped, when it is
+    the only one).
     """
 
     @asynccontextmanager
@@ -45,9 +47,10 @@ def buffered_channel(
         *args: P.args, **kwargs: P.kwargs
     ) -> AsyncIterator[trio.MemoryReceiveChannel[T]]:
         send, receive = trio.open_memory_channel[T](BUFFER)
+        failed: list[Exception] = []
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_pump, fn(*args, **kwargs), send)
+                nursery.start_soon(_pump, fn(*args, **kwargs), send, failed)
                 with receive:
                     yield receive
                 nursery.cancel_scope.cancel()
@@ -55,11 +58,17 @@ def buffered_channel(
             if (sole := sole_exception(group)) is not None:
                 raise sole from None
             raise
+        if failed:
+            raise failed[0]
 
     return context_manager
 
 
-async def _pump(agen: AsyncGenerator[T, None], send: trio.MemorySendChannel[T]) -> None:
+async def _pump(
+    agen: AsyncGenerator[T, None], send: trio.MemorySendChannel[T], failed: list[Exception]
+) -> None:
+    """Move ``agen``'s items into ``send``; keep its failure in ``failed`` and end the
+    channel, so that the reader takes what is buffered first."""
     with send:
         try:
             async for item in agen:
@@ -69,6 +78,8 @@ async def _pump(agen: AsyncGenerator[T, None], send: trio.MemorySendChannel[T]) 
                     await send.send(item)
         except trio.BrokenResourceError:
             pass  # the reader is gone
+        except Exception as exc:
+            failed.append(exc)
         finally:
             await agen.aclose()
 

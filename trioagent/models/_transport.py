@@ -1,40 +1,55 @@
-"""What the HTTP model clients share: the httpx client, error mapping, one streamed call.
+"""What the HTTP model clients share: their connections and one streamed call.
 
-Foreign errors are translated here, at the edge (httpcore's ``map_exceptions`` habit): the
-rest of trioagent sees only :mod:`trioagent.errors`. Messages name the provider's host
-and status, never its raw body or our key.
+A model call goes over trioagent's own HTTP/1.1 client on trio sockets (``_http11``: a
+keep-alive pool per provider, the body read per network read), which costs about a
+millisecond of CPU less per call than httpx. httpx carries the calls it cannot: to a
+provider behind a proxy named in the environment (``HTTP_PROXY`` and friends, which
+httpx honours), and through a custom httpx transport (tests). Failures of either become
+:mod:`trioagent.errors` in ``_upstream_errors``.
 """
 
 from __future__ import annotations
 
 import json
-import re
+import logging
 from contextlib import aclosing, contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import httpx
 import trio
 
+from trioagent import tracing
 from trioagent.errors import (
-    UpstreamAuthError,
-    UpstreamConnectError,
-    UpstreamHTTPError,
-    UpstreamModelNotFound,
     UpstreamProtocolError,
-    UpstreamRateLimited,
-    UpstreamTimeout,
 )
 
-from ._sse import SSEDecodeError, SSEDecoder
+from ._http11 import (
+    Timeouts,
+    default_ssl_context,
+    parse_url,
+    proxied,
+)
+from ._http11_pool import ConnectionPool
+from ._sse import SSEDecoder
+from ._upstream_errors import error_code, error_for_status, map_transport_errors
 from .base import coalesce
 from .retry import classify, parse_retry_after
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import AsyncGenerator, Iterator, Mapping
+    from collections.abc import (
+        AsyncGenerator,
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Iterator,
+        Mapping,
+    )
 
     from ._sse import ServerSentEvent
     from .base import ModelEvent
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=30.0, pool=30.0)
 """Connect fast or fail; a model may think for minutes between two pieces of text."""
@@ -49,8 +64,6 @@ DRAIN_TIMEOUT = 1.0
 """How long we wait for the end of a body after the stream's last event, so the
 connection can be reused; past it the connection is closed instead."""
 MAX_ERROR_BODY = 64 * 1024
-
-_CODE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 class StreamParser(Protocol):
@@ -75,7 +88,8 @@ class StreamParser(Protocol):
 
 
 class HTTPShards:
-    """The httpx clients a model client keeps for its whole life.
+    """The connections a model client keeps for its whole life: the h11 pool, and the
+    httpx clients for the calls that need httpx (`pool_for` decides).
 
     httpcore's pool scans all its connections for each request it adds or removes, and
     for each idle connection it counts them all again: quadratic in its connections. One
@@ -97,6 +111,27 @@ class HTTPShards:
         self._busy: list[int] = []
         # Loading the CA bundle takes milliseconds: once, not per client opened under load.
         self._verify: ssl.SSLContext | None = None
+        # The h11 client carries every call httpx need not: a custom transport (tests)
+        # or a proxy in the environment (which the h11 client does not speak) need httpx.
+        self._pool = (
+            None
+            if transport
+            else ConnectionPool(
+                headers=headers,
+                timeouts=Timeouts.from_httpx(self._timeout),
+                max_connections=SHARD_CONNECTIONS * MAX_SHARDS,
+            )
+        )
+        self._direct: dict[str, bool] = {}
+
+    def pool_for(self, url: str) -> ConnectionPool | None:
+        """The h11 pool for calls to ``url``, or ``None`` when httpx must carry them."""
+        if self._pool is None:
+            return None
+        direct = self._direct.get(url)
+        if direct is None:  # the environment is read once per URL
+            direct = self._direct[url] = not proxied(url)
+        return self._pool if direct else None
 
     @contextmanager
     def lease(self) -> Iterator[httpx.AsyncClient]:
@@ -110,7 +145,7 @@ class HTTPShards:
             and not (self._transport and self._clients)
         ):
             if self._verify is None:
-                self._verify = httpx.create_ssl_context()
+                self._verify = default_ssl_context()
             self._clients.append(
                 httpx.AsyncClient(
                     headers=self._headers,
@@ -133,93 +168,10 @@ class HTTPShards:
 
     async def aclose(self) -> None:
         """Close every connection."""
+        if self._pool is not None:
+            await self._pool.aclose()
         for client in self._clients:
             await client.aclose()
-
-
-def error_for_status(status: int, *, model: str, code: str | None = None) -> UpstreamHTTPError:
-    """The typed error for an HTTP error status.
-
-    Args:
-        status: the provider's status.
-        model: the model we asked for, named in a 404.
-        code: the provider's short error code or type, if it sent a readable one.
-    """
-    detail = f" ({code})" if code else ""
-    if status in (401, 403):
-        return UpstreamAuthError(status, f"the provider refused the API key{detail}")
-    if status == 404:
-        return UpstreamModelNotFound(status, f"the provider has no model {model!r}{detail}")
-    if status == 429:
-        return UpstreamRateLimited(status, f"rate limited by the provider{detail}")
-    if status >= 500:
-        return UpstreamHTTPError(status, f"the provider failed{detail}")
-    return UpstreamHTTPError(status, f"the provider refused the request{detail}")
-
-
-def error_code(body: bytes) -> str | None:
-    """The short error code of a provider's JSON error body, if it has a sane one.
-
-    Both OpenAI (``{"error": {"code", "type"}}``) and Anthropic
-    (``{"type": "error", "error": {"type"}}``) shapes are read. Only an identifier-like
-    string is kept, so nothing the provider wrote in prose reaches our messages.
-    """
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return None
-    return error_code_of(document)
-
-
-def error_code_of(document: Any) -> str | None:
-    """:func:`error_code` for an already parsed document."""
-    error = document.get("error") if isinstance(document, dict) else None
-    if not isinstance(error, dict):
-        return None
-    for key in ("code", "type"):
-        value = error.get(key)
-        if isinstance(value, str) and _CODE.fullmatch(value):
-            return value
-    return None
-
-
-@contextmanager
-def map_transport_errors(url: httpx.URL) -> Iterator[None]:
-    """Translate httpx and decoding errors into ``ModelError``\\ s, retryable ones wrapped
-    in :class:`~trioagent.models.retry.Retryable`."""
-    where = f"{url.scheme}://{url.netloc.decode()}"
-    try:
-        yield
-    except httpx.ConnectTimeout as exc:
-        raise classify(
-            UpstreamConnectError("timed out connecting to the model provider", where=where)
-        ) from exc
-    except httpx.ConnectError as exc:
-        raise classify(
-            UpstreamConnectError("could not connect to the model provider", where=where)
-        ) from exc
-    except httpx.ReadTimeout as exc:
-        raise UpstreamTimeout("the model provider stopped sending the answer", where=where) from exc
-    except httpx.TimeoutException as exc:
-        raise UpstreamTimeout("timed out talking to the model provider", where=where) from exc
-    except httpx.UnsupportedProtocol as exc:
-        raise UpstreamConnectError(f"cannot speak to {url.scheme!r} URLs", where=where) from exc
-    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-        raise classify(
-            UpstreamConnectError("the connection to the model provider dropped", where=where)
-        ) from exc
-    except httpx.DecodingError as exc:
-        raise UpstreamProtocolError(
-            "the model provider sent a body we cannot decode", where=where
-        ) from exc
-    except httpx.TransportError as exc:
-        raise classify(
-            UpstreamConnectError("could not talk to the model provider", where=where)
-        ) from exc
-    except SSEDecodeError as exc:
-        raise UpstreamProtocolError(
-            f"the model provider sent a broken event stream: {exc}", where=where
-        ) from exc
 
 
 async def stream_call(
@@ -230,12 +182,14 @@ async def stream_call(
     *,
     model: str,
     headers: Mapping[str, str] | None = None,
+    resend_count: int = 0,
 ) -> AsyncGenerator[ModelEvent, None]:
     """One attempt: POST ``body`` (JSON text, or an object to write as JSON), read the SSE
     answer, yield its model events.
 
     The response is closed when the generator is closed, so cancelling the caller closes
-    the connection to the provider at once.
+    the connection to the provider at once. The attempt is traced as a client span (the
+    ``resend_count``-th retry of its call) whose ``traceparent`` goes upstream with it.
 
     Raises:
         Retryable: a failure worth another attempt (429, 5xx, connection failures).
@@ -243,57 +197,99 @@ async def stream_call(
     """
     if not isinstance(body, bytes):
         body = json.dumps(body, separators=(",", ":")).encode()
-    with shards.lease() as http:
-        request = http.build_request(
-            "POST",
-            url,
-            content=body,
-            headers={
-                "content-type": "application/json",
-                "accept": "text/event-stream",
-                **(headers or {}),
-            },
-        )  # the URL was checked when the client was made (providers.open_model_client)
-        with map_transport_errors(request.url):
+    span = tracing.client_span("POST", url, resend_count=resend_count)
+    request_headers = {
+        "content-type": "application/json",
+        "accept": "text/event-stream",
+        **(headers or {}),
+        **span.headers(),
+    }
+    pool = shards.pool_for(url)
+    # The URL was checked when the client was made (providers.open_model_client).
+    where = parse_url(url).address
+    # The span sees the client's own errors: the kind of failure, before it is mapped.
+    with map_transport_errors(where), span:
+        if pool is not None:
+            async with pool.stream("POST", url, headers=request_headers, body=body) as answer:
+                span.responded(answer.status)
+                logger.debug("model call: POST %s: %d", where, answer.status)
+                events = _events(
+                    answer.status,
+                    answer.headers.get,
+                    answer.read,
+                    answer.iter_bytes(),
+                    parser,
+                    model=model,
+                    where=where,
+                )
+                async with aclosing(events):
+                    async for event in events:
+                        yield event
+            return
+        with shards.lease() as http:
+            request = http.build_request("POST", url, content=body, headers=request_headers)
             response = await http.send(request, stream=True)
+            span.responded(response.status_code)
             try:
-                if response.status_code >= 400:
-                    error = error_for_status(
-                        response.status_code, model=model, code=error_code(await _head(response))
-                    )
-                    raise classify(error, parse_retry_after(response.headers.get))
-                if response.status_code != 200:
-                    raise UpstreamProtocolError(
-                        f"the model provider answered {response.status_code} to a model call",
-                        where=str(request.url.copy_with(query=None)),
-                    )
-                decoder = SSEDecoder()
                 async with aclosing(_body(response)) as chunks:
-                    async for chunk in chunks:
-                        events: list[ModelEvent] = []
-                        for sse in decoder.feed(chunk):
-                            events += parser.feed(sse)
-                            if parser.done:
-                                break
-                        for event in coalesce(events):
+                    events = _events(
+                        response.status_code,
+                        response.headers.get,
+                        lambda _: _head(response),
+                        chunks,
+                        parser,
+                        model=model,
+                        where=where,
+                    )
+                    async with aclosing(events):
+                        async for event in events:
                             yield event
-                        if parser.done:
-                            # Read the end of the body so the connection can be reused.
-                            with trio.move_on_after(DRAIN_TIMEOUT):
-                                async for _ in chunks:
-                                    pass
-                            break
-                    else:
-                        last = decoder.close()
-                        if last is not None:
-                            for event in parser.feed(last):
-                                yield event
-                for event in parser.finish():
-                    yield event
             finally:
                 # Closing an unfinished response closes its connection: the provider stops.
                 with trio.CancelScope(shield=True), trio.move_on_after(2):
                     await response.aclose()
+
+
+async def _events(
+    status: int,
+    header: Callable[[str], str | None],
+    read: Callable[[int], Awaitable[bytes]],
+    chunks: AsyncIterator[bytes],
+    parser: StreamParser,
+    *,
+    model: str,
+    where: str,
+) -> AsyncGenerator[ModelEvent, None]:
+    """The model events of one answer, whichever client read it."""
+    if status >= 400:
+        error = error_for_status(status, model=model, code=error_code(await read(MAX_ERROR_BODY)))
+        raise classify(error, parse_retry_after(header))
+    if status != 200:
+        raise UpstreamProtocolError(
+            f"the model provider answered {status} to a model call", where=where
+        )
+    decoder = SSEDecoder()
+    async for chunk in chunks:
+        events: list[ModelEvent] = []
+        for sse in decoder.feed(chunk):
+            events += parser.feed(sse)
+            if parser.done:
+                break
+        for event in coalesce(events):
+            yield event
+        if parser.done:
+            # Read the end of the body so the connection can be reused.
+            with trio.move_on_after(DRAIN_TIMEOUT):
+                async for _ in chunks:
+                    pass
+            break
+    else:
+        last = decoder.close()
+        if last is not None:
+            for event in parser.feed(last):
+                yield event
+    for event in parser.finish():
+        yield event
 
 
 def _body(response: httpx.Response) -> AsyncGenerator[bytes, None]:

@@ -7,6 +7,7 @@ blocks in a user message, and consecutive messages of one role are merged.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,8 @@ from trioagent.chat import Sampling, Usage
 from trioagent.errors import RequestError, UpstreamProtocolError
 
 from ._channel import buffered_channel
-from ._transport import HTTPShards, error_code_of, error_for_status, stream_call
+from ._transport import HTTPShards, stream_call
+from ._upstream_errors import error_code_of, error_for_status
 from .base import Finished, TextDelta, ToolCallDelta, UsageReport
 from .retry import RetryPolicy, classify, retry_events
 
@@ -320,6 +322,8 @@ class AnthropicClient:
 
     @buffered_channel
     async def _events(self, body: dict[str, Any]) -> AsyncGenerator[ModelEvent, None]:
+        sent = itertools.count()
+
         def attempt() -> AsyncGenerator[ModelEvent, None]:
             return stream_call(
                 self._http,
@@ -327,6 +331,7 @@ class AnthropicClient:
                 body,
                 AnthropicStreamParser(model=self.model),
                 model=self.model,
+                resend_count=next(sent),
             )
 
         async for event in retry_events(self.retry, attempt):

@@ -9,6 +9,7 @@ server reads from its clients is the one this client sends upstream.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,7 +20,8 @@ from trioagent.chat import Sampling, Usage
 from trioagent.errors import UpstreamHTTPError, UpstreamProtocolError
 
 from ._channel import buffered_channel
-from ._transport import HTTPShards, error_code_of, stream_call
+from ._transport import HTTPShards, stream_call
+from ._upstream_errors import error_code_of
 from .base import Finished, TextDelta, ToolCallDelta, UsageReport
 from .retry import RetryPolicy, classify, retry_events
 
@@ -326,8 +328,17 @@ class OpenAICompatClient:
 
     @buffered_channel
     async def _events(self, body: bytes) -> AsyncGenerator[ModelEvent, None]:
+        sent = itertools.count()
+
         def attempt() -> AsyncGenerator[ModelEvent, None]:
-            return stream_call(self._http, self._url, body, OpenAIStreamParser(), model=self.model)
+            return stream_call(
+                self._http,
+                self._url,
+                body,
+                OpenAIStreamParser(),
+                model=self.model,
+                resend_count=next(sent),
+            )
 
         async for event in retry_events(self.retry, attempt):
             yield event

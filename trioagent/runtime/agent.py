@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
     from pathlib import Path
 
-    from ..config import AgentConfig, AgentFile
+    from ..config import AgentConfig, AgentFile, ModelConfig
     from ..models import ModelClient
     from ..tools import Safety
 
@@ -92,6 +92,8 @@ class Runtime:
     name: str
     config: AgentConfig
     model: ModelClient
+    model_config: ModelConfig
+    """The config of ``model``: its provider and sampling defaults, for traces."""
     toolbox: ToolBox
     working_dir: Path
     pool: RuntimeLender
@@ -142,6 +144,7 @@ async def open_runtime(team: Team, name: str, pool: RuntimeLender) -> AsyncItera
             name=name,
             config=config,
             model=team.models[config.model],
+            model_config=team.file.models[config.model],
             toolbox=ToolBox(toolsets),
             working_dir=team.working_dir,
             pool=pool,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
+from .. import tracing
 from ..chat import FinishReason, Message, Sampling, ToolCall, ToolResult, ToolSpec, Usage
 from ..models import base as model_events
 from ..models import coalesce, receive_batch
@@ -57,12 +58,33 @@ async def run_agent(
     sampling: Sampling = DEFAULT_SAMPLING,
     client_tools: Sequence[ToolSpec] = (),
     instructions: str | None = None,
+    conversation_id: str | None = None,
 ) -> events.TurnFinished:
     """The loop itself; ``emit`` receives each event. Returns the final event (also emitted).
 
     ``instructions`` (a Responses API request's) follow the agent's own in every model call
-    of this turn, and are never added to ``session``.
+    of this turn, and are never added to ``session``. The turn is traced as an
+    ``invoke_agent`` span of conversation ``conversation_id`` (the client's id, if any).
     """
+    with tracing.agent_span(
+        runtime.name,
+        description=runtime.config.description,
+        model=runtime.model_config,
+        conversation_id=conversation_id,
+    ) as span:
+        finished = await _run_loop(runtime, session, emit, sampling, client_tools, instructions)
+        span.finished(finished.reason, finished.usage)
+    return finished
+
+
+async def _run_loop(
+    runtime: Runtime,
+    session: Session,
+    emit: Emit,
+    sampling: Sampling,
+    client_tools: Sequence[ToolSpec],
+    instructions: str | None,
+) -> events.TurnFinished:
     agent_tools = runtime.tool_specs()
     agent_tool_names = {spec.name for spec in agent_tools}
     client_tool_names = {spec.name for spec in client_tools}
@@ -134,17 +156,20 @@ async def _call_model(
     calls: dict[int, list[str]] = {}  # index -> [id, name, arguments...]
     extra = [Message.system(instructions)] if instructions else []
     messages = [*runtime.preamble(), *extra, *session.messages]
-    async with runtime.model.stream(messages, tools, sampling) as stream:
-        while batch := await receive_batch(stream):
-            # Events that arrived together travel on together: one emit, not one each.
-            await _events_of(coalesce(batch), reply, pieces, calls, emit, texts)
-    reply.text = "".join(pieces)
-    reply.tool_calls = tuple(
-        ToolCall(call[0] or f"call_{index}", call[1], "".join(call[2:]) or "{}")
-        for index, call in sorted(calls.items())
-    )
-    if reply.tool_calls and reply.reason == "stop":
-        reply.reason = "tool_calls"  # some servers say "stop" after tool calls
+    with tracing.chat_span(runtime.model_config, sampling, messages) as span:
+        async with runtime.model.stream(messages, tools, sampling) as stream:
+            while batch := await receive_batch(stream):
+                span.received()
+                # Events that arrived together travel on together: one emit, not one each.
+                await _events_of(coalesce(batch), reply, pieces, calls, emit, texts)
+        reply.text = "".join(pieces)
+        reply.tool_calls = tuple(
+            ToolCall(call[0] or f"call_{index}", call[1], "".join(call[2:]) or "{}")
+            for index, call in sorted(calls.items())
+        )
+        if reply.tool_calls and reply.reason == "stop":
+            reply.reason = "tool_calls"  # some servers say "stop" after tool calls
+        span.finished(reply.reason, reply.usage, reply.text, reply.tool_calls)
     return reply
 
 
@@ -204,13 +229,15 @@ async def _run_tools(
 
     async def run_one(i: int, call: ToolCall) -> None:
         await emit(events.ToolStarted(call.id, call.name, call.arguments))
-        if call.name in offered:
-            result = await runtime.toolbox.call(call.name, call.arguments, ctx)
-        else:
-            result = ToolResult.error(
-                f"unknown tool {call.name!r}; the tools you can call are: "
-                f"{', '.join(offered) or 'none'}"
-            )
+        with tracing.tool_span(call) as span:  # a sub-agent's turn is traced under it
+            if call.name in offered:
+                result = await runtime.toolbox.call(call.name, call.arguments, ctx)
+            else:
+                result = ToolResult.error(
+                    f"unknown tool {call.name!r}; the tools you can call are: "
+                    f"{', '.join(offered) or 'none'}"
+                )
+            span.finished(result)
         results[i] = result
         await emit(events.ToolFinished(call.id, call.name, result.content, result.is_error))
 

@@ -10,7 +10,9 @@ the app sends, error pages included, whether or not quart's hooks ran. For each 
 - logs one access line at INFO: ``METHOD PATH STATUS DURATIONms`` (hypercorn's own access
   log is off: see `serve.hypercorn_config`);
 - counts it in ``trioagent_requests_total`` under the URL rule the app matched
-  (`note_route`), or ``other``.
+  (`note_route`), or ``other``;
+- traces it as the server span of its request (`trioagent.tracing.server_span`), the
+  parent of its turns' spans.
 
 An exchange that ends before any answer started (the client went away during a turn) is
 logged with status ``-`` and not counted; its turn is (outcome ``cancelled``).
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 import attrs
 import trio
 
+from .. import tracing
 from ..logs import new_request_id, request_id
 
 if TYPE_CHECKING:
@@ -47,6 +50,7 @@ _REQUEST_ID_HEADER = b"x-request-id"
 
 @attrs.define
 class _Exchange:
+    span: tracing.ServerSpan
     route: str = "other"
 
 
@@ -58,6 +62,7 @@ def note_route(rule: str | None) -> None:
     exchange = _exchange.get()
     if exchange is not None and rule is not None:
         exchange.route = rule
+        exchange.span.routed(rule)
 
 
 def observe_requests(app: ASGICallable, metrics: Metrics) -> ASGICallable:
@@ -69,7 +74,8 @@ def observe_requests(app: ASGICallable, metrics: Metrics) -> ASGICallable:
             return
         fields = cast("Mapping[str, Any]", scope)
         rid = new_request_id(_header(fields, _REQUEST_ID_HEADER))
-        exchange = _Exchange()
+        span = tracing.server_span(fields, request_id=rid)
+        exchange = _Exchange(span)
         id_token, exchange_token = request_id.set(rid), _exchange.set(exchange)
         status: int | None = None
         started = trio.current_time()
@@ -80,13 +86,16 @@ def observe_requests(app: ASGICallable, metrics: Metrics) -> ASGICallable:
             if kind in ("http.response.start", "websocket.http.response.start"):
                 status = int(message["status"])  # type: ignore[typeddict-item]
                 message = _with_request_id(message, rid)
+                span.responded(status)
             elif kind == "websocket.accept":
                 status = 101
                 message = _with_request_id(message, rid)
+                span.responded(status)
             await send(message)
 
         try:
-            await app(scope, receive, send_observed)
+            with span:
+                await app(scope, receive, send_observed)
         finally:
             method = str(fields.get("method", "GET"))
             path = _printable_path(fields)

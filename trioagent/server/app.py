@@ -1,9 +1,9 @@
-"""create_app: the Quart-trio app of ``serve chat`` or ``serve api``: guards, errors, routes."""
+"""create_app: the Quart-trio app of each ``serve`` API: guards, errors, routes."""
 
 from __future__ import annotations
 
 import logging
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Literal
 
 import trio
@@ -15,7 +15,7 @@ from ..logs import new_request_id, request_id
 from ..runtime import open_pool, open_team
 from ..store import open_store
 from .access import note_route, observe_requests
-from .errors import api_error, openai_error, problem_of, status_problem
+from .errors import api_error, jsonrpc_error, openai_error, problem_of, status_problem
 from .guards import (
     add_vary_origin,
     authenticate,
@@ -29,6 +29,7 @@ from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
 from .ratelimit import RateLimiter
 from .responses import json_response
+from .routes_a2a import register_a2a_routes
 from .routes_api import register_api_routes
 from .routes_openai import register_openai_routes
 from .routes_page import register_page_routes
@@ -39,7 +40,7 @@ from .state import ServerState
 from .turn import TurnRunner
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
     from ..config import AgentFile
     from ..store import ConversationStore
@@ -47,8 +48,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ApiKind = Literal["chat", "api"]
-"""Which API a server speaks: OpenAI Chat Completions, or the simple chat API."""
+ApiKind = Literal["chat", "api", "mcp", "a2a"]
+"""Which API a server speaks: OpenAI Chat Completions, the simple chat API, MCP
+(whose ``/mcp`` endpoint `serve_mcp` mounts on the app), or A2A."""
 
 SHUTTING_DOWN = status_problem(
     503,
@@ -62,7 +64,12 @@ def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
     """The app serving ``state``'s agents over ``api``."""
     app = QuartTrio(__name__)
     options = state.options
-    render = openai_error if api == "chat" else api_error
+    render = {
+        "chat": openai_error,
+        "api": api_error,
+        "mcp": jsonrpc_error,
+        "a2a": jsonrpc_error,
+    }[api]
     app.config.update(
         MAX_CONTENT_LENGTH=options.max_request_size,
         BODY_TIMEOUT=options.body_timeout,
@@ -135,25 +142,26 @@ def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
     if api == "chat":
         register_openai_routes(app, state)
         register_responses_routes(app, state)
-    else:
+    elif api == "api":
         register_api_routes(app, state)
-    register_ws_routes(app, state)
-    register_page_routes(app, state)
+    elif api == "a2a":
+        register_a2a_routes(app, state)
+    if api in ("chat", "api"):
+        register_ws_routes(app, state)
+        register_page_routes(app, state)
     return app
 
 
-async def serve_agents(
+@asynccontextmanager
+async def open_state(
     file: AgentFile,
     options: ServeOptions,
     api: ApiKind,
     *,
     env: Mapping[str, str] | None = None,
-    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
-    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Serve ``file``'s agents over ``api`` until ``shutdown_trigger`` returns.
-
-    ``task_status.started`` receives the base URL, e.g. ``http://127.0.0.1:8083``.
+) -> AsyncIterator[ServerState]:
+    """What a server of ``file``'s agents over ``api`` shares, open for the block: the
+    team, the runtime pool, the stores, the turn runner.
 
     Raises:
         ConfigError: an agent cannot be opened (its model or toolsets).
@@ -175,7 +183,7 @@ async def serve_agents(
             store = await stack.enter_async_context(
                 open_store(url, max_items=0, ttl=0, lock_ttl=options.lock_ttl)
             )
-        elif size := options.cache_size(url):
+        elif size := options.cache_size(url, api):
             store = await stack.enter_async_context(
                 open_store(
                     url, max_items=size, ttl=options.conversation_ttl, lock_ttl=options.lock_ttl
@@ -193,7 +201,7 @@ async def serve_agents(
                 )
             )
         metrics = Metrics()
-        state = ServerState(
+        yield ServerState(
             options=options,
             team=team,
             pool=pool,
@@ -207,16 +215,44 @@ async def serve_agents(
             limiter=RateLimiter(options.rate_limit) if options.rate_limit else None,
         )
 
-        async def trigger() -> None:
-            await (shutdown_trigger or trio.sleep_forever)()
-            state.stopping.set()
-            # Keep serving while a load balancer sees /readyz fail and stops sending.
-            await trio.sleep(options.shutdown_drain)
 
+def draining(
+    state: ServerState, shutdown_trigger: Callable[[], Awaitable[None]] | None
+) -> Callable[[], Awaitable[None]]:
+    """The shutdown trigger of ``state``'s HTTP server: ``shutdown_trigger`` (or never),
+    then ``/readyz`` fails for ``--shutdown-drain`` before the listener closes."""
+
+    async def trigger() -> None:
+        await (shutdown_trigger or trio.sleep_forever)()
+        state.stopping.set()
+        # Keep serving while a load balancer sees /readyz fail and stops sending.
+        await trio.sleep(state.options.shutdown_drain)
+
+    return trigger
+
+
+async def serve_agents(
+    file: AgentFile,
+    options: ServeOptions,
+    api: ApiKind,
+    *,
+    env: Mapping[str, str] | None = None,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``file``'s agents over ``api`` until ``shutdown_trigger`` returns.
+
+    ``task_status.started`` receives the base URL, e.g. ``http://127.0.0.1:8083``.
+
+    Raises:
+        ConfigError: an agent cannot be opened (its model or toolsets).
+        StoreUnavailable: the conversation store cannot be opened or reached.
+    """
+    async with open_state(file, options, api, env=env) as state:
         await serve_app(
             create_app(state, api),
             options,
-            shutdown_trigger=trigger,
+            shutdown_trigger=draining(state, shutdown_trigger),
             task_status=task_status,
         )
 
@@ -246,4 +282,19 @@ async def serve_api(
     """Serve ``file``'s agents over the simple chat API (see `serve_agents`)."""
     await serve_agents(
         file, options, "api", env=env, shutdown_trigger=shutdown_trigger, task_status=task_status
+    )
+
+
+async def serve_a2a(
+    file: AgentFile,
+    options: ServeOptions,
+    *,
+    env: Mapping[str, str] | None = None,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``file``'s agents over the A2A protocol: the agent card at
+    ``/.well-known/agent-card.json``, JSON-RPC at ``/a2a`` (see `serve_agents`)."""
+    await serve_agents(
+        file, options, "a2a", env=env, shutdown_trigger=shutdown_trigger, task_status=task_status
     )

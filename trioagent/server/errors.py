@@ -1,7 +1,8 @@
 """The one table from exceptions to HTTP errors.
 
 Every server route and hook turns failures into a ``Problem`` here; each API then renders
-it in its own shape (the OpenAI envelope, or the simple API's ``{"error", "code"}``).
+it in its own shape (the OpenAI envelope, the simple API's ``{"error", "code"}``, or, for
+the JSON-RPC protocols MCP and A2A, a JSON-RPC error response).
 `STATUSES` holds what each error status says unless its exception says more; the OpenAPI
 documents list their errors' headers from it.
 """
@@ -18,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import errors, wire
 from ..logs import request_id as current_request_id
+from ..wire import jsonrpc
 from ..wire import openai as w
 from .ratelimit import retry_after_header
 
@@ -238,6 +240,22 @@ def api_error(problem: Problem) -> Response:
     """A problem as a simple API error response."""
     body = api_error_body(problem)
     return _error_response(wire.dumps(body), body.code, problem)
+
+
+def jsonrpc_error_body(problem: Problem) -> jsonrpc.JsonRpcErrorResponse:
+    """A problem as a JSON-RPC error response without an id: how the servers of JSON-RPC
+    protocols (``serve mcp --http``, ``serve a2a``) refuse a request before the protocol
+    reads it."""
+    code = jsonrpc.INTERNAL_ERROR if problem.status >= 500 else jsonrpc.INVALID_REQUEST
+    data = jsonrpc.ErrorData(status=problem.status, type=problem.type, code=problem.code)
+    return jsonrpc.JsonRpcErrorResponse(
+        id=None, error=jsonrpc.JsonRpcError(code=code, message=problem.message, data=data)
+    )
+
+
+def jsonrpc_error(problem: Problem) -> Response:
+    """A problem as a JSON-RPC error response (see `jsonrpc_error_body`)."""
+    return _error_response(wire.dumps(jsonrpc_error_body(problem)), problem.status, problem)
 
 
 def _error_response(body: bytes, status: int, problem: Problem) -> Response:

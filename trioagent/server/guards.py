@@ -17,8 +17,11 @@ if TYPE_CHECKING:
     from quart import Request, Response
     from quart.wrappers import BaseRequestWebsocket
 
-PUBLIC_PATHS = frozenset({"/openapi.json", "/healthz", "/readyz", "/"})
-"""Paths served without an API key (the web page sends its key in the WebSocket hello)."""
+AGENT_CARD_PATH = "/.well-known/agent-card.json"
+"""Where ``serve a2a`` serves its A2A agent card."""
+PUBLIC_PATHS = frozenset({"/openapi.json", "/healthz", "/readyz", "/", AGENT_CARD_PATH})
+"""Paths served without an API key (the web page sends its key in the WebSocket hello; an
+A2A client reads the agent card to learn how to authenticate)."""
 UNLIMITED_PATHS = frozenset({"/metrics"})
 """Paths behind the API key that --rate-limit does not count: a scraper must always get in."""
 PUBLIC_PREFIXES = ("/static/",)
@@ -39,9 +42,18 @@ def authenticate(request: BaseRequestWebsocket, api_keys: Sequence[str]) -> str 
     Raises:
         AuthError: no header, another scheme, an empty token, two headers, a wrong token.
     """
+    return authorize(request.headers.getlist("Authorization"), api_keys)
+
+
+def authorize(values: Sequence[str], api_keys: Sequence[str]) -> str | None:
+    """`authenticate` for the ``Authorization`` header ``values`` of a request that has no
+    quart request object (``/mcp``, served by the MCP SDK).
+
+    Raises:
+        AuthError: as `authenticate`.
+    """
     if not api_keys:
         return None
-    values = request.headers.getlist("Authorization")
     if len(values) != 1:
         raise AuthError(
             "Missing API key: send it as 'Authorization: Bearer <key>'."

@@ -113,6 +113,10 @@ class ServeOptions:
     """Responses API responses kept for ``previous_response_id`` and ``GET``, least
     recently used dropped first, each forgotten after ``conversation_ttl`` idle; 0 keeps
     none (``store`` is then ignored)."""
+    tasks_max: int = 1000
+    """``serve a2a``: finished tasks kept in memory for ``GetTask`` and ``ListTasks``, each
+    forgotten ``conversation_ttl`` after it ended; 0 keeps none (a task is then found
+    only while it runs)."""
     sessions: str = "trioagent-sessions.db"
     """The SQLite file of ``serve api`` sessions when ``store`` is None; ``:memory:`` keeps
     them in memory only."""
@@ -185,6 +189,8 @@ class ServeOptions:
             raise ValueError("--max-request-size must be positive")
         if self.responses_max < 0:
             raise ValueError("--responses-max must be 0 or more")
+        if self.tasks_max < 0:
+            raise ValueError("--tasks-max must be 0 or more")
         if self.conversations_max is not None and self.conversations_max < 0:
             raise ValueError("--conversations-max must be 0 (off) or more")
         if self.conversation_ttl <= 0:

@@ -242,6 +242,11 @@ class _Turn:
                     sampling=request.sampling,
                     client_tools=request.client_tools,
                     instructions=request.instructions,
+                    conversation_id=(
+                        None
+                        if request.conversation_id is None
+                        else client_conversation_id(request.conversation_id)
+                    ),
                 )
         if request.stop.cancelled_caught:
             raise _Stopped

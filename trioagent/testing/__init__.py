@@ -5,7 +5,8 @@
         ...  # point a client at fake.base_url; inspect fake.requests
 
 Both fakes are real HTTP/1.1 servers on 127.0.0.1 at a free port, scripted with the
-reply helpers below and sharing one server core.
+reply helpers below and sharing one server core; so is the fake OpenTelemetry collector
+(`open_fake_collector`), which receives OTLP/HTTP traces.
 """
 
 from ._http import HTTPRequest as HTTPRequest
@@ -13,6 +14,9 @@ from .fake_anthropic import FakeAnthropic as FakeAnthropic
 from .fake_anthropic import open_fake_anthropic as open_fake_anthropic
 from .fake_openai import FakeOpenAI as FakeOpenAI
 from .fake_openai import open_fake_openai as open_fake_openai
+from .otlp import FakeCollector as FakeCollector
+from .otlp import ReceivedSpan as ReceivedSpan
+from .otlp import open_fake_collector as open_fake_collector
 from .process import ServerProcess as ServerProcess
 from .process import open_server_process as open_server_process
 from .process import trioagent_command as trioagent_command

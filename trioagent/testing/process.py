@@ -47,7 +47,8 @@ class ServerProcess:
 
     process: trio.Process
     url: str
-    """``http://127.0.0.1:PORT/v1`` for ``serve chat``, ``.../api/chat`` for ``serve api``."""
+    """``http://127.0.0.1:PORT/v1`` for ``serve chat``, ``.../api/chat`` for ``serve api``,
+    ``.../a2a`` for ``serve a2a``."""
     startup_line: str = ""
     startup_log: str = ""
     """Everything the server wrote to stderr up to and including its startup line."""

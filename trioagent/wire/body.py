@@ -102,6 +102,19 @@ def loads(data: bytes) -> dict[str, Any]:
             included), nested deeper than `MAX_DEPTH`, not an object, or has a key twice
             in one object or a lone surrogate (``"\\ud800"``) in a string.
     """
+    obj = load_value(data)
+    if type(obj) is not dict:
+        raise _body_error(f"The request body must be a JSON object, not {JSON_KIND[type(obj)]}.")
+    return obj
+
+
+def load_value(data: bytes) -> Any:
+    """Read a request body that may be any JSON value (a JSON-RPC batch is an array), with
+    every rule of `loads` but the one that wants an object.
+
+    Raises:
+        RequestError: as `loads`.
+    """
     if not data.strip():
         raise _body_error("The request body is empty: send a JSON object.")
     try:
@@ -129,6 +142,4 @@ def loads(data: bytes) -> dict[str, Any]:
             "The request body has a string with a lone UTF-16 surrogate "
             "(such as \\ud800 without its pair): send valid Unicode text."
         )
-    if type(obj) is not dict:
-        raise _body_error(f"The request body must be a JSON object, not {JSON_KIND[type(obj)]}.")
     return obj

@@ -4,9 +4,10 @@ Inbound is tolerant of what it does not know and strict about what it does: unkn
 ignored (clients send many), but a known field of the wrong JSON type is an error, never a
 coercion (cattrs' default would turn ``"10"`` into ``10`` and ``1`` into ``"1"``). Unions are
 chosen by the JSON kind of the value (``"stop": "x"`` vs ``"stop": ["x"]``); messages are
-tagged on ``role`` and content parts on ``type``. Every problem becomes one `RequestError`
-whose ``param`` is the field's path, such as ``messages[3].role`` (`trioagent.wire.problems`).
-The body loader is `trioagent.wire.body`; the rules beyond types are `trioagent.wire.checks`.
+tagged on ``role`` and content parts on ``type`` (A2A 0.3 parts on ``kind``). Every problem
+becomes one `RequestError` whose ``param`` is the field's path, such as ``messages[3].role``
+(`trioagent.wire.problems`). The body loader is `trioagent.wire.body`; the rules beyond types
+are `trioagent.wire.checks` (and `trioagent.wire.a2a_checks` for A2A).
 
 Outbound is exact: a field whose default is ``None`` (or `OMIT`) is left out when it has that
 value, except the fields in `_WRITE_NULL`, which OpenAI always writes, as ``null`` if unset.
@@ -25,6 +26,7 @@ from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.errors import BaseValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from .a2a_v03 import Part as A2APartV03
 from .openai import (
     OMIT,
     AssistantMessage,
@@ -67,6 +69,7 @@ _TAGGED: Final[tuple[tuple[Any, str], ...]] = (
     (ClientFrame, "type"),
     (InputItem, "type"),
     (InputPart, "type"),
+    (A2APartV03, "kind"),
 )
 """Unions of attrs classes, each told apart by a ``Literal`` field with a default: the tag."""
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import trio
 
+from trioagent import tracing
 from trioagent.chat import ToolResult, ToolSpec
 from trioagent.errors import ConfigError
 
@@ -60,6 +61,9 @@ class _Call:
     """Entered by the task that runs the call; the caller cancels it when it stops waiting."""
     done: trio.Event = attrs.Factory(trio.Event)
     result: ToolResult | None = None
+    trace: object | None = attrs.Factory(tracing.current_context)
+    """The caller's trace context: the call is traced (and its ``traceparent`` sent) as
+    the caller's, though the host task runs it."""
 
     def resolve(self, result: ToolResult) -> None:
         """Set the result, unless the call has one already."""
@@ -310,7 +314,7 @@ class MCPToolset:
         from mcp import MCPError
         from mcp.types import CONNECTION_CLOSED
 
-        with call.scope:
+        with call.scope, tracing.attached(call.trace):
             try:
                 result = await client.call_tool(call.name, call.arguments)
             except MCPError as exc:
