@@ -21,15 +21,15 @@ tasks a task starts, so a span is the parent of the spans of the tasks started u
 Work that a long-lived task does on a turn's behalf (an MCP call, run by its toolset's
 connection task) takes the turn's context along: `current_context`, then `attached`.
 Prompts, answers, tool arguments and results are recorded only with ``capture_content``
-(`content_capture_requested`). This module imports nothing of trioagent's: the message,
-sampling and model arguments are read by attribute (the `Protocol`\\ s below).
+(`content_capture_requested`). Of trioagent, it knows only the values it describes (chat
+messages, sampling, model configs), and only as types.
 """
 
 from __future__ import annotations
 
 from contextlib import nullcontext
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
     from opentelemetry.trace import TracerProvider
 
+    from ..chat import Message, Sampling, ToolCall, ToolResult, Usage
+    from ..config import ModelConfig
     from ._spans import Tracing
 
 CAPTURE_CONTENT_VARIABLE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -46,88 +48,6 @@ CAPTURE_CONTENT_VARIABLE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _CAPTURE_VALUES = frozenset({"true", "span_only", "span_and_event"})
 
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
-
-
-class ModelLike(Protocol):
-    """A model config (`trioagent.config.ModelConfig`), as spans read it."""
-
-    @property
-    def provider(self) -> str: ...
-    @property
-    def model(self) -> str: ...
-    @property
-    def temperature(self) -> float | None: ...
-    @property
-    def top_p(self) -> float | None: ...
-    @property
-    def max_tokens(self) -> int | None: ...
-    @property
-    def presence_penalty(self) -> float | None: ...
-    @property
-    def frequency_penalty(self) -> float | None: ...
-
-
-class SamplingLike(Protocol):
-    """A model call's sampling settings (`trioagent.chat.Sampling`)."""
-
-    @property
-    def temperature(self) -> float | None: ...
-    @property
-    def top_p(self) -> float | None: ...
-    @property
-    def max_tokens(self) -> int | None: ...
-    @property
-    def presence_penalty(self) -> float | None: ...
-    @property
-    def frequency_penalty(self) -> float | None: ...
-    @property
-    def stop(self) -> tuple[str, ...]: ...
-    @property
-    def seed(self) -> int | None: ...
-
-
-class ToolCallLike(Protocol):
-    """A tool call the model asked for (`trioagent.chat.ToolCall`)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def arguments(self) -> str: ...
-
-
-class MessageLike(Protocol):
-    """A conversation message (`trioagent.chat.Message`)."""
-
-    @property
-    def role(self) -> str: ...
-    @property
-    def content(self) -> str: ...
-    @property
-    def tool_calls(self) -> Sequence[ToolCallLike]: ...
-    @property
-    def tool_call_id(self) -> str | None: ...
-    @property
-    def images(self) -> Sequence[str]: ...
-
-
-class UsageLike(Protocol):
-    """Token counts (`trioagent.chat.Usage`)."""
-
-    @property
-    def prompt_tokens(self) -> int: ...
-    @property
-    def completion_tokens(self) -> int: ...
-
-
-class ToolResultLike(Protocol):
-    """What a tool returned (`trioagent.chat.ToolResult`)."""
-
-    @property
-    def content(self) -> str: ...
-    @property
-    def is_error(self) -> bool: ...
 
 
 class Span:
@@ -166,7 +86,7 @@ class AgentSpan(Span):
 
     __slots__ = ()
 
-    def finished(self, reason: str, usage: UsageLike) -> None:
+    def finished(self, reason: str, usage: Usage) -> None:
         """The turn ended with finish reason ``reason``, having used ``usage`` in all."""
 
 
@@ -179,7 +99,7 @@ class ChatSpan(Span):
         """Events of the call arrived (the first time marks the time to first chunk)."""
 
     def finished(
-        self, reason: str, usage: UsageLike, text: str, tool_calls: Sequence[ToolCallLike]
+        self, reason: str, usage: Usage, text: str, tool_calls: Sequence[ToolCall]
     ) -> None:
         """The model answered ``text`` and ``tool_calls``, stopped for ``reason`` and
         reported ``usage`` (zeros when it reported none)."""
@@ -190,7 +110,7 @@ class ToolSpan(Span):
 
     __slots__ = ()
 
-    def finished(self, result: ToolResultLike) -> None:
+    def finished(self, result: ToolResult) -> None:
         """The tool returned ``result`` (an error result marks the span failed)."""
 
 
@@ -266,7 +186,7 @@ def agent_span(
     name: str,
     *,
     description: str,
-    model: ModelLike,
+    model: ModelConfig,
     conversation_id: str | None = None,
 ) -> AgentSpan:
     """The span of one turn of agent ``name``, made current in the ``with`` block.
@@ -282,9 +202,7 @@ def agent_span(
     return _tracing.agent_span(name, description, model, conversation_id)
 
 
-def chat_span(
-    model: ModelLike, sampling: SamplingLike, messages: Sequence[MessageLike]
-) -> ChatSpan:
+def chat_span(model: ModelConfig, sampling: Sampling, messages: Sequence[Message]) -> ChatSpan:
     """The span of one call of ``model`` with ``messages``, made current in the ``with``
     block. ``sampling`` (what the call sets, else the model config's) is recorded."""
     if _tracing is None:
@@ -292,7 +210,7 @@ def chat_span(
     return _tracing.chat_span(model, sampling, messages)
 
 
-def tool_span(call: ToolCallLike) -> ToolSpan:
+def tool_span(call: ToolCall) -> ToolSpan:
     """The span of tool call ``call``, made current in the ``with`` block."""
     if _tracing is None:
         return _TOOL_OFF

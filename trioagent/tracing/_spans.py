@@ -31,14 +31,8 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.trace import TracerProvider
 
-    from . import (
-        MessageLike,
-        ModelLike,
-        SamplingLike,
-        ToolCallLike,
-        ToolResultLike,
-        UsageLike,
-    )
+    from ..chat import Message, Sampling, ToolCall, ToolResult, Usage
+    from ..config import ModelConfig
 
 Outcome = Literal["ok", "error", "timeout", "cancelled"]
 
@@ -88,7 +82,7 @@ class Tracing:
         return _Server(span, method)
 
     def agent_span(
-        self, name: str, description: str, model: ModelLike, conversation_id: str | None
+        self, name: str, description: str, model: ModelConfig, conversation_id: str | None
     ) -> AgentSpan:
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "invoke_agent",
@@ -104,7 +98,7 @@ class Tracing:
         return _Agent(span, conversation_id)
 
     def chat_span(
-        self, model: ModelLike, sampling: SamplingLike, messages: Sequence[MessageLike]
+        self, model: ModelConfig, sampling: Sampling, messages: Sequence[Message]
     ) -> ChatSpan:
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
@@ -130,7 +124,7 @@ class Tracing:
         span = self._tracer.start_span(f"chat {model.model}", kind=kind, attributes=attributes)
         return _Chat(span, capture=self._capture)
 
-    def tool_span(self, call: ToolCallLike) -> ToolSpan:
+    def tool_span(self, call: ToolCall) -> ToolSpan:
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "execute_tool",
             "gen_ai.tool.name": call.name,
@@ -265,7 +259,7 @@ class _Agent(_Live, AgentSpan):
         self._span.set_attribute("trioagent.turn.outcome", outcome)
         return outcome
 
-    def finished(self, reason: str, usage: UsageLike) -> None:
+    def finished(self, reason: str, usage: Usage) -> None:
         self._span.set_attributes(
             {"gen_ai.response.finish_reasons": [reason], "trioagent.turn.outcome": "ok"}
         )
@@ -289,7 +283,7 @@ class _Chat(_Live, ChatSpan):
             )
 
     def finished(
-        self, reason: str, usage: UsageLike, text: str, tool_calls: Sequence[ToolCallLike]
+        self, reason: str, usage: Usage, text: str, tool_calls: Sequence[ToolCall]
     ) -> None:
         self._span.set_attribute("gen_ai.response.finish_reasons", [reason])
         _set_usage(self._span, usage)
@@ -307,7 +301,7 @@ class _Tool(_Live, ToolSpan):
         super().__init__(span)
         self._capture = capture
 
-    def finished(self, result: ToolResultLike) -> None:
+    def finished(self, result: ToolResult) -> None:
         if self._capture:
             self._span.set_attribute("gen_ai.tool.call.result", result.content)
         if result.is_error:
@@ -329,7 +323,7 @@ class _Client(_Live, ClientSpan):
             self._fail(str(status), None)
 
 
-def _set_usage(span: trace.Span, usage: UsageLike) -> None:
+def _set_usage(span: trace.Span, usage: Usage) -> None:
     # A provider that reported nothing left zeros: they would read as a free call.
     if usage.prompt_tokens or usage.completion_tokens:
         span.set_attributes(
@@ -357,7 +351,7 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]
             yield exc
 
 
-def _message(message: MessageLike) -> dict[str, Any]:
+def _message(message: Message) -> dict[str, Any]:
     """``message`` as the conventions' input message (``gen_ai.input.messages``)."""
     if message.role == "tool":
         parts: list[dict[str, Any]] = [
@@ -374,7 +368,7 @@ def _message(message: MessageLike) -> dict[str, Any]:
     return {"role": message.role, "parts": parts}
 
 
-def _call_part(call: ToolCallLike) -> dict[str, Any]:
+def _call_part(call: ToolCall) -> dict[str, Any]:
     try:
         arguments: Any = json.loads(call.arguments)
     except ValueError:
