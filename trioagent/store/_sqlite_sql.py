@@ -7,6 +7,7 @@ ones that write do it in one ``BEGIN IMMEDIATE`` transaction.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sqlite3
 from contextlib import contextmanager
@@ -215,7 +216,10 @@ def commit(
             params = (write.data, write.now, write.conversation_id, write.version)
         if not connection.execute(sql, params).rowcount:
             return False
-        trim(connection, namespace, max_items, live_since, write.now)
+        # Only a new conversation can take the namespace past its bound: count then.
+        trim(
+            connection, namespace, max_items if write.version is None else 0, live_since, write.now
+        )
         return True
 
 
@@ -228,9 +232,10 @@ def trim(
 ) -> None:
     """Drop the namespace's expired conversations, then its least recently used ones past
     ``max_items``; a conversation under a turn stays."""
-    connection.execute(
-        f"DELETE FROM sessions WHERE {_IDLE} AND updated <= ?", (namespace, now, live_since)
-    )
+    if live_since > -math.inf:  # conversations expire
+        connection.execute(
+            f"DELETE FROM sessions WHERE {_IDLE} AND updated <= ?", (namespace, now, live_since)
+        )
     if max_items:
         excess = count(connection, namespace, live_since) - max_items
         if excess > 0:
