@@ -7,11 +7,11 @@ async with client.stream(messages, tools, Sampling()) as events:
 await client.aclose()
 """
 
-from ._channel import receive_batch as receive_batch
 from .anthropic import AnthropicClient as AnthropicClient
 from .base import Finished as Finished
 from .base import ModelClient as ModelClient
 from .base import ModelEvent as ModelEvent
+from .base import ModelStream as ModelStream
 from .base import TextDelta as TextDelta
 from .base import ToolCallDelta as ToolCallDelta
 from .base import UsageReport as UsageReport

@@ -1,18 +1,23 @@
-"""A model call's events as a channel that costs little per event.
+"""A model call's events as a `ModelStream` that costs little per event.
 
-`trio.as_safe_channel` hands over one item per round trip of the scheduler (the
-receiver asks, the generator makes one, the receiver takes it). A model call makes an
-event per token, so that round trip was most of the server's time per event.
-`buffered_channel` runs the generator ahead into a bounded buffer instead, without a
-scheduler trip while there is room, and `receive_batch` takes everything that is waiting
-at once: events that arrived together cost one trip together.
+Two ways to run the generator that makes them:
+
+- `batch_stream` runs it in the reader's own task: each `receive_batch` resumes it for
+  one batch (what one network read brought). No task, no channel, no scheduler trip:
+  the cheapest, for a generator that holds no cancel scope or nursery open across a
+  ``yield`` (trio forbids that in the reader's task).
+- `buffered_channel` runs it in a task of its own, ahead of the reader into a bounded
+  buffer, for a generator that does hold one open (the embedded model's worker thread).
+  `trio.as_safe_channel` would hand over one item per scheduler round trip; here
+  `receive_batch` takes everything that is waiting at once.
 """
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
+from collections import deque
+from contextlib import aclosing, asynccontextmanager
 from functools import wraps
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Generic, ParamSpec, TypeVar
 
 import trio
 
@@ -26,33 +31,100 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 BUFFER = 64
-"""Events a generator may run ahead of its reader (its backpressure bound)."""
+"""Events a `buffered_channel` generator may run ahead of its reader (its backpressure
+bound)."""
+
+
+class BatchStream(Generic[T]):
+    """Items read in batches from a generator of batches, in the reader's task."""
+
+    def __init__(self, batches: AsyncGenerator[list[T], None]) -> None:
+        self._batches = batches
+        self._held: deque[T] = deque()  # what `__anext__` has not handed out yet
+
+    async def receive_batch(self) -> list[T]:
+        """The next batch (never empty); an empty list once the generator ended."""
+        if self._held:
+            batch = list(self._held)
+            self._held.clear()
+            return batch
+        async for batch in self._batches:  # leaving early does not close the generator
+            if batch:
+                return batch
+        return []
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if not self._held:
+            self._held.extend(await self.receive_batch())
+            if not self._held:
+                raise StopAsyncIteration
+        return self._held.popleft()
+
+
+def batch_stream(
+    fn: Callable[P, AsyncGenerator[list[T], None]],
+) -> Callable[P, AbstractAsyncContextManager[BatchStream[T]]]:
+    """``fn``'s batches as a `BatchStream`, run in the reader's task; the generator is
+    closed when the ``async with`` block exits. Its exceptions reach the reader from
+    `BatchStream.receive_batch`, after every batch it yielded before."""
+
+    @asynccontextmanager
+    @wraps(fn)
+    async def context_manager(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[BatchStream[T]]:
+        async with aclosing(fn(*args, **kwargs)) as batches:
+            yield BatchStream(batches)
+
+    return context_manager
+
+
+class ChannelStream(Generic[T]):
+    """Items read in batches from a memory channel."""
+
+    def __init__(self, channel: trio.MemoryReceiveChannel[T]) -> None:
+        self.channel = channel
+
+    async def receive_batch(self) -> list[T]:
+        """Wait for the next item, and take every item already waiting after it; an empty
+        list once the channel is closed and drained."""
+        try:
+            batch = [await self.channel.receive()]
+        except trio.EndOfChannel:
+            return []
+        while True:
+            try:
+                batch.append(self.channel.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return batch
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self.channel
 
 
 def buffered_channel(
     fn: Callable[P, AsyncGenerator[T, None]],
-) -> Callable[P, AbstractAsyncContextManager[trio.MemoryReceiveChannel[T]]]:
-    """Like `trio.as_safe_channel`, but the generator runs up to `BUFFER` items ahead.
+) -> Callable[P, AbstractAsyncContextManager[ChannelStream[T]]]:
+    """``fn``'s items as a `ChannelStream`, the generator running up to `BUFFER` items
+    ahead in a task of the context manager's nursery; it is closed when the block exits.
 
-    The generator runs in a task of the context manager's nursery and is closed when the
-    block exits. When it fails, the reader still gets every item it made before (they
-    happened: a model's text before the connection dropped), then the end of the channel;
-    the generator's exception is raised out of the ``async with`` (unwrapped, when it is
-    the only one).
+    When it fails, the reader still gets every item it made before (they happened: a
+    model's text before the connection dropped), then the end of the channel; the
+    generator's exception is raised out of the ``async with`` (unwrapped, when it is the
+    only one).
     """
 
     @asynccontextmanager
     @wraps(fn)
-    async def context_manager(
-        *args: P.args, **kwargs: P.kwargs
-    ) -> AsyncIterator[trio.MemoryReceiveChannel[T]]:
+    async def context_manager(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[ChannelStream[T]]:
         send, receive = trio.open_memory_channel[T](BUFFER)
         failed: list[Exception] = []
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_pump, fn(*args, **kwargs), send, failed)
                 with receive:
-                    yield receive
+                    yield ChannelStream(receive)
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             if (sole := sole_exception(group)) is not None:
@@ -82,20 +154,3 @@ async def _pump(
             failed.append(exc)
         finally:
             await agen.aclose()
-
-
-async def receive_batch(channel: trio.MemoryReceiveChannel[T]) -> list[T]:
-    """Wait for the next item, and take every item already waiting after it.
-
-    Returns:
-        The items in order; an empty list once the channel is closed and drained.
-    """
-    try:
-        batch = [await channel.receive()]
-    except trio.EndOfChannel:
-        return []
-    while True:
-        try:
-            batch.append(channel.receive_nowait())
-        except (trio.WouldBlock, trio.EndOfChannel):
-            return batch

@@ -183,9 +183,9 @@ async def stream_call(
     model: str,
     headers: Mapping[str, str] | None = None,
     resend_count: int = 0,
-) -> AsyncGenerator[ModelEvent, None]:
+) -> AsyncGenerator[list[ModelEvent], None]:
     """One attempt: POST ``body`` (JSON text, or an object to write as JSON), read the SSE
-    answer, yield its model events.
+    answer, yield its model events in batches (what one network read brought).
 
     The response is closed when the generator is closed, so cancelling the caller closes
     the connection to the provider at once. The attempt is traced as a client span (the
@@ -223,8 +223,8 @@ async def stream_call(
                     where=where,
                 )
                 async with aclosing(events):
-                    async for event in events:
-                        yield event
+                    async for batch in events:
+                        yield batch
             return
         with shards.lease() as http:
             request = http.build_request("POST", url, content=body, headers=request_headers)
@@ -242,8 +242,8 @@ async def stream_call(
                         where=where,
                     )
                     async with aclosing(events):
-                        async for event in events:
-                            yield event
+                        async for batch in events:
+                            yield batch
             finally:
                 # Closing an unfinished response closes its connection: the provider stops.
                 with trio.CancelScope(shield=True), trio.move_on_after(2):
@@ -259,8 +259,9 @@ async def _events(
     *,
     model: str,
     where: str,
-) -> AsyncGenerator[ModelEvent, None]:
-    """The model events of one answer, whichever client read it."""
+) -> AsyncGenerator[list[ModelEvent], None]:
+    """The model events of one answer, whichever client read it: a batch per network read
+    that brought any (the last one with the closing events)."""
     if status >= 400:
         error = error_for_status(status, model=model, code=error_code(await read(MAX_ERROR_BODY)))
         raise classify(error, parse_retry_after(header))
@@ -269,27 +270,26 @@ async def _events(
             f"the model provider answered {status} to a model call", where=where
         )
     decoder = SSEDecoder()
+    events: list[ModelEvent] = []
     async for chunk in chunks:
-        events: list[ModelEvent] = []
         for sse in decoder.feed(chunk):
             events += parser.feed(sse)
             if parser.done:
                 break
-        for event in coalesce(events):
-            yield event
         if parser.done:
+            yield coalesce(events) + parser.finish()
             # Read the end of the body so the connection can be reused.
             with trio.move_on_after(DRAIN_TIMEOUT):
                 async for _ in chunks:
                     pass
-            break
-    else:
-        last = decoder.close()
-        if last is not None:
-            for event in parser.feed(last):
-                yield event
-    for event in parser.finish():
-        yield event
+            return
+        if events:
+            yield coalesce(events)
+            events = []
+    last = decoder.close()
+    if last is not None:
+        events += parser.feed(last)
+    yield coalesce(events) + parser.finish()
 
 
 def _body(response: httpx.Response) -> AsyncGenerator[bytes, None]:

@@ -16,7 +16,7 @@ import attrs
 from trioagent.chat import Sampling, Usage
 from trioagent.errors import RequestError, UpstreamProtocolError
 
-from ._channel import buffered_channel
+from ._channel import batch_stream
 from ._transport import HTTPShards, stream_call
 from ._upstream_errors import error_code_of, error_for_status
 from .base import Finished, TextDelta, ToolCallDelta, UsageReport
@@ -27,12 +27,11 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
     import httpx
-    import trio
 
     from trioagent.chat import FinishReason, Message, ToolSpec
 
     from ._sse import ServerSentEvent
-    from .base import ModelEvent
+    from .base import ModelEvent, ModelStream
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -311,7 +310,7 @@ class AnthropicClient:
 
     def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling
-    ) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[ModelEvent]]:
+    ) -> AbstractAsyncContextManager[ModelStream]:
         """Start one streamed call; see :meth:`ModelClient.stream`.
 
         Raises:
@@ -320,11 +319,11 @@ class AnthropicClient:
         body = request_body(self.model, messages, tools, self.defaults.override(sampling))
         return self._events(body)
 
-    @buffered_channel
-    async def _events(self, body: dict[str, Any]) -> AsyncGenerator[ModelEvent, None]:
+    @batch_stream
+    async def _events(self, body: dict[str, Any]) -> AsyncGenerator[list[ModelEvent], None]:
         sent = itertools.count()
 
-        def attempt() -> AsyncGenerator[ModelEvent, None]:
+        def attempt() -> AsyncGenerator[list[ModelEvent], None]:
             return stream_call(
                 self._http,
                 self._url,
@@ -334,8 +333,8 @@ class AnthropicClient:
                 resend_count=next(sent),
             )
 
-        async for event in retry_events(self.retry, attempt):
-            yield event
+        async for batch in retry_events(self.retry, attempt):
+            yield batch
 
     async def aclose(self) -> None:
         """Close the connections to the provider."""

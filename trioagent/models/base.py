@@ -7,10 +7,8 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import AsyncIterator, Sequence
     from contextlib import AbstractAsyncContextManager
-
-    import trio
 
     from ..chat import FinishReason, Message, Sampling, ToolSpec, Usage
 
@@ -50,6 +48,19 @@ class Finished:
 ModelEvent = TextDelta | ToolCallDelta | UsageReport | Finished
 
 
+class ModelStream(Protocol):
+    """The events of one model call, in batches or one by one."""
+
+    async def receive_batch(self) -> list[ModelEvent]:
+        """The events that arrived together (one network read's), in order, at least one;
+        an empty list once the call ended."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[ModelEvent]:
+        """The events one by one."""
+        ...
+
+
 class ModelClient(Protocol):
     """A model provider. One client per configured model; safe to share between turns."""
 
@@ -60,12 +71,12 @@ class ModelClient(Protocol):
 
     def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling
-    ) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[ModelEvent]]:
-        """Start one model call; the channel yields its events, ending with ``Finished``.
+    ) -> AbstractAsyncContextManager[ModelStream]:
+        """Start one model call; the stream yields its events, ending with ``Finished``.
 
         Raises:
             ModelError: a subclass saying how the provider failed; raised from the
-                ``async with`` or from iterating the channel.
+                ``async with`` or from reading the stream.
         """
         ...
 

@@ -48,13 +48,11 @@ if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
     from contextlib import AbstractAsyncContextManager
 
-    import trio
-
     from trioagent.chat import Message, ToolSpec
     from trioagent.config.schema import ModelConfig
 
     from ._gguf import GGUFInfo
-    from .base import ModelEvent
+    from .base import ModelEvent, ModelStream
 
 logger = logging.getLogger(__name__)
 
@@ -213,7 +211,7 @@ class LocalClient:
 
     def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling
-    ) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[ModelEvent]]:
+    ) -> AbstractAsyncContextManager[ModelStream]:
         """Start one generation; see :meth:`ModelClient.stream`.
 
         Raises:

@@ -19,7 +19,7 @@ from trioagent import wire
 from trioagent.chat import Sampling, Usage
 from trioagent.errors import UpstreamHTTPError, UpstreamProtocolError
 
-from ._channel import buffered_channel
+from ._channel import batch_stream
 from ._transport import HTTPShards, stream_call
 from ._upstream_errors import error_code_of
 from .base import Finished, TextDelta, ToolCallDelta, UsageReport
@@ -30,12 +30,11 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
     import httpx
-    import trio
 
     from trioagent.chat import FinishReason, Message, ToolSpec
 
     from ._sse import ServerSentEvent
-    from .base import ModelEvent
+    from .base import ModelEvent, ModelStream
 
 _FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
@@ -313,7 +312,7 @@ class OpenAICompatClient:
 
     def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], sampling: Sampling
-    ) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[ModelEvent]]:
+    ) -> AbstractAsyncContextManager[ModelStream]:
         """Start one streamed call; see :meth:`ModelClient.stream`."""
         body = wire.dumps(
             chat_request(
@@ -326,11 +325,11 @@ class OpenAICompatClient:
         )
         return self._events(body)
 
-    @buffered_channel
-    async def _events(self, body: bytes) -> AsyncGenerator[ModelEvent, None]:
+    @batch_stream
+    async def _events(self, body: bytes) -> AsyncGenerator[list[ModelEvent], None]:
         sent = itertools.count()
 
-        def attempt() -> AsyncGenerator[ModelEvent, None]:
+        def attempt() -> AsyncGenerator[list[ModelEvent], None]:
             return stream_call(
                 self._http,
                 self._url,
@@ -340,8 +339,8 @@ class OpenAICompatClient:
                 resend_count=next(sent),
             )
 
-        async for event in retry_events(self.retry, attempt):
-            yield event
+        async for batch in retry_events(self.retry, attempt):
+            yield batch
 
     async def aclose(self) -> None:
         """Close the connections to the provider."""

@@ -11,7 +11,7 @@ import trio
 from .. import tracing
 from ..chat import FinishReason, Message, Sampling, ToolCall, ToolResult, ToolSpec, Usage
 from ..models import base as model_events
-from ..models import coalesce, receive_batch
+from ..models import coalesce
 from ..tools.base import ToolContext
 from . import events
 from .session import Session
@@ -158,7 +158,7 @@ async def _call_model(
     messages = [*runtime.preamble(), *extra, *session.messages]
     with tracing.chat_span(runtime.model_config, sampling, messages) as span:
         async with runtime.model.stream(messages, tools, sampling) as stream:
-            while batch := await receive_batch(stream):
+            while batch := await stream.receive_batch():
                 span.received()
                 # Events that arrived together travel on together: one emit, not one each.
                 await _events_of(coalesce(batch), reply, pieces, calls, emit, texts)

@@ -1,10 +1,11 @@
 """One agent turn for a server request: the nursery, the timeout, the commit.
 
 ``open_turn`` starts the producer task in a nursery it owns and yields the channel of
-``TurnEvent``s. The producer takes the conversation (a clone), borrows a runtime, runs
-the loop under ``fail_after(request_timeout)`` and commits only after the turn finished.
-Every failure becomes one ``TurnFailed`` event; leaving the ``async with`` cancels
-whatever still runs (upstream call, tools) and commits nothing.
+``TurnEvent``s; ``run_to_end`` runs the same turn in the caller's task when nobody reads
+along. The turn takes the conversation (a clone), borrows a runtime, runs the loop under
+``fail_after(request_timeout)`` and commits only after the turn finished. Every failure
+becomes one ``TurnFailed`` event; leaving the ``async with`` (or cancelling the caller)
+cancels whatever still runs (upstream call, tools) and commits nothing.
 """
 
 from __future__ import annotations
@@ -107,13 +108,16 @@ class TurnRunner:
                 receive.close()
 
     async def run_to_end(self, request: TurnRequest) -> TurnFinished | Problem:
-        """Run ``request``'s turn with nobody reading along; return how it ended."""
-        async with self.open_turn(request) as events:
-            async for event in events:
-                if isinstance(event, TurnFinished):
-                    return event
-                if isinstance(event, TurnFailed):
-                    return event.problem
+        """Run ``request``'s turn with nobody reading along; return how it ended.
+
+        It runs in the caller's task: with no reader, its events have nowhere to go, and a
+        producer task and channel would only cost scheduler trips."""
+        with self.metrics.track_turn(request.agent) as track:
+            event, _ = await _Turn(self, request, None, track).outcome()
+        if isinstance(event, TurnFinished):
+            return event
+        if isinstance(event, TurnFailed):
+            return event.problem
         return problem_of(TurnTimeout("The turn was stopped before it could answer."))
 
     async def _produce(self, request: TurnRequest, send: trio.MemorySendChannel[TurnEvent]) -> None:
@@ -129,7 +133,8 @@ class _Turn:
 
     runner: TurnRunner
     request: TurnRequest
-    send: trio.MemorySendChannel[TurnEvent]
+    send: trio.MemorySendChannel[TurnEvent] | None
+    """Where the turn's events go; None for nobody (only the last event counts)."""
     track: TurnTrack
 
     async def run(self) -> None:
@@ -137,8 +142,9 @@ class _Turn:
         `TurnCancelled` or `TurnFailed`."""
         agent = self.request.agent
         logger.debug("turn of agent %s: started", agent)
+        assert self.send is not None
         try:
-            event, deadline = await self._outcome()
+            event, deadline = await self.outcome()
             # The reader may be gone or stuck; never wait past the deadline to tell it.
             with trio.move_on_at(deadline):
                 await self.send.send(event)
@@ -147,7 +153,7 @@ class _Turn:
                 "turn of agent %s: %s after %.3f s", agent, self.track.outcome, self.track.duration
             )
 
-    async def _outcome(self) -> tuple[TurnEvent, float]:
+    async def outcome(self) -> tuple[TurnEvent, float]:
         """Run the turn under the request timeout; return its last event and the time by
         which to deliver it."""
         timeout = self.runner.timeout
@@ -255,5 +261,5 @@ class _Turn:
     async def _emit(self, event: RuntimeEvent) -> None:
         if isinstance(event, AnswerDelta) and event.text:
             self.track.text()
-        if not isinstance(event, TurnFinished):  # sent by `run` after the commit
-            await self.send.send(event)
+        if self.send is not None and not isinstance(event, TurnFinished):
+            await self.send.send(event)  # (TurnFinished is sent by `run` after the commit)
