@@ -73,17 +73,20 @@ class SSEDecoder:
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
         buffer = self._buffer + chunk if self._buffer else chunk
-        events: list[ServerSentEvent] = []
-        start = 0
-        for match in _LINE_END.finditer(buffer):
-            event = self._line(buffer[start : match.start()])
-            if event is not None:
-                events.append(event)
-            start = match.end()
-        if start and buffer[start - 1 : start] == b"\r" and start == len(buffer):
+        # Most streams end lines with LF only: bytes.split is far cheaper than the regex.
+        lines = _LINE_END.split(buffer) if b"\r" in buffer else buffer.split(b"\n")
+        self._buffer = lines.pop()  # the unfinished line, if any
+        if not self._buffer and buffer[-1:] == b"\r":
             # The CR may be the first half of a CRLF that the next read completes.
             self._skip_lf = True
-        self._buffer = buffer[start:]
+        events: list[ServerSentEvent] = []
+        for line in lines:
+            if line[:6] == b"data: " and self._started:  # the common line, inline
+                value = line[6:].decode("utf-8", "replace")
+                self._data.append(value)
+                self._data_size += len(value) + 1
+            elif (event := self._line(line)) is not None:
+                events.append(event)
         if len(self._buffer) + self._data_size > self.max_pending:
             raise SSEDecodeError(f"an event is longer than {self.max_pending} bytes")
         return events
