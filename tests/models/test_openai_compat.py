@@ -13,7 +13,7 @@ import pytest
 
 from trioagent.chat import Message, Sampling, ToolCall, ToolChoice
 from trioagent.errors import UpstreamHTTPError, UpstreamProtocolError
-from trioagent.models import Finished, ModelEvent, OpenAICompatClient
+from trioagent.models import Finished, ModelEvent, OpenAICompatClient, TextDelta
 from trioagent.models._sse import ServerSentEvent
 from trioagent.models.openai_compat import OpenAIStreamParser
 from trioagent.models.retry import Retryable
@@ -224,3 +224,16 @@ async def test_tool_choice_is_sent_with_tools(
     with_tools, without = (request.json for request in fake.requests)
     assert with_tools["tool_choice"] == sent
     assert "tool_choice" not in without
+
+
+def test_a_chunk_orjson_refuses_is_read_as_the_json_module_reads_it() -> None:
+    """Chunks are read with orjson, which refuses NaN and lone surrogate escapes that
+    `json.loads` accepts: such a chunk still means what it meant before."""
+    parser = OpenAIStreamParser()
+    data = '{"choices":[{"index":0,"delta":{"content":"a\\ud800"}}],"score":NaN}'
+    assert parser.feed(ServerSentEvent(data=data)) == [TextDelta("a\ud800")]
+
+
+def test_a_chunk_that_is_not_json_is_a_protocol_error() -> None:
+    with pytest.raises(UpstreamProtocolError, match="not JSON"):
+        OpenAIStreamParser().feed(ServerSentEvent(data='{"choices": ['))

@@ -16,6 +16,7 @@ import attrs
 from trioagent.chat import Sampling, Usage
 from trioagent.errors import RequestError, UpstreamProtocolError
 
+from . import _json
 from ._channel import batch_stream
 from ._transport import HTTPShards, stream_call
 from ._upstream_errors import error_code_of, error_for_status
@@ -197,7 +198,7 @@ class AnthropicStreamParser:
         if event.event == "ping":
             return []
         try:
-            data = json.loads(event.data)
+            data = _json.loads(event.data)
         except ValueError:
             raise UpstreamProtocolError("the provider sent an event that is not JSON") from None
         if not isinstance(data, dict):

@@ -24,7 +24,6 @@ decoded at once, default 4) and ``repeat_penalty`` (default 1.1).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -36,6 +35,7 @@ from trioagent.chat import Sampling
 from trioagent.config.refs import provider_defaults
 from trioagent.errors import ConfigError, ModelError, RequestError
 
+from . import _json
 from ._channel import buffered_channel
 from ._chatml import ToolCallParser, as_text_messages, first_turn_that_fits, plain_message
 from ._gguf import read_gguf_info
@@ -357,7 +357,7 @@ class _CallReader:
 
 def _chunk_of(text: str) -> dict[str, Any]:
     try:
-        chunk = json.loads(text)
+        chunk = _json.loads(text)
     except ValueError:
         raise ModelError("the local model sent a chunk that is not JSON") from None
     if not isinstance(chunk, dict):

@@ -19,6 +19,7 @@ from trioagent import wire
 from trioagent.chat import Sampling, Usage
 from trioagent.errors import UpstreamHTTPError, UpstreamProtocolError
 
+from . import _json
 from ._channel import batch_stream
 from ._transport import HTTPShards, stream_call
 from ._upstream_errors import error_code_of
@@ -181,7 +182,7 @@ class OpenAIStreamParser:
             self.done = True
             return []
         try:
-            chunk = json.loads(data)
+            chunk = _json.loads(data)
         except ValueError:
             raise UpstreamProtocolError("the provider sent an event that is not JSON") from None
         if not isinstance(chunk, dict):
