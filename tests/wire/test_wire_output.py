@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Literal
 
 import openai.types
 import openai.types.chat
@@ -279,3 +279,33 @@ def test_upstream_request_leaves_unset_fields_out() -> None:
         "stream_options": {"include_usage": True},
         "temperature": 0.5,
     }
+
+
+def _text_chunk(text: str) -> wire.ChatCompletionChunk:
+    return wire.ChatCompletionChunk(
+        id="chatcmpl-1",
+        created=1,
+        model="root",
+        choices=(wire.ChunkChoice(delta=wire.Delta(content=text)),),
+        usage=None,
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ["", "plain", 'quotes " and \\ slashes', "line\nbreaks\r\t", "héllo 😀", "\x00\x1f"]
+)
+def test_text_events_write_the_bytes_encode_event_writes(text: str) -> None:
+    assert wire.text_events(_text_chunk)(text) == wire.encode_event(_text_chunk(text))
+
+
+def test_text_events_escape_a_lone_surrogate_and_keep_the_json() -> None:
+    event = wire.text_events(_text_chunk)("half \ud800 of a pair")
+    assert b"\\ud800" in event
+    document = json.loads(event.removeprefix(b"data: "))
+    assert document == json.loads(wire.encode_event(_text_chunk("half \ud800 of a pair"))[6:])
+
+
+@pytest.mark.parametrize("make", [lambda _: _text_chunk("fixed"), lambda t: _text_chunk(t + t)])
+def test_text_events_need_the_text_in_exactly_one_place(make: Any) -> None:
+    with pytest.raises(ValueError, match="exactly one place"):
+        wire.text_events(make)

@@ -75,16 +75,20 @@ class ChunkEncoder:
         self.include_usage = include_usage
         # OpenAI writes "usage": null on every chunk when usage was asked for.
         self._usage: w.Omit | None = None if include_usage else w.OMIT
+        self._text = wire.text_events(lambda text: self._chunk_of(w.Delta(content=text)))
 
     def chunk(self, delta: w.Delta, finish_reason: w.FinishReason | None = None) -> bytes:
-        return wire.encode_event(
-            w.ChatCompletionChunk(
-                id=self.id,
-                created=self.created,
-                model=self.model,
-                choices=(w.ChunkChoice(delta=delta, finish_reason=finish_reason),),
-                usage=self._usage,
-            )
+        return wire.encode_event(self._chunk_of(delta, finish_reason))
+
+    def _chunk_of(
+        self, delta: w.Delta, finish_reason: w.FinishReason | None = None
+    ) -> w.ChatCompletionChunk:
+        return w.ChatCompletionChunk(
+            id=self.id,
+            created=self.created,
+            model=self.model,
+            choices=(w.ChunkChoice(delta=delta, finish_reason=finish_reason),),
+            usage=self._usage,
         )
 
     def first(self) -> bytes:
@@ -93,7 +97,7 @@ class ChunkEncoder:
     def event(self, event: TurnEvent) -> bytes | None:
         """The bytes for one event, or None for events a chat client does not see."""
         if isinstance(event, AnswerDelta):
-            return self.chunk(w.Delta(content=event.text))
+            return self._text(event.text)
         if isinstance(event, TurnFinished):
             return self.finish(event)
         if isinstance(event, TurnFailed):

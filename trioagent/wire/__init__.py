@@ -64,6 +64,7 @@ from .sse import KEEP_ALIVE as KEEP_ALIVE
 from .sse import encode_error as encode_error
 from .sse import encode_event as encode_event
 from .sse import encode_named_event as encode_named_event
+from .sse import text_events as text_events
 from .ws import RESULT_PREVIEW as RESULT_PREVIEW
 from .ws import CancelFrame as CancelFrame
 from .ws import CancelledFrame as CancelledFrame

@@ -308,6 +308,14 @@ def dumps(obj: object) -> bytes:
         return _encode_ascii(data).encode()
 
 
+def dumps_text(text: str) -> bytes:
+    """``text`` as a JSON string, written as `dumps` writes strings."""
+    try:
+        return _encode(text).encode()
+    except UnicodeEncodeError:
+        return _encode_ascii(text).encode()
+
+
 def structure(data: Any, cls: type[T]) -> T:
     """Read decoded JSON as a wire type, with the strict rules of `converter`.
 

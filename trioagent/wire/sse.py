@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from .convert import dumps
+from .convert import dumps, dumps_text
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .openai import ErrorEnvelope
 
 DONE: Final = b"data: [DONE]\n\n"
@@ -25,6 +27,32 @@ KEEP_ALIVE: Final = b": keep-alive\n\n"
 def encode_event(obj: object) -> bytes:
     """Encode one wire value (usually a `ChatCompletionChunk`) as an SSE event."""
     return b"data: " + dumps(obj) + b"\n\n"
+
+
+_TEXT_MARK: Final = "\x00text\x00"
+"""Stands for the text in a `text_events` template (no model writes NUL bytes)."""
+
+
+def text_events(make: Callable[[str], object]) -> Callable[[str], bytes]:
+    """An encoder of `encode_event(make(text))` for any ``text``, at a fraction of its cost.
+
+    ``make``'s value (a chunk whose content is ``text``, say) is encoded once, around a
+    mark; each event is then that encoding with ``text``'s JSON string in the mark's place.
+    That is the same JSON, byte for byte, as `dumps` writes each string alike wherever it
+    stands (but for a text with a lone surrogate, escaped alone instead of with the rest).
+
+    Raises:
+        ValueError: ``make`` does not put the text in exactly one place.
+    """
+    mark = dumps_text(_TEXT_MARK)
+    prefix, found, suffix = encode_event(make(_TEXT_MARK)).partition(mark)
+    if not found or mark in suffix:
+        raise ValueError("text_events needs the text in exactly one place")
+
+    def encode(text: str) -> bytes:
+        return prefix + dumps_text(text) + suffix
+
+    return encode
 
 
 def encode_named_event(name: str, obj: object) -> bytes:
