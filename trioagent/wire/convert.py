@@ -22,6 +22,7 @@ from typing import Any, Final, Literal, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
+import orjson
 from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.errors import BaseValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
@@ -281,11 +282,9 @@ def make_converter() -> cattrs.Converter:
 converter: Final = make_converter()
 """The converter of the wire package; use `structure`, `dumps` and the parse functions."""
 
-# Unstructured wire values are trees, so the circularity check is skipped: a chunk is then
-# about 5 us (1.8 us unstructure, 3.4 us encode), against 6 us with it.
-_encode: Final = json.JSONEncoder(
-    ensure_ascii=False, check_circular=False, allow_nan=False, separators=(",", ":")
-).encode
+# What orjson refuses (a lone surrogate half, an integer past 64 bits) is written by json,
+# with every non-ASCII character escaped. Unstructured wire values are trees, so the
+# circularity check is skipped.
 _encode_ascii: Final = json.JSONEncoder(
     check_circular=False, allow_nan=False, separators=(",", ":")
 ).encode
@@ -298,21 +297,22 @@ def dumps(obj: object) -> bytes:
         obj: an instance of a `trioagent.wire` class (or plain JSON data).
 
     Returns:
-        The JSON text as bytes, without spaces. Text that cannot be UTF-8 (a lone surrogate
-        half) is written with ``\\u`` escapes instead.
+        The JSON text as bytes, without spaces, written by orjson (a tenth of the json
+        module's cost). Text that cannot be UTF-8 (a lone surrogate half) is written with
+        ``\\u`` escapes instead.
     """
     data = converter.unstructure(obj)
     try:
-        return _encode(data).encode()
-    except UnicodeEncodeError:
+        return orjson.dumps(data)
+    except orjson.JSONEncodeError:
         return _encode_ascii(data).encode()
 
 
 def dumps_text(text: str) -> bytes:
     """``text`` as a JSON string, written as `dumps` writes strings."""
     try:
-        return _encode(text).encode()
-    except UnicodeEncodeError:
+        return orjson.dumps(text)
+    except orjson.JSONEncodeError:
         return _encode_ascii(text).encode()
 
 
