@@ -93,12 +93,19 @@ def coalesce(events: list[ModelEvent]) -> list[ModelEvent]:
     that arrived together loses nothing by travelling together. Pieces that arrive
     apart, as a model writes them, stay apart.
     """
+    if len(events) < 2:
+        return events
     merged: list[ModelEvent] = []
+    texts: list[str] = []  # the run of text pieces being merged
     for event in events:
+        if isinstance(event, TextDelta):
+            texts.append(event.text)
+            continue
+        if texts:
+            merged.append(TextDelta("".join(texts)))
+            texts = []
         last = merged[-1] if merged else None
-        if isinstance(event, TextDelta) and isinstance(last, TextDelta):
-            merged[-1] = TextDelta(last.text + event.text)
-        elif (
+        if (
             isinstance(event, ToolCallDelta)
             and isinstance(last, ToolCallDelta)
             and event.index == last.index
@@ -108,4 +115,6 @@ def coalesce(events: list[ModelEvent]) -> list[ModelEvent]:
             merged[-1] = attrs.evolve(last, arguments=last.arguments + event.arguments)
         else:
             merged.append(event)
+    if texts:
+        merged.append(TextDelta("".join(texts)))
     return merged

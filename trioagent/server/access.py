@@ -140,10 +140,9 @@ def _printable_path(scope: Mapping[str, Any]) -> str:
     escapes stay as they are and any other unprintable byte is escaped, so a hostile path
     cannot break a log line."""
     raw = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "replace")
-    path = "".join(
-        char if "\x20" < char < "\x7f" else f"\\x{ord(char):02x}"
-        for char in bytes(raw).partition(b"?")[0].decode("latin-1")
-    )
+    path = bytes(raw).partition(b"?")[0].decode("latin-1")
+    if not (path.isascii() and path.isprintable()) or " " in path:
+        path = "".join(char if "\x20" < char < "\x7f" else f"\\x{ord(char):02x}" for char in path)
     if len(path) > MAX_LOGGED_PATH:
         path = path[:MAX_LOGGED_PATH] + "..."
     return path
