@@ -140,22 +140,25 @@ class _Turn:
     async def run(self) -> None:
         """Run the turn and send its last event: `TurnFinished` (once committed),
         `TurnCancelled` or `TurnFailed`."""
+        assert self.send is not None
+        event, deadline = await self.outcome()
+        # The reader may be gone or stuck; never wait past the deadline to tell it.
+        with trio.move_on_at(deadline):
+            await self.send.send(event)
+
+    async def outcome(self) -> tuple[TurnEvent, float]:
+        """Run the turn under the request timeout; return its last event and the time by
+        which to deliver it."""
         agent = self.request.agent
         logger.debug("turn of agent %s: started", agent)
-        assert self.send is not None
         try:
-            event, deadline = await self.outcome()
-            # The reader may be gone or stuck; never wait past the deadline to tell it.
-            with trio.move_on_at(deadline):
-                await self.send.send(event)
+            return await self._outcome()
         finally:
             logger.debug(
                 "turn of agent %s: %s after %.3f s", agent, self.track.outcome, self.track.duration
             )
 
-    async def outcome(self) -> tuple[TurnEvent, float]:
-        """Run the turn under the request timeout; return its last event and the time by
-        which to deliver it."""
+    async def _outcome(self) -> tuple[TurnEvent, float]:
         timeout = self.runner.timeout
         deadline = trio.current_time() + timeout
         event: TurnEvent
