@@ -11,7 +11,6 @@ from quart import Response, g, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from ..logs import new_request_id, request_id
 from ..runtime import open_pool, open_team
 from ..store import open_store
 from .access import note_route, observe_requests
@@ -85,8 +84,8 @@ def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
 
     @app.before_request
     async def guard() -> Response | None:
-        note_route(request.url_rule.rule if request.url_rule else None)
-        g.request_id = request_id.get() or new_request_id(request.headers.get("X-Request-Id"))
+        rule = request.url_rule
+        note_route(rule.rule if rule else None)
         if request.method == "OPTIONS":
             headers = preflight_headers(
                 request.headers.get("Origin"),
@@ -95,10 +94,12 @@ def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
             )
             return Response(b"", status=204, headers=headers)
         g.key_scope = None
-        if is_public(request.path):
+        path = request.path
+        if is_public(path):
             return None
-        g.key_scope = authenticate(request, options.api_keys)
-        if is_rate_limited(request.path):
+        if options.api_keys:
+            g.key_scope = authenticate(request, options.api_keys)
+        if state.limiter is not None and is_rate_limited(path):
             state.check_rate(rate_client(g.key_scope, request.remote_addr))
         return None
 
@@ -108,10 +109,12 @@ def create_app(state: ServerState, api: ApiKind = "chat") -> QuartTrio:
 
     @app.after_request
     async def decorate(response: Response) -> Response:
-        response.headers.update(cors_headers(request.headers.get("Origin"), options.cors_origins))
+        # (X-Request-Id is added to every answer by `observe_requests`.)
         if options.cors_origins:
+            response.headers.update(
+                cors_headers(request.headers.get("Origin"), options.cors_origins)
+            )
             add_vary_origin(response)
-        response.headers.setdefault("X-Request-Id", g.get("request_id", ""))
         return response
 
     @app.errorhandler(HTTPException)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -84,6 +85,7 @@ def check_key(token: str, api_keys: Sequence[str]) -> str:
     return key_scope(found)
 
 
+@functools.cache  # called with the configured keys only
 def key_scope(api_key: str) -> str:
     """A short, stable, non-secret name for an API key."""
     return hashlib.sha256(api_key.encode()).hexdigest()[:16]
