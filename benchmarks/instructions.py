@@ -8,8 +8,8 @@ steps a change to the request path makes. Instructions do not move: the server r
 ``valgrind --tool=cachegrind --cache-sim=no`` (about fifty times slower, so one client on
 one keep-alive connection is enough), serves N1 requests, stops and reports the
 instructions it ran; then again with N2. The difference over N2 - N1 is the instructions
-of one request, start-up and shutdown cancelled out; two runs of the same code agree to
-0.1%.
+of one request, start-up and shutdown cancelled out. Two runs of the same code agree
+within about 1%, so a step smaller than that needs several runs.
 
 - ``--server trioagent`` runs ``trioagent serve chat`` on an agent of the fake upstream
   (`benchmarks.fake_fast`, 16 words); ``--server floor`` runs the stack floor
