@@ -6,6 +6,8 @@ works from the test modules of this directory).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from mcp.types import CallToolResult
 
@@ -14,6 +16,18 @@ from trioagent.testing import FakeOpenAI
 ERAS = pytest.mark.parametrize("mode", ["legacy", "auto"], ids=["2025-11-25", "2026-07-28"])
 """The official client's ``mode``: the initialize handshake, or 2026-07-28's envelopes
 (what the client picks on its own against this server)."""
+
+INITIALIZE: dict[str, Any] = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}
+"""A raw 2025-11-25 ``initialize`` request, for the tests that speak JSON-RPC themselves."""
 
 
 def seen(fake: FakeOpenAI, index: int = -1) -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ import trio
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from mcp_checks import ERAS, answer_of, error_of, seen
+from mcp_checks import ERAS, INITIALIZE, answer_of, error_of, seen
 
 from trioagent.config import AgentFile
 from trioagent.server.options import ServeOptions
@@ -261,16 +261,6 @@ def assert_refused(response: httpx.Response, status: int, code: str) -> str:
     return str(body["error"]["message"])
 
 
-INITIALIZE: dict[str, Any] = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "test", "version": "1"},
-    },
-}
 ACCEPT = {"Accept": "application/json, text/event-stream"}
 
 

@@ -19,7 +19,7 @@ import pytest
 import trio
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp_checks import ERAS, answer_of, error_of, seen
+from mcp_checks import ERAS, INITIALIZE, answer_of, error_of, seen
 
 from trioagent.testing import (
     FakeOpenAI,
@@ -123,16 +123,6 @@ def line(message: dict[str, Any]) -> bytes:
     return json.dumps(message).encode() + b"\n"
 
 
-INITIALIZE: dict[str, Any] = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "test", "version": "1"},
-    },
-}
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 
 
