@@ -301,19 +301,19 @@ def dumps(obj: object) -> bytes:
         module's cost). Text that cannot be UTF-8 (a lone surrogate half) is written with
         ``\\u`` escapes instead.
     """
-    data = converter.unstructure(obj)
-    try:
-        return orjson.dumps(data)
-    except orjson.JSONEncodeError:
-        return _encode_ascii(data).encode()
+    return _json_bytes(converter.unstructure(obj))
 
 
 def dumps_text(text: str) -> bytes:
     """``text`` as a JSON string, written as `dumps` writes strings."""
+    return _json_bytes(text)
+
+
+def _json_bytes(data: object) -> bytes:
     try:
-        return orjson.dumps(text)
+        return orjson.dumps(data)
     except orjson.JSONEncodeError:
-        return _encode_ascii(text).encode()
+        return _encode_ascii(data).encode()
 
 
 def structure(data: Any, cls: type[T]) -> T:
