@@ -13,15 +13,16 @@ path) keep their HTTP status, rendered as ``serve mcp`` renders them (`jsonrpc_e
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from quart import Response
-
-from .. import wire
 from ..errors import RequestError, TrioagentError, unwrap
-from ..wire import a2a
+from ..wire import a2a, jsonrpc
 from ..wire.a2a_checks import INVALID_REQUEST
 from .errors import Problem, problem_of
+from .responses import json_response
+
+if TYPE_CHECKING:
+    from quart import Response
 
 Reason = Literal[
     "PARSE_ERROR",
@@ -40,10 +41,10 @@ Reason = Literal[
 
 CODES: Final[dict[str, int]] = {
     "PARSE_ERROR": -32700,
-    "INVALID_REQUEST": -32600,
+    "INVALID_REQUEST": jsonrpc.INVALID_REQUEST,
     "METHOD_NOT_FOUND": -32601,
     "INVALID_PARAMS": -32602,
-    "INTERNAL_ERROR": -32603,
+    "INTERNAL_ERROR": jsonrpc.INTERNAL_ERROR,
     "TASK_NOT_FOUND": -32001,
     "TASK_NOT_CANCELABLE": -32002,
     "PUSH_NOTIFICATION_NOT_SUPPORTED": -32003,
@@ -127,5 +128,4 @@ def problem_rpc_error(problem: Problem) -> a2a.RpcError:
 
 def rpc_error_response(request_id: str | int | None, exc: BaseException) -> Response:
     """A failed call's answer: HTTP 200 with the JSON-RPC error response."""
-    body = a2a.RpcErrorResponse(id=request_id, error=rpc_error(exc))
-    return Response(wire.dumps(body), status=200, content_type="application/json")
+    return json_response(a2a.RpcErrorResponse(id=request_id, error=rpc_error(exc)))

@@ -114,8 +114,8 @@ class TaskEntry:
             agent_message(reason, context_id=task.contextId, task_id=task.id) if reason else None
         )
         status = a2a.TaskStatus(state=state, message=message, timestamp=now())
-        if state in a2a.TERMINAL_STATES and task.artifacts is None and self._pieces:
-            task = attrs.evolve(task, artifacts=(answer_artifact("".join(self._pieces)),))
+        if state in a2a.TERMINAL_STATES:
+            task = self.snapshot()  # the answer streamed so far becomes its artifact
         self.task = attrs.evolve(task, status=status)
         if self.is_terminal:
             self.registry.retire(self)

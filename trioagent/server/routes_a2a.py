@@ -74,6 +74,7 @@ PUSH: Final = frozenset(
     }
 )
 """Methods of push notifications, which this server does not send."""
+NO_PUSH: Final = "This agent sends no push notifications: stream the task, or poll it."
 UNSUPPORTED: Final = {
     "SubscribeToTask": "Subscribing to a task is not supported: a task's events go to the "
     "SendStreamingMessage call that started it; poll GetTask to follow it from elsewhere.",
@@ -142,11 +143,7 @@ class A2AMethods:
         if call.method in UNSUPPORTED:
             raise A2AError("UNSUPPORTED_OPERATION", UNSUPPORTED[call.method], method=call.method)
         if call.method in PUSH:
-            raise A2AError(
-                "PUSH_NOTIFICATION_NOT_SUPPORTED",
-                "This agent sends no push notifications: stream the task, or poll it.",
-                method=call.method,
-            )
+            raise A2AError("PUSH_NOTIFICATION_NOT_SUPPORTED", NO_PUSH, method=call.method)
         raise A2AError(
             "METHOD_NOT_FOUND",
             f"No method {call.method!r}: this server has {', '.join(self.table())}.",
@@ -200,10 +197,7 @@ class A2AMethods:
         configuration = sent.configuration
         if configuration is not None:
             if configuration.taskPushNotificationConfig is not None:
-                raise A2AError(
-                    "PUSH_NOTIFICATION_NOT_SUPPORTED",
-                    "This agent sends no push notifications: stream the task, or poll it.",
-                )
+                raise A2AError("PUSH_NOTIFICATION_NOT_SUPPORTED", NO_PUSH)
             if configuration.returnImmediately:
                 raise A2AError(
                     "UNSUPPORTED_OPERATION",

@@ -113,16 +113,10 @@ def _check_message(message: a2a.Message | a2a_v03.Message, param: str) -> None:
             raise invalid(f"{where}.file", "expected exactly one of 'bytes' and 'uri'")
 
 
-def _check_send(request: a2a.SendMessageRequest) -> None:
+def _check_send(request: a2a.SendMessageRequest | a2a_v03.MessageSendParams) -> None:
     _check_message(request.message, "message")
     if request.configuration is not None:
         _check_history_length(request.configuration.historyLength, "configuration.historyLength")
-
-
-def _check_send_v03(params: a2a_v03.MessageSendParams) -> None:
-    _check_message(params.message, "message")
-    if params.configuration is not None:
-        _check_history_length(params.configuration.historyLength, "configuration.historyLength")
 
 
 def _check_get(request: a2a.GetTaskRequest | a2a_v03.TaskQueryParams) -> None:
@@ -159,7 +153,7 @@ def parse_timestamp(text: str, param: str) -> datetime:
 
 _CHECKS: Final[dict[type, Any]] = {
     a2a.SendMessageRequest: _check_send,
-    a2a_v03.MessageSendParams: _check_send_v03,
+    a2a_v03.MessageSendParams: _check_send,
     a2a.GetTaskRequest: _check_get,
     a2a_v03.TaskQueryParams: _check_get,
     a2a.CancelTaskRequest: _check_cancel,
