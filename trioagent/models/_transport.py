@@ -15,6 +15,7 @@ import logging
 from contextlib import aclosing, contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+import attrs
 import httpx
 import trio
 
@@ -36,7 +37,6 @@ from .base import coalesce
 from .retry import classify, parse_retry_after
 
 if TYPE_CHECKING:
-    import ssl
     from collections.abc import (
         AsyncGenerator,
         AsyncIterator,
@@ -51,8 +51,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=30.0, pool=30.0)
-"""Connect fast or fail; a model may think for minutes between two pieces of text."""
+DEFAULT_TIMEOUT = httpx.Timeout(**attrs.asdict(Timeouts()))
+"""`Timeouts`' defaults for httpx: connect fast or fail; a model may think for minutes
+between two pieces of text."""
 SHARD_CONNECTIONS = 16
 """Connections of one httpx client of an `HTTPShards`."""
 MAX_SHARDS = 64
@@ -109,8 +110,6 @@ class HTTPShards:
         self._transport = transport
         self._clients: list[httpx.AsyncClient] = []
         self._busy: list[int] = []
-        # Loading the CA bundle takes milliseconds: once, not per client opened under load.
-        self._verify: ssl.SSLContext | None = None
         # The h11 client carries every call httpx need not: a custom transport (tests)
         # or a proxy in the environment (which the h11 client does not speak) need httpx.
         self._pool = (
@@ -144,8 +143,6 @@ class HTTPShards:
             and len(self._clients) < MAX_SHARDS
             and not (self._transport and self._clients)
         ):
-            if self._verify is None:
-                self._verify = default_ssl_context()
             self._clients.append(
                 httpx.AsyncClient(
                     headers=self._headers,
@@ -153,7 +150,7 @@ class HTTPShards:
                     limits=DEFAULT_LIMITS,
                     transport=self._transport,
                     follow_redirects=False,
-                    verify=self._verify,
+                    verify=default_ssl_context(),  # made once (cached)
                 )
             )
             self._busy.append(0)

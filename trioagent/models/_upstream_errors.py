@@ -99,42 +99,32 @@ def map_transport_errors(where: str) -> Iterator[None]:
     """
     try:
         yield
-    except ConnectTimeout as exc:
+    except (ConnectTimeout, httpx.ConnectTimeout) as exc:
         raise classify(
             UpstreamConnectError("timed out connecting to the model provider", where=where)
         ) from exc
-    except ConnectFailed as exc:
+    except (ConnectFailed, httpx.ConnectError) as exc:
         raise classify(
             UpstreamConnectError("could not connect to the model provider", where=where)
         ) from exc
-    except ReadTimeout as exc:
+    except (ReadTimeout, httpx.ReadTimeout) as exc:
         raise UpstreamTimeout("the model provider stopped sending the answer", where=where) from exc
-    except TimedOut as exc:
+    except (TimedOut, httpx.TimeoutException) as exc:
         raise UpstreamTimeout("timed out talking to the model provider", where=where) from exc
     except InvalidRequest as exc:
         raise UpstreamConnectError(
             "cannot send a request to this URL or with these headers", where=where
         ) from exc
-    except (ConnectionDropped, ProtocolBroken) as exc:
-        raise classify(
-            UpstreamConnectError("the connection to the model provider dropped", where=where)
-        ) from exc
-    except httpx.ConnectTimeout as exc:
-        raise classify(
-            UpstreamConnectError("timed out connecting to the model provider", where=where)
-        ) from exc
-    except httpx.ConnectError as exc:
-        raise classify(
-            UpstreamConnectError("could not connect to the model provider", where=where)
-        ) from exc
-    except httpx.ReadTimeout as exc:
-        raise UpstreamTimeout("the model provider stopped sending the answer", where=where) from exc
-    except httpx.TimeoutException as exc:
-        raise UpstreamTimeout("timed out talking to the model provider", where=where) from exc
     except httpx.UnsupportedProtocol as exc:
         scheme = where.partition(":")[0]
         raise UpstreamConnectError(f"cannot speak to {scheme!r} URLs", where=where) from exc
-    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+    except (
+        ConnectionDropped,
+        ProtocolBroken,
+        httpx.RemoteProtocolError,
+        httpx.ReadError,
+        httpx.WriteError,
+    ) as exc:
         raise classify(
             UpstreamConnectError("the connection to the model provider dropped", where=where)
         ) from exc
