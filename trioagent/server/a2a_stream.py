@@ -13,14 +13,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import attrs
+
 from .. import wire
 from ..runtime import AnswerDelta, TurnFinished
 from ..wire import a2a
 from .streaming import TurnBody, cut_short
-from .translate_a2a import event_v03, event_v1
+from .translate_a2a import answer_artifact, event_v03, event_v1
 from .turn import TurnCancelled, TurnFailed
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import trio
 
     from .a2a_tasks import TaskEntry, TaskRegistry
@@ -54,6 +58,8 @@ class TaskEvents:
         self._rpc_id = rpc_id
         self._legacy = legacy
         self._entry: TaskEntry | None = None
+        self._more_text: Callable[[str], bytes] | None = None
+        """Writes a later piece of the answer (`wire.text_events`), made at the second."""
 
     def open(self) -> None:
         """Record the task as running."""
@@ -65,11 +71,22 @@ class TaskEvents:
             self._entry.cancel(CLIENT_GONE)
 
     def _write(self, *events: a2a.StreamEvent) -> bytes:
+        return b"".join(wire.encode_event(self._response(event)) for event in events)
+
+    def _response(self, event: a2a.StreamEvent) -> a2a.RpcResponse:
         convert = event_v03 if self._legacy else event_v1
-        return b"".join(
-            wire.encode_event(a2a.RpcResponse(id=self._rpc_id, result=convert(event)))
-            for event in events
-        )
+        return a2a.RpcResponse(id=self._rpc_id, result=convert(event))
+
+    def _piece(self, update: a2a.TaskArtifactUpdateEvent, text: str) -> bytes:
+        """A piece of the answer; the pieces after the first differ only in their text, so
+        they are written from a template of one."""
+        if not update.append:
+            return self._write(update)
+        if self._more_text is None:
+            self._more_text = wire.text_events(
+                lambda text: self._response(attrs.evolve(update, artifact=answer_artifact(text)))
+            )
+        return self._more_text(text)
 
     @property
     def entry(self) -> TaskEntry:
@@ -85,7 +102,7 @@ class TaskEvents:
             return None
         match event:
             case AnswerDelta() if event.text:
-                return self._write(entry.append(event.text))
+                return self._piece(entry.append(event.text), event.text)
             case TurnFinished():
                 return self._write(*entry.complete(event.text))
             case TurnFailed():
