@@ -19,6 +19,10 @@ row minus the floor row is trioagent's own share.
 (``trioagent.models._http11_pool``, what trioagent's model calls use) instead of httpx:
 the floor of the stack as trioagent runs it now.
 
+Once listening, it tunes the garbage collector as ``trioagent serve`` does
+(`trioagent.server.serve.settle_heap`), so that the difference stays trioagent's own
+work and not a runtime setting one of them lacks.
+
 It prints ``floor: listening on http://HOST:PORT/v1`` on stderr and serves until killed.
 With ``--workers N``, N processes share one listening socket, as ``trioagent serve
 --workers N`` does.
@@ -47,6 +51,7 @@ from quart import request
 from quart_trio import QuartTrio
 
 from trioagent.models._http11_pool import ConnectionPool
+from trioagent.server.serve import settle_heap
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -202,6 +207,7 @@ async def _serve_worker(upstream: str, fd: int, client: str) -> None:
     stdin closes), so that no worker outlives a killed parent."""
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(serve_floor, upstream, f"fd://{fd}", client=client))
+        settle_heap()
         print("ready", flush=True)
         stdin = trio.lowlevel.FdStream(os.dup(0))
         while await stdin.receive_some():
@@ -212,6 +218,7 @@ async def _serve_worker(upstream: str, fd: int, client: str) -> None:
 async def _serve_one(upstream: str, bind: str, client: str) -> None:
     async with trio.open_nursery() as nursery:
         url = await nursery.start(partial(serve_floor, upstream, bind, client=client))
+        settle_heap()
         print(f"floor: listening on {url}", file=sys.stderr, flush=True)
 
 

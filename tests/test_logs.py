@@ -23,6 +23,7 @@ from trioagent.logs import (
     request_id,
     valid_request_id,
 )
+from trioagent.server.serve import YOUNG_GC_THRESHOLD
 from trioagent.testing import (
     FakeOpenAI,
     open_server_process,
@@ -321,3 +322,16 @@ async def test_only_trioagent_lines_reach_the_terminal_without_verbose(
         "DEBUG trioagent.models._transport: " in line and "model call: POST http://" in line
         for line in verbose
     )
+
+
+async def test_a_serving_process_sets_its_start_up_objects_aside_from_garbage_collection(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    """Once listening, ``serve`` freezes what start-up allocated and collects the young
+    generation less often (`settle_heap`); with -v it says so, from the collector's state."""
+    verbose = await served_stderr(fake, tmp_path, "-v")
+    said = re.compile(r"start-up's (\d+) objects set aside, young collections every (\d+)")
+    settled = [found for line in verbose if (found := said.search(line))]
+    assert len(settled) == 1, verbose
+    assert int(settled[0][1]) > 10_000  # modules, agents and the app: tens of thousands
+    assert int(settled[0][2]) == YOUNG_GC_THRESHOLD

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -13,6 +14,7 @@ import trio
 
 from ..logs import announce
 from ..server.options import ServeOptions
+from ..server.serve import settle_heap
 from ..server.workers import default_workers
 from ..store import StoreURL
 from ._tracing import traced
@@ -213,6 +215,13 @@ async def _serve(
         # The watcher returns after the first signal, so a second Ctrl-C aborts at once.
         nursery.start_soon(_wait_for_signal, stop)
         url = await nursery.start(serve)
+        frozen = settle_heap()
+        logger.debug(
+            "garbage collection: start-up's %d objects set aside, young collections every %d"
+            " allocations",
+            frozen,
+            gc.get_threshold()[0],
+        )
         if options.listen_fd is not None:  # a worker: its parent prints the line
             tell_parent_ready()
             await watch_parent()
