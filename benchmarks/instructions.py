@@ -1,7 +1,7 @@
 """CPU instructions per served request, counted by valgrind: a measure that does not drift.
 
     python -m benchmarks.instructions [--server trioagent|floor] [--stream]
-                                      [--requests 50,150] [--source DIR]
+                                      [--requests 50,150] [--source DIR] [--cache-kb N]
 
 CPU time on a shared machine moves by 10-20% from one minute to the next, which hides the
 steps a change to the request path makes. Instructions do not move: the server runs under
@@ -16,6 +16,10 @@ within about 1%, so a step smaller than that needs several runs.
   (`benchmarks.floor --client h11`), so the difference is trioagent's own share.
 - ``--source DIR`` runs the server from another checkout (``PYTHONPATH=DIR``): compare a
   change with ``git worktree add /tmp/base HEAD~1`` and ``--source /tmp/base``.
+
+- ``--cache-kb N`` simulates the caches too, with a last level of N KiB (this VM's L2
+  is 512 KiB a core; its L3 is shared with other machines), and adds the last-level
+  misses per request: the part of the time that instructions do not show.
 
 Instructions are not time (a cache miss costs more than an add), so this guides and
 checks changes; the fair CPU comparison is ``python -m benchmarks.peers.run``.
@@ -101,15 +105,31 @@ def _serve(count: int, stream: bool) -> None:
             raise SystemExit(f"instructions: the server answered {answer.status}")
 
 
-def count_instructions(
-    server: str, upstream: str, requests: int, *, stream: bool, source: Path, workdir: Path
-) -> int:
-    """Instructions the server ran to start, serve ``requests`` and stop."""
+LAST_LEVEL_MISSES = ("ILmr", "DLmr", "DLmw")
+"""Cachegrind's events for misses of the last cache level: instruction reads, data reads
+and data writes."""
+
+
+def count_events(
+    server: str,
+    upstream: str,
+    requests: int,
+    *,
+    stream: bool,
+    source: Path,
+    workdir: Path,
+    cache_kb: int | None = None,
+) -> dict[str, int]:
+    """Cachegrind's event counts (``Ir``: instructions; with ``cache_kb``, the simulated
+    misses too) for the server to start, serve ``requests`` and stop."""
     out = workdir / f"cachegrind.{server}.{requests}"
+    cache = ["--cache-sim=no"]
+    if cache_kb is not None:
+        cache = ["--cache-sim=yes", f"--LL={cache_kb * 1024},16,64"]
     command = [
         "valgrind",
         "--tool=cachegrind",
-        "--cache-sim=no",
+        *cache,
         f"--cachegrind-out-file={out}",
         *_server_command(server, upstream, workdir),
     ]
@@ -129,10 +149,12 @@ def count_instructions(
         # trioagent stops on SIGINT; the floor only on SIGTERM (valgrind still writes).
         process.send_signal(signal.SIGTERM if server == "floor" else signal.SIGINT)
         process.wait(timeout=120)
-    summary = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
-    if summary is None:
+    text = out.read_text()
+    events = re.search(r"^events: (.+)$", text, re.MULTILINE)
+    summary = re.search(r"^summary: (.+)$", text, re.MULTILINE)
+    if events is None or summary is None:
         raise SystemExit(f"instructions: no summary in {out}")
-    return int(summary.group(1))
+    return dict(zip(events.group(1).split(), map(int, summary.group(1).split()), strict=True))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--source", type=Path, default=REPO, help="the checkout to run the server from"
     )
+    parser.add_argument(
+        "--cache-kb",
+        type=int,
+        help="also simulate the caches, with a last level of this many KiB, and count its misses",
+    )
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         print("instructions: needs valgrind (apt install valgrind)", file=sys.stderr)
@@ -160,24 +187,30 @@ def main(argv: list[str] | None = None) -> int:
         fake, upstream = _start_fake(workdir)
         try:
             counts = [
-                count_instructions(
+                count_events(
                     args.server,
                     upstream,
                     n,
                     stream=args.stream,
                     source=args.source.resolve(),
                     workdir=workdir,
+                    cache_kb=args.cache_kb,
                 )
                 for n in (first, second)
             ]
         finally:
             fake.kill()
             fake.wait()
-    per_request = (counts[1] - counts[0]) / (second - first)
+
+    def per_request(*names: str) -> float:
+        return sum(counts[1][name] - counts[0][name] for name in names) / (second - first)
+
     mode = "streamed" if args.stream else "JSON"
-    print(
-        f"{args.server} ({mode}, {args.source}): {per_request / 1e6:.3f} M instructions per request"
-    )
+    line = f"{args.server} ({mode}, {args.source}): {per_request('Ir') / 1e6:.3f} M instructions"
+    if args.cache_kb is not None:
+        misses = per_request(*LAST_LEVEL_MISSES)
+        line += f", {misses / 1e3:.1f} k misses of a {args.cache_kb} KiB last level,"
+    print(f"{line} per request")
     return 0
 
 
