@@ -15,8 +15,8 @@ def configure_logging(*, verbose: bool, log_format: LogFormat) -> None:
         level=logging.DEBUG if verbose else logging.WARNING, handlers=[stderr_handler(log_format)]
     )
     # No line shows where it was logged from (file, function, thread, process): skip
-    # finding out, as the logging HOWTO's "Optimization" table says; a tenth of the
-    # access line's cost.
+    # finding out, as the logging HOWTO's "Optimization" table says. An access line
+    # costs 40% less (24 -> 15 us, timeit).
     logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
