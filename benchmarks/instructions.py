@@ -146,7 +146,9 @@ def count_events(
         _wait_ready(process)
         _serve(requests, stream)
     finally:
-        # trioagent stops on SIGINT; the floor only on SIGTERM (valgrind still writes).
+        # trioagent listens for SIGINT itself; the floor relies on Python's handler, which
+        # is not installed when SIGINT came ignored (a background shell job): so SIGTERM,
+        # after which valgrind still writes its counts.
         process.send_signal(signal.SIGTERM if server == "floor" else signal.SIGINT)
         process.wait(timeout=120)
     text = out.read_text()
