@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 from pathlib import Path
@@ -258,7 +259,9 @@ async def test_every_answer_carries_a_request_id_and_is_counted(start_server) ->
 
 async def test_the_documented_metrics_are_the_served_ones(start_server, fake: FakeOpenAI) -> None:
     doc = (Path(__file__).parents[2] / "docs" / "observability.md").read_text()
-    documented = set(re.findall(r"^\| `(trioagent_\w+)` \|", doc, flags=re.MULTILINE))
+    documented = set(
+        re.findall(r"^\| `((?:trioagent|process|python)_\w+)` \|", doc, flags=re.MULTILINE)
+    )
     fake.enqueue(text("hi"), error(400))  # labelled series appear once they count
     with trio.fail_after(15):
         async with start_server(api="api") as server, server.http() as http:
@@ -268,6 +271,24 @@ async def test_the_documented_metrics_are_the_served_ones(start_server, fake: Fa
     names = {s.name for s in served.samples if not s.name.endswith("_created")}
     families = {re.sub(r"_(bucket|count|sum)$", "", name) for name in names}
     assert documented == families
+
+
+async def test_the_process_series_show_its_cpu_memory_connections_and_collections(
+    start_server,
+) -> None:
+    """The process's own series read the process as it is: CPU used, memory held, the
+    connection the scrape came on, and the collector's runs as `gc` counts them."""
+    with trio.fail_after(15):
+        async with start_server() as server, server.http() as http:
+            before = await scrape(http)
+            gc.collect()  # one more run of every generation, then scrape again
+            after = await scrape(http)
+    assert before.value("process_cpu_seconds_total") > 0
+    assert before.value("process_resident_memory_bytes") > 10 * 1024 * 1024
+    assert 1 <= before.value("process_open_fds") <= before.value("process_max_fds")
+    assert before.label_values("python_gc_collections_total", "generation") == {"0", "1", "2"}
+    full = "python_gc_collections_total"
+    assert after.value(full, generation="2") >= before.value(full, generation="2") + 1
 
 
 async def test_clients_leaving_mid_stream_are_cancelled_turns_not_internal_errors(

@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Literal
 
 import attrs
 import trio
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 
 from ..errors import ModelError, StoreUnavailable
@@ -110,6 +119,11 @@ class Metrics:
             registry=registry,
         )
         registry.register(self._cached)
+        # The process's own series, as every Prometheus Python exporter has them: CPU,
+        # memory, file descriptors, and the garbage collector's work (`settle_heap`).
+        ProcessCollector(registry=registry)
+        GCCollector(registry=registry)
+        PlatformCollector(registry=registry)
 
     def count_request(self, route: str, method: str, status: int) -> None:
         """Count one answered request; ``route`` is its URL rule (``other`` if none matched)."""
