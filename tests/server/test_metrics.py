@@ -286,9 +286,9 @@ async def test_the_process_series_show_its_cpu_memory_connections_and_collection
     assert before.value("process_cpu_seconds_total") > 0
     assert before.value("process_resident_memory_bytes") > 10 * 1024 * 1024
     assert 1 <= before.value("process_open_fds") <= before.value("process_max_fds")
-    assert before.label_values("python_gc_collections_total", "generation") == {"0", "1", "2"}
-    full = "python_gc_collections_total"
-    assert after.value(full, generation="2") >= before.value(full, generation="2") + 1
+    runs = "python_gc_collections_total"
+    assert before.label_values(runs, "generation") == {"0", "1", "2"}
+    assert after.value(runs, generation="2") >= before.value(runs, generation="2") + 1
 
 
 async def test_clients_leaving_mid_stream_are_cancelled_turns_not_internal_errors(
